@@ -1,0 +1,54 @@
+//! The `control` capability: sleep, VU identity, run variables, logging, stopping.
+
+use std::time::{Duration, Instant};
+
+use crate::bindings::control::{self as wit, LogLevel};
+use crate::vu::VuState;
+
+impl wit::Host for VuState {
+    async fn sleep(&mut self, ms: u64) -> wasmtime::Result<()> {
+        let started = Instant::now();
+        // Bounded by the run: a guest cannot sleep past a stop.
+        let mut stop = self.run.stop.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+            _ = stop.wait_for(|stopping| *stopping) => {}
+        }
+        self.budget.add_host_time(started.elapsed());
+        Ok(())
+    }
+
+    async fn vu_id(&mut self) -> wasmtime::Result<u32> {
+        Ok(self.vu_id)
+    }
+
+    async fn iteration(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.iteration)
+    }
+
+    async fn get_var(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.run.vars.get(&key).cloned())
+    }
+
+    async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        };
+        self.run.logger.log(self.vu_id, level, message.as_bytes());
+        Ok(())
+    }
+
+    async fn stop_user(&mut self) -> wasmtime::Result<()> {
+        self.stop_requested = true;
+        Ok(())
+    }
+
+    async fn stop_test(&mut self, reason: String) -> wasmtime::Result<()> {
+        self.run
+            .request_stop(format!("VU {} stopped the test: {reason}", self.vu_id));
+        Ok(())
+    }
+}

@@ -1,0 +1,600 @@
+//! The `http` capability: a per-VU client with keep-alive connections per
+//! origin, a cookie jar, HTTP/1.1 and HTTP/2 (h2c prior knowledge, ALPN over
+//! TLS), redirects and timeouts; every call is timed and recorded.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cookie_store::{CookieStore, RawCookie};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+use url::Url;
+
+use crate::bindings::http::{self as wit, Error as HttpError};
+use crate::stats::RequestEvent;
+use crate::vu::VuState;
+
+/// TLS and protocol settings shared by every VU of a run.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Speak HTTP/2 without TLS from the first byte (h2c prior knowledge).
+    pub http2_prior_knowledge: bool,
+}
+
+impl HttpSettings {
+    /// Settings with the web PKI roots, or accepting any certificate when `insecure`.
+    pub fn new(insecure: bool, http2_prior_knowledge: bool) -> HttpSettings {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions");
+        let mut tls = if insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+                .with_no_client_auth()
+        } else {
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            builder.with_root_certificates(roots).with_no_client_auth()
+        };
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        HttpSettings {
+            tls: Arc::new(tls),
+            http2_prior_knowledge,
+        }
+    }
+}
+
+/// `--insecure`: accept any server certificate (signatures are still checked).
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Origin {
+    tls: bool,
+    host: String,
+    port: u16,
+}
+
+enum Connection {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+/// One VU's HTTP client state: open connections and cookies.
+#[derive(Default)]
+pub struct VuHttp {
+    connections: HashMap<Origin, Connection>,
+    cookies: Option<Box<CookieStore>>,
+}
+
+impl std::fmt::Debug for VuHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VuHttp")
+            .field("connections", &self.connections.len())
+            .finish()
+    }
+}
+
+/// What one exchange produced, before it becomes an event.
+struct Exchange {
+    status: StatusCode,
+    headers: Vec<wit::Header>,
+    body: Bytes,
+    url: Url,
+}
+
+impl wit::Host for VuState {
+    async fn send(
+        &mut self,
+        req: wit::Request,
+    ) -> wasmtime::Result<Result<wit::Response, HttpError>> {
+        let started = Instant::now();
+        let timeout = req
+            .timeout_ms
+            .map(|ms| Duration::from_millis(u64::from(ms)))
+            .unwrap_or(self.run.limits.request_timeout);
+        let method = req.method.to_ascii_uppercase();
+        let url = resolve_url(self.run.base_url.as_ref(), &req.url);
+        let name = match (&req.name, &url) {
+            (Some(name), _) => name.clone(),
+            (None, Ok(url)) => path_and_query(url),
+            (None, Err(_)) => req.url.clone(),
+        };
+        let outcome = match url {
+            Ok(url) => match tokio::time::timeout(timeout, self.exchange(&req, &method, url)).await
+            {
+                Ok(result) => result,
+                Err(_) => Err(HttpError::Timeout),
+            },
+            Err(error) => Err(error),
+        };
+        let elapsed = started.elapsed();
+        self.budget.add_host_time(elapsed);
+        let status_failure = match &outcome {
+            Ok(exchange) if !status_expected(exchange.status, &req.expect_status) => Some(format!(
+                "HTTP {} {}",
+                exchange.status.as_u16(),
+                exchange.status.canonical_reason().unwrap_or("")
+            )),
+            _ => None,
+        };
+        let error_message = match &outcome {
+            Err(error) => Some(describe_error(error)),
+            Ok(_) => status_failure,
+        };
+        self.run.stats.record(&RequestEvent {
+            request_type: &method,
+            name: &name,
+            duration: elapsed,
+            response_length: outcome.as_ref().map_or(0, |e| e.body.len() as u64),
+            error: error_message.as_deref(),
+        });
+        Ok(outcome.map(|exchange| wit::Response {
+            status: exchange.status.as_u16(),
+            headers: exchange.headers,
+            body: exchange.body.to_vec(),
+            url: exchange.url.to_string(),
+            elapsed_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        }))
+    }
+}
+
+fn status_expected(status: StatusCode, expected: &[u16]) -> bool {
+    if expected.is_empty() {
+        status.as_u16() < 400
+    } else {
+        expected.contains(&status.as_u16())
+    }
+}
+
+/// The failure message recorded for a transport error.
+pub fn describe_error(error: &HttpError) -> String {
+    match error {
+        HttpError::Denied(m) => format!("denied: {m}"),
+        HttpError::InvalidUrl(m) => format!("invalid URL: {m}"),
+        HttpError::Dns(m) => format!("DNS: {m}"),
+        HttpError::Connect(m) => format!("connect: {m}"),
+        HttpError::Timeout => "timeout".to_string(),
+        HttpError::Tls(m) => format!("TLS: {m}"),
+        HttpError::Protocol(m) => format!("protocol: {m}"),
+        HttpError::TooLarge(m) => format!("too large: {m}"),
+    }
+}
+
+fn path_and_query(url: &Url) -> String {
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_string(),
+    }
+}
+
+/// Resolve an absolute URL or a path against `--host`.
+pub fn resolve_url(base: Option<&Url>, raw: &str) -> Result<Url, HttpError> {
+    let url = match Url::parse(raw) {
+        Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) => match base {
+            Some(base) => base
+                .join(raw)
+                .map_err(|e| HttpError::InvalidUrl(format!("{raw}: {e}")))?,
+            None => {
+                return Err(HttpError::InvalidUrl(format!(
+                    "{raw} is a relative URL and the run has no --host to resolve it against"
+                )));
+            }
+        },
+        Err(e) => return Err(HttpError::InvalidUrl(format!("{raw}: {e}"))),
+    };
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(HttpError::InvalidUrl(format!(
+            "{raw}: scheme {other:?} is not supported; use http or https"
+        ))),
+    }
+}
+
+fn origin_of(url: &Url) -> Result<Origin, HttpError> {
+    let host = url
+        .host_str()
+        .ok_or_else(|| HttpError::InvalidUrl(format!("{url} has no host")))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| HttpError::InvalidUrl(format!("{url} has no port")))?;
+    Ok(Origin {
+        tls: url.scheme() == "https",
+        host,
+        port,
+    })
+}
+
+impl VuState {
+    /// Send a request, following redirects when asked.
+    async fn exchange(
+        &mut self,
+        req: &wit::Request,
+        method: &str,
+        mut url: Url,
+    ) -> Result<Exchange, HttpError> {
+        let mut method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| HttpError::InvalidUrl(format!("{method:?} is not a valid HTTP method")))?;
+        let mut body = Bytes::from(req.body.clone());
+        let mut headers = http::HeaderMap::with_capacity(req.headers.len() + 2);
+        for h in &req.headers {
+            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| {
+                HttpError::InvalidUrl(format!("header name {:?} is not valid", h.name))
+            })?;
+            let value = HeaderValue::from_str(&h.value).map_err(|_| {
+                HttpError::InvalidUrl(format!("header {:?} has an invalid value", h.name))
+            })?;
+            headers.append(name, value);
+        }
+        if !headers.contains_key(header::USER_AGENT) {
+            headers.insert(header::USER_AGENT, HeaderValue::from_static("horde/0.1"));
+        }
+        let max_redirects = self.run.limits.max_redirects;
+        let mut redirects = 0;
+        loop {
+            let response = self
+                .send_once(&method, &url, &headers, body.clone())
+                .await?;
+            let status = response.status;
+            let location = response.location.clone();
+            if !(req.follow_redirects && status.is_redirection()) || location.is_none() {
+                return Ok(Exchange {
+                    status,
+                    headers: response.headers,
+                    body: response.body,
+                    url,
+                });
+            }
+            redirects += 1;
+            if redirects > max_redirects {
+                return Err(HttpError::Protocol(format!(
+                    "more than {max_redirects} redirects, the last to {url}"
+                )));
+            }
+            let location = location.unwrap_or_default();
+            url = url.join(&location).map_err(|e| {
+                HttpError::Protocol(format!("redirect to an invalid location {location:?}: {e}"))
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(HttpError::Protocol(format!(
+                    "redirect to unsupported URL {url}"
+                )));
+            }
+            if status == StatusCode::SEE_OTHER
+                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                    && method == Method::POST)
+            {
+                method = Method::GET;
+                body = Bytes::new();
+                headers.remove(header::CONTENT_TYPE);
+                headers.remove(header::CONTENT_LENGTH);
+            }
+        }
+    }
+
+    async fn send_once(
+        &mut self,
+        method: &Method,
+        url: &Url,
+        headers: &http::HeaderMap,
+        body: Bytes,
+    ) -> Result<RawResponse, HttpError> {
+        let origin = origin_of(url)?;
+        let mut request = Request::builder().method(method.clone());
+        let mut header_map = headers.clone();
+        if let Some(cookies) = &self.http.cookies {
+            let pairs: Vec<String> = cookies
+                .get_request_values(url)
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            if !pairs.is_empty() {
+                let value = HeaderValue::from_str(&pairs.join("; ")).map_err(|_| {
+                    HttpError::Protocol("a stored cookie is not a valid header".into())
+                })?;
+                header_map.insert(header::COOKIE, value);
+            }
+        }
+        // A fresh connection is used once more if a reused one turns out closed.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let reused = self.http.connections.contains_key(&origin);
+            if !reused {
+                let connection = connect(&self.run, &origin).await?;
+                self.http.connections.insert(origin.clone(), connection);
+            }
+            let connection = self
+                .http
+                .connections
+                .get_mut(&origin)
+                .expect("inserted above");
+            let is_h2 = matches!(connection, Connection::H2(_));
+            let uri: Uri = if is_h2 {
+                url.as_str().parse()
+            } else {
+                path_and_query(url).parse()
+            }
+            .map_err(|e| HttpError::InvalidUrl(format!("{url}: {e}")))?;
+            let mut request_headers = header_map.clone();
+            if !is_h2 && !request_headers.contains_key(header::HOST) {
+                let host = host_header(url);
+                request_headers.insert(
+                    header::HOST,
+                    HeaderValue::from_str(&host)
+                        .map_err(|_| HttpError::InvalidUrl(format!("bad host in {url}")))?,
+                );
+            }
+            let mut built = request
+                .uri(uri)
+                .body(Full::new(body.clone()))
+                .map_err(|e| HttpError::InvalidUrl(format!("{url}: {e}")))?;
+            *built.headers_mut() = request_headers;
+            let sent = match connection {
+                Connection::H1(sender) => match sender.ready().await {
+                    Ok(()) => sender.send_request(built).await,
+                    Err(e) => Err(e),
+                },
+                Connection::H2(sender) => match sender.ready().await {
+                    Ok(()) => sender.send_request(built).await,
+                    Err(e) => Err(e),
+                },
+            };
+            let response = match sent {
+                Ok(response) => response,
+                Err(e) => {
+                    self.http.connections.remove(&origin);
+                    if reused && attempts == 1 && (e.is_canceled() || e.is_closed()) {
+                        request = Request::builder().method(method.clone());
+                        continue;
+                    }
+                    return Err(HttpError::Protocol(error_chain(&e)));
+                }
+            };
+            let read = read_response(response, self.run.limits.max_body_bytes).await;
+            let raw = match read {
+                Ok(raw) => raw,
+                Err(e) => {
+                    self.http.connections.remove(&origin);
+                    return Err(e);
+                }
+            };
+            if !raw.set_cookies.is_empty() {
+                let jar = self.http.cookies.get_or_insert_with(Default::default);
+                let cookies = raw
+                    .set_cookies
+                    .iter()
+                    .filter_map(|c| RawCookie::parse(c.clone()).ok());
+                jar.store_response_cookies(cookies, url);
+            }
+            return Ok(raw);
+        }
+    }
+}
+
+fn host_header(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+struct RawResponse {
+    status: StatusCode,
+    headers: Vec<wit::Header>,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+    body: Bytes,
+}
+
+async fn read_response(
+    response: Response<hyper::body::Incoming>,
+    max_body: usize,
+) -> Result<RawResponse, HttpError> {
+    let (parts, body) = response.into_parts();
+    let mut headers = Vec::with_capacity(parts.headers.len());
+    let mut set_cookies = Vec::new();
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if name == header::SET_COOKIE {
+            set_cookies.push(value.clone());
+        }
+        headers.push(wit::Header {
+            name: name.as_str().to_string(),
+            value,
+        });
+    }
+    let location = parts
+        .headers
+        .get(header::LOCATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let collected = Limited::new(body, max_body).collect().await.map_err(|e| {
+        if e.downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
+            HttpError::TooLarge(format!("response body over {max_body} bytes"))
+        } else {
+            HttpError::Protocol(format!("reading the body: {e}"))
+        }
+    })?;
+    Ok(RawResponse {
+        status: parts.status,
+        headers,
+        location,
+        set_cookies,
+        body: collected.to_bytes(),
+    })
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    message
+}
+
+/// Resolve, check every address against the policy, connect to a checked
+/// address only, then handshake TLS and HTTP.
+async fn connect(run: &crate::vu::RunContext, origin: &Origin) -> Result<Connection, HttpError> {
+    run.policy
+        .check_name(&origin.host, origin.port)
+        .map_err(|denied| HttpError::Denied(denied.to_string()))?;
+    let addrs: Vec<SocketAddr> = match origin.host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
+        Err(_) => tokio::net::lookup_host((origin.host.as_str(), origin.port))
+            .await
+            .map_err(|e| HttpError::Dns(format!("{}: {e}", origin.host)))?
+            .collect(),
+    };
+    let mut first_denial = None;
+    let mut last_error = None;
+    let mut stream = None;
+    for addr in addrs {
+        if let Err(denied) = run.policy.check_resolved(&origin.host, addr) {
+            first_denial.get_or_insert(denied);
+            continue;
+        }
+        match TcpStream::connect(addr).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last_error = Some(format!("{addr}: {e}")),
+        }
+    }
+    let stream = match (stream, last_error, first_denial) {
+        (Some(stream), _, _) => stream,
+        (None, Some(error), _) => return Err(HttpError::Connect(error)),
+        (None, None, Some(denied)) => return Err(HttpError::Denied(denied.to_string())),
+        (None, None, None) => {
+            return Err(HttpError::Dns(format!("{} has no addresses", origin.host)));
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    if origin.tls {
+        let server_name = rustls::pki_types::ServerName::try_from(origin.host.clone())
+            .map_err(|e| HttpError::InvalidUrl(format!("{}: {e}", origin.host)))?;
+        let tls = tokio_rustls::TlsConnector::from(run.http.tls.clone())
+            .connect(server_name, stream)
+            .await
+            .map_err(|e| HttpError::Tls(error_chain(&e)))?;
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        handshake(TokioIo::new(tls), h2).await
+    } else {
+        handshake(TokioIo::new(stream), run.http.http2_prior_knowledge).await
+    }
+}
+
+async fn handshake<T>(io: T, h2: bool) -> Result<Connection, HttpError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    if h2 {
+        let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(|e| HttpError::Protocol(format!("HTTP/2 handshake: {}", error_chain(&e))))?;
+        tokio::spawn(connection);
+        Ok(Connection::H2(sender))
+    } else {
+        let (sender, connection) = http1::handshake(io)
+            .await
+            .map_err(|e| HttpError::Protocol(format!("HTTP/1.1 handshake: {}", error_chain(&e))))?;
+        tokio::spawn(connection);
+        Ok(Connection::H1(sender))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_urls_need_a_host() {
+        let base = Url::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            resolve_url(Some(&base), "/item/1?x=2").unwrap().as_str(),
+            "http://127.0.0.1:8080/item/1?x=2"
+        );
+        assert!(matches!(
+            resolve_url(None, "/x"),
+            Err(HttpError::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            resolve_url(Some(&base), "ftp://h/x"),
+            Err(HttpError::InvalidUrl(_))
+        ));
+    }
+
+    #[test]
+    fn statuses_are_judged() {
+        assert!(status_expected(StatusCode::OK, &[]));
+        assert!(status_expected(StatusCode::FOUND, &[]));
+        assert!(!status_expected(StatusCode::NOT_FOUND, &[]));
+        assert!(status_expected(StatusCode::NOT_FOUND, &[404]));
+        assert!(!status_expected(StatusCode::OK, &[404]));
+    }
+}

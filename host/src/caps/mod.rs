@@ -1,0 +1,5 @@
+//! Host capabilities, one module each: what a guest may import.
+
+pub mod control;
+pub mod http;
+pub mod metrics;

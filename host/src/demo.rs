@@ -1,0 +1,188 @@
+//! `horde demo`: a built-in shop API on 127.0.0.1 with small realistic
+//! delays, and the example scenario embedded in the binary to run against it.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// The Rust HTTP example (guest-examples/rust-http), built by host/build.rs.
+pub const DEMO_SCENARIO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/demo_scenario.wasm"));
+
+/// A running demo target; stops when dropped.
+#[derive(Debug)]
+pub struct DemoTarget {
+    pub addr: SocketAddr,
+    /// Requests served so far.
+    pub served: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl DemoTarget {
+    /// Serve on 127.0.0.1 at a free port. With `delays` false it answers at
+    /// once (for throughput measurements).
+    pub async fn start(delays: bool) -> std::io::Result<DemoTarget> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let served = Arc::new(AtomicU64::new(0));
+        let counter = served.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        handle(req, delays)
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(DemoTarget { addr, served, task })
+    }
+
+    /// The base URL, e.g. http://127.0.0.1:41234.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for DemoTarget {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Full::new(body.into()))
+        .expect("static response parts are valid")
+}
+
+fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    reply(status, "application/json", body)
+}
+
+async fn pause(delays: bool, min_ms: u64, max_ms: u64) {
+    if delays {
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(min_ms..=max_ms))).await;
+    }
+}
+
+async fn handle(req: Request<Incoming>, delays: bool) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let path = parts.uri.path().to_string();
+    let response = match (&parts.method, path.as_str()) {
+        (&Method::GET, "/") => {
+            pause(delays, 2, 6).await;
+            reply(
+                StatusCode::OK,
+                "text/html",
+                "<html><body><h1>Horde demo shop</h1></body></html>",
+            )
+        }
+        (&Method::POST, "/login") => {
+            pause(delays, 5, 12).await;
+            let user = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v.get("username")
+                        .and_then(|u| u.as_str())
+                        .map(str::to_string)
+                });
+            match user {
+                Some(user) => {
+                    let mut response =
+                        json(StatusCode::OK, format!(r#"{{"token":"token-{user}"}}"#));
+                    response.headers_mut().insert(
+                        header::SET_COOKIE,
+                        header::HeaderValue::from_str(&format!("session={user}; Path=/"))
+                            .unwrap_or(header::HeaderValue::from_static("session=x; Path=/")),
+                    );
+                    response
+                }
+                None => json(
+                    StatusCode::BAD_REQUEST,
+                    r#"{"error":"username required"}"#.into(),
+                ),
+            }
+        }
+        (&Method::GET, item) if item.starts_with("/item/") => {
+            pause(delays, 1, 4).await;
+            match item["/item/".len()..].parse::<u32>() {
+                Ok(id) if (1..=1000).contains(&id) => json(
+                    StatusCode::OK,
+                    format!(r#"{{"id":{id},"name":"item {id}","price":{}.99}}"#, id % 50),
+                ),
+                _ => json(StatusCode::NOT_FOUND, r#"{"error":"no such item"}"#.into()),
+            }
+        }
+        (&Method::POST, "/cart") => {
+            pause(delays, 3, 8).await;
+            let authorized = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("Bearer token-"));
+            if authorized {
+                json(StatusCode::OK, r#"{"items":1}"#.into())
+            } else {
+                json(
+                    StatusCode::UNAUTHORIZED,
+                    r#"{"error":"log in first"}"#.into(),
+                )
+            }
+        }
+        (&Method::GET, "/slow") => {
+            let ms = parts
+                .uri
+                .query()
+                .and_then(|q| q.strip_prefix("ms="))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(100)
+                .min(30_000);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            reply(StatusCode::OK, "text/plain", "slow")
+        }
+        (&Method::GET, "/redirect") => Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, "/")
+            .body(Full::new(Bytes::new()))
+            .expect("static response parts are valid"),
+        (&Method::GET, "/cookie") => {
+            let cookie = parts
+                .headers
+                .get(header::COOKIE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            reply(StatusCode::OK, "text/plain", cookie)
+        }
+        _ => json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.into()),
+    };
+    Ok(response)
+}

@@ -1,0 +1,349 @@
+//! The wasmtime engine: its configuration, the epoch ticker, the on-disk
+//! cache of compiled components, and loading a scenario with clear errors.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, OptLevel};
+
+use crate::bindings::{Scenario, ScenarioPre};
+use crate::vu::VuState;
+
+/// How often the epoch advances: the granularity of guest yields and CPU checks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Largest wasm stack a guest may use.
+const MAX_WASM_STACK: usize = 1 << 20;
+
+/// Build the engine every run uses.
+pub fn new_engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.cranelift_opt_level(OptLevel::Speed);
+    config.max_wasm_stack(MAX_WASM_STACK);
+    config.async_stack_size(MAX_WASM_STACK + 512 * 1024);
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("configuring the wasm engine")
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+#[derive(Debug)]
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: &Engine) -> EpochTicker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.clone();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("horde-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        EpochTicker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Where compiled components are kept: `$HORDE_CACHE_DIR`, else the user's
+/// cache dir + `horde/components`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("HORDE_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    dirs::cache_dir().map(|d| d.join("horde").join("components"))
+}
+
+/// How a component was obtained, for the start-up log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompileSource {
+    Compiled,
+    Cached,
+}
+
+/// A scenario ready to instantiate, one instance per VU.
+#[derive(Clone)]
+pub struct LoadedScenario {
+    pub pre: ScenarioPre<VuState>,
+    pub source: CompileSource,
+    pub load_time: Duration,
+}
+
+impl std::fmt::Debug for LoadedScenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedScenario")
+            .field("source", &self.source)
+            .field("load_time", &self.load_time)
+            .finish()
+    }
+}
+
+/// What kind of file the bytes are.
+fn check_wasm_kind(path: &Path, bytes: &[u8]) -> Result<()> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        let start: String = bytes
+            .iter()
+            .take(8)
+            .map(|b| {
+                if b.is_ascii_graphic() {
+                    *b as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        bail!(
+            "{} is not a WebAssembly file (it starts with {start:?}, not \"\\0asm\"). \
+             Pass the .wasm component built from your scenario, e.g. \
+             target/wasm32-wasip2/release/<name>.wasm",
+            path.display()
+        );
+    }
+    // Bytes 6..8 are the layer: 0 for a core module, 1 for a component.
+    if bytes[6] == 0 && bytes[7] == 0 {
+        bail!(
+            "{} is a core WebAssembly module, not a component. Build the scenario for the \
+             `wasm32-wasip2` target (`cargo build --target wasm32-wasip2 --release`), or wrap \
+             a core module with `wasm-tools component new`",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
+    let mut engine_hasher = DefaultHasher::new();
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hasher);
+    let mut digest = Sha256::new();
+    digest.update(bytes);
+    digest.update(engine_hasher.finish().to_le_bytes());
+    digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Compile (or load from the cache) the component at `path`.
+pub fn load_component(
+    engine: &Engine,
+    path: &Path,
+    cache_dir: Option<&Path>,
+) -> Result<(Component, CompileSource)> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("reading the scenario component {}", path.display()))?;
+    compile_bytes(engine, path, &bytes, cache_dir)
+}
+
+/// Compile (or load from the cache) a component's bytes; `path` names it in errors.
+pub fn compile_bytes(
+    engine: &Engine,
+    path: &Path,
+    bytes: &[u8],
+    cache_dir: Option<&Path>,
+) -> Result<(Component, CompileSource)> {
+    check_wasm_kind(path, bytes)?;
+    let cached_path = cache_dir.map(|dir| dir.join(format!("{}.cwasm", cache_key(engine, bytes))));
+    if let Some(cached) = cached_path.as_deref().filter(|p| p.exists()) {
+        // SAFETY: the file was written by `Component::serialize` of an engine
+        // with the same compatibility hash (part of its name), into our own
+        // cache directory, and renamed into place only once complete.
+        match unsafe { Component::deserialize_file(engine, cached) } {
+            Ok(component) => return Ok((component, CompileSource::Cached)),
+            Err(_) => {
+                let _ = std::fs::remove_file(cached);
+            }
+        }
+    }
+    let component = Component::new(engine, bytes).map_err(|e| {
+        anyhow!(
+            "{} is not a valid WebAssembly component: {e:#}",
+            path.display()
+        )
+    })?;
+    if let Some(cached) = cached_path {
+        // The cache is an optimisation: failing to write it is not an error.
+        let _ = write_cache(&component, &cached);
+    }
+    Ok((component, CompileSource::Compiled))
+}
+
+fn write_cache(component: &Component, target: &Path) -> Result<()> {
+    let dir = target.parent().context("cache path has no parent")?;
+    std::fs::create_dir_all(dir)?;
+    let serialized = component.serialize()?;
+    let temp = dir.join(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&temp, serialized)?;
+    std::fs::rename(&temp, target)?;
+    Ok(())
+}
+
+/// The linker with everything a scenario may import: Horde's interfaces and
+/// WASI 0.2 (with nothing granted by the per-VU context).
+pub fn new_linker(engine: &Engine) -> Result<Linker<VuState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("linking WASI")?;
+    Scenario::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)
+        .map_err(anyhow::Error::from)
+        .context("linking Horde's interfaces")?;
+    Ok(linker)
+}
+
+const USER_EXPORT: &str = "horde:scenario/user@0.1.0";
+
+/// Check the component's imports and exports against the scenario world and
+/// explain any mismatch in terms of the world.
+fn check_world(engine: &Engine, component: &Component, path: &Path) -> Result<()> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if !exports.iter().any(|name| name == USER_EXPORT) {
+        let found = if exports.is_empty() {
+            "nothing".to_string()
+        } else {
+            exports.join(", ")
+        };
+        bail!(
+            "{} is a component of another world: it does not export `{USER_EXPORT}` (it \
+             exports {found}). Build it against the `scenario` world in Horde's wit/ folder, \
+             e.g. with the horde-sdk crate and `horde_sdk::export_scenario!`",
+            path.display()
+        );
+    }
+    let provided = |name: &str| name.starts_with("horde:scenario/") || name.starts_with("wasi:");
+    let missing: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .filter(|n| !provided(n))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{} imports {}, which Horde does not provide. A scenario may import only \
+             horde:scenario interfaces (http, metrics, control) and WASI 0.2",
+            path.display(),
+            missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Load, check and pre-instantiate a scenario component from `path`, or
+/// from `embedded` bytes (then `path` only names it).
+pub fn load_scenario(
+    engine: &Engine,
+    linker: &Linker<VuState>,
+    path: &Path,
+    embedded: Option<&[u8]>,
+    cache_dir: Option<&Path>,
+) -> Result<LoadedScenario> {
+    let started = Instant::now();
+    let (component, source) = match embedded {
+        Some(bytes) => compile_bytes(engine, path, bytes, cache_dir)?,
+        None => load_component(engine, path, cache_dir)?,
+    };
+    check_world(engine, &component, path)?;
+    let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+        anyhow!(
+            "{} cannot be linked against Horde's imports: {e:#}",
+            path.display()
+        )
+    })?;
+    let pre = ScenarioPre::new(instance_pre).map_err(|e| {
+        anyhow!(
+            "{} does not match the scenario world: {e:#}",
+            path.display()
+        )
+    })?;
+    Ok(LoadedScenario {
+        pre,
+        source,
+        load_time: started.elapsed(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_non_wasm_and_core_modules() {
+        let path = Path::new("x.wasm");
+        let err = check_wasm_kind(path, b"#!/bin/sh\necho")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a WebAssembly file"), "{err}");
+        let core = wasmtime::wat::parse_str("(module)").unwrap();
+        let err = check_wasm_kind(path, &core).unwrap_err().to_string();
+        assert!(err.contains("core WebAssembly module"), "{err}");
+        let component = wasmtime::wat::parse_str("(component)").unwrap();
+        assert!(check_wasm_kind(path, &component).is_ok());
+    }
+
+    #[test]
+    fn component_of_another_world_is_named() {
+        let engine = new_engine().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.wasm");
+        let wat = r#"(component
+            (import "acme:thing/api" (instance))
+        )"#;
+        std::fs::write(&path, wasmtime::wat::parse_str(wat).unwrap()).unwrap();
+        let (component, _) = load_component(&engine, &path, None).unwrap();
+        let err = check_world(&engine, &component, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("does not export `horde:scenario/user@0.1.0`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cache_round_trips() {
+        let engine = new_engine().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.wasm");
+        std::fs::write(&path, wasmtime::wat::parse_str("(component)").unwrap()).unwrap();
+        let cache = dir.path().join("cache");
+        let (_, first) = load_component(&engine, &path, Some(&cache)).unwrap();
+        let (_, second) = load_component(&engine, &path, Some(&cache)).unwrap();
+        assert_eq!(first, CompileSource::Compiled);
+        assert_eq!(second, CompileSource::Cached);
+    }
+}

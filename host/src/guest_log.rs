@@ -1,0 +1,182 @@
+//! Guest output: `control.log` and WASI stdout/stderr, stripped of control
+//! characters and rate-limited across the whole run.
+
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use tokio::io::AsyncWrite;
+
+/// Longest line printed; the rest is cut.
+const MAX_LINE: usize = 1024;
+
+/// The run's guest logger.
+#[derive(Debug)]
+pub struct GuestLogger {
+    lines_per_second: u32,
+    window: Mutex<(Instant, u32)>,
+    dropped: AtomicU64,
+    /// When a live progress bar is drawn, lines go above it.
+    bar: OnceLock<ProgressBar>,
+}
+
+impl GuestLogger {
+    pub fn new(lines_per_second: u32) -> Arc<GuestLogger> {
+        Arc::new(GuestLogger {
+            lines_per_second,
+            window: Mutex::new((Instant::now(), 0)),
+            dropped: AtomicU64::new(0),
+            bar: OnceLock::new(),
+        })
+    }
+
+    /// Print above this progress bar from now on.
+    pub fn attach_bar(&self, bar: ProgressBar) {
+        let _ = self.bar.set(bar);
+    }
+
+    /// Lines dropped by the rate limit.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn admit(&self) -> bool {
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        if window.0.elapsed().as_secs() >= 1 {
+            *window = (Instant::now(), 0);
+        }
+        if window.1 < self.lines_per_second {
+            window.1 += 1;
+            true
+        } else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+
+    /// Log one message (may hold several lines).
+    pub fn log(&self, vu_id: u32, level: &str, message: &[u8]) {
+        let text = String::from_utf8_lossy(message);
+        for line in text.lines() {
+            let clean = sanitize(line);
+            if clean.trim().is_empty() || !self.admit() {
+                continue;
+            }
+            let formatted = format!("[vu {vu_id}] {level}: {clean}");
+            match self.bar.get() {
+                Some(bar) if !bar.is_hidden() => bar.println(formatted),
+                _ => {
+                    let _ = writeln!(std::io::stderr().lock(), "{formatted}");
+                }
+            }
+        }
+    }
+}
+
+/// Remove control characters (escape sequences included) and cut long lines.
+pub fn sanitize(line: &str) -> String {
+    let mut out = String::with_capacity(line.len().min(MAX_LINE));
+    for c in line.chars() {
+        if out.len() >= MAX_LINE {
+            out.push('…');
+            break;
+        }
+        if c == '\t' {
+            out.push(' ');
+        } else if !c.is_control() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A guest's stdout or stderr, line-buffered into the logger.
+#[derive(Debug, Clone)]
+pub struct GuestOutput {
+    logger: Arc<GuestLogger>,
+    vu_id: u32,
+    level: &'static str,
+    pending: Arc<Mutex<Vec<u8>>>,
+}
+
+impl GuestOutput {
+    pub fn new(logger: Arc<GuestLogger>, vu_id: u32, level: &'static str) -> GuestOutput {
+        GuestOutput {
+            logger,
+            vu_id,
+            level,
+            pending: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    fn write_bytes(&self, bytes: &[u8]) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.extend_from_slice(bytes);
+        if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
+            let complete: Vec<u8> = pending.drain(..=end).collect();
+            self.logger.log(self.vu_id, self.level, &complete);
+        } else if pending.len() > MAX_LINE {
+            let all = std::mem::take(&mut *pending);
+            self.logger.log(self.vu_id, self.level, &all);
+        }
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for GuestOutput {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl AsyncWrite for GuestOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.write_bytes(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let rest = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if !rest.is_empty() {
+            self.logger.log(self.vu_id, self.level, &rest);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_stripped() {
+        assert_eq!(sanitize("a\x1b[31mred\x07\tb"), "a[31mred b");
+        assert!(sanitize(&"x".repeat(5000)).chars().count() <= MAX_LINE + 1);
+    }
+
+    #[test]
+    fn rate_limit_drops_and_counts() {
+        let logger = GuestLogger::new(3);
+        for _ in 0..10 {
+            logger.log(1, "info", b"hello");
+        }
+        assert_eq!(logger.dropped(), 7);
+    }
+}

@@ -1,0 +1,274 @@
+//! Horde host runtime: loads a scenario component, runs one sandboxed
+//! instance per virtual user under a load schedule, records every call and
+//! reports. `run` is the whole pipeline; `main.rs` only parses and exits.
+
+pub mod bindings;
+pub mod caps;
+pub mod cli;
+pub mod demo;
+pub mod engine;
+pub mod guest_log;
+pub mod output;
+pub mod policy;
+pub mod schedule;
+pub mod stats;
+pub mod vu;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use url::Url;
+
+use crate::caps::http::HttpSettings;
+use crate::cli::RunConfig;
+use crate::engine::{CompileSource, EpochTicker};
+use crate::guest_log::GuestLogger;
+use crate::policy::{Grant, NetworkPolicy};
+use crate::schedule::{ClosedPlan, Progress, TaskTable, Wait};
+use crate::stats::{Report, Stats};
+use crate::vu::{GuestFailure, RunContext, VuInstance};
+
+/// How long the pre-flight check waits for the target to accept a connection.
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The result of a finished run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub report: Report,
+    pub stop_reason: Option<String>,
+    /// VUs cut mid-task when the stop timeout ran out.
+    pub interrupted_users: u32,
+    /// VU instances replaced after a trap or broken limit.
+    pub replaced_instances: u64,
+    /// Time to compile or load the component.
+    pub load_time: Duration,
+    pub compile_source: CompileSource,
+}
+
+impl RunOutcome {
+    /// True when nothing failed: no request failures and no exceptions.
+    pub fn clean(&self) -> bool {
+        self.report.total.failures == 0 && self.report.exceptions.is_empty()
+    }
+}
+
+/// Bad input the user can fix (exit code 2), as opposed to a failed run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+fn bad_input(error: anyhow::Error) -> anyhow::Error {
+    anyhow!(BadInput(format!("{error:#}")))
+}
+
+/// Check that the target accepts TCP connections, so a typo in `--host`
+/// fails at once with a clear message instead of as N failed requests.
+async fn preflight(url: &Url) -> Result<()> {
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("cannot resolve the host of {url}; check the --host value"))?
+        .collect();
+    let mut last = None;
+    for addr in addrs {
+        match tokio::time::timeout(PREFLIGHT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => last = Some(e.to_string()),
+            Err(_) => last = Some(format!("no answer within {}s", PREFLIGHT_TIMEOUT.as_secs())),
+        }
+    }
+    bail!(
+        "cannot reach the target {url}: {}. Is the server running and listening on that \
+         address? Check --host",
+        last.unwrap_or_else(|| "no addresses".into())
+    )
+}
+
+/// Stop on the first SIGINT/SIGTERM (tasks may finish within the stop
+/// timeout), abort the grace period on the second.
+fn watch_signals(run: Arc<RunContext>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut signals = 0;
+        loop {
+            let name = wait_for_signal().await;
+            signals += 1;
+            if signals == 1 {
+                run.request_stop(format!("interrupted by {name}"));
+            } else {
+                run.abort.send_replace(true);
+                return;
+            }
+        }
+    })
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> &'static str {
+    let _ = tokio::signal::ctrl_c().await;
+    "Ctrl-C"
+}
+
+/// Run a scenario to the end and return its report. Bad input comes back as
+/// an error wrapping [`BadInput`].
+pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
+    let engine = engine::new_engine()?;
+    let linker = engine::new_linker(&engine)?;
+    let loaded = engine::load_scenario(
+        &engine,
+        &linker,
+        &config.scenario,
+        config.embedded,
+        config.cache_dir.as_deref(),
+    )
+    .map_err(bad_input)?;
+    let _ticker = EpochTicker::start(&engine);
+    if !config.quiet {
+        let how = match loaded.source {
+            CompileSource::Compiled => "compiled",
+            CompileSource::Cached => "loaded from cache",
+        };
+        eprintln!(
+            "scenario {} {how} in {:.1} ms",
+            config.scenario.display(),
+            loaded.load_time.as_secs_f64() * 1000.0
+        );
+    }
+
+    // Ask one probe instance for the scenario's configuration.
+    let logger = GuestLogger::new(config.limits.log_lines_per_second);
+    let probe_context = RunContext::new(
+        Stats::new(1, 16),
+        NetworkPolicy::default(),
+        config.limits.clone(),
+        None,
+        config.vars.clone(),
+        logger.clone(),
+        HttpSettings::new(config.insecure, config.http2_prior_knowledge),
+    );
+    let mut probe = VuInstance::new(&engine, &loaded.pre, probe_context, 0, 0)
+        .await
+        .map_err(|e| bad_input(e.context("the scenario could not start")))?;
+    let scenario_config = probe.configure().await.map_err(|failure| match failure {
+        GuestFailure::Error(m) | GuestFailure::Trap(m) => {
+            anyhow!(BadInput(format!("the scenario's configure failed: {m}")))
+        }
+    })?;
+    drop(probe);
+    let tasks = TaskTable::new(&scenario_config.tasks).map_err(bad_input)?;
+    let wait = Wait::from_guest(&scenario_config.wait).map_err(bad_input)?;
+
+    let base_url = match (&config.host, &scenario_config.default_host) {
+        (Some(host), _) => Some(host.clone()),
+        (None, Some(default)) => {
+            Some(cli::parse_host_url(default, "the scenario's default host").map_err(bad_input)?)
+        }
+        (None, None) => None,
+    };
+    let mut grants = config.allow_hosts.clone();
+    if let Some(url) = &base_url {
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        grants.push(Grant::origin(
+            host,
+            url.port_or_known_default().unwrap_or(80),
+        ));
+        if config.preflight {
+            preflight(url).await.map_err(bad_input)?;
+        }
+    }
+
+    let stats = Stats::new(config.limits.max_event_names, config.limits.max_name_len);
+    let run = RunContext::new(
+        stats.clone(),
+        NetworkPolicy::new(grants),
+        config.limits.clone(),
+        base_url,
+        config.vars.clone(),
+        logger,
+        HttpSettings::new(config.insecure, config.http2_prior_knowledge),
+    );
+    let signals = watch_signals(run.clone());
+    let progress = Arc::new(Progress::default());
+    let live = (!config.quiet).then(|| {
+        tokio::spawn(output::live::show(
+            stats.clone(),
+            run.clone(),
+            progress.clone(),
+            config.users,
+            config.run_time,
+        ))
+    });
+    let plan = ClosedPlan {
+        users: config.users,
+        spawn_rate: config.spawn_rate,
+        run_time: config.run_time,
+        iterations: config.iterations,
+        stop_timeout: config.stop_timeout,
+    };
+    let outcome = schedule::run_closed(
+        engine.clone(),
+        loaded.pre.clone(),
+        run.clone(),
+        tasks,
+        wait,
+        plan,
+        progress.clone(),
+    )
+    .await;
+    if !run.stopping() {
+        run.request_stop(match config.iterations {
+            Some(n) => format!("{n} iterations done"),
+            None => "all users finished".into(),
+        });
+    }
+    signals.abort();
+    if let Some(live) = live {
+        let _ = live.await;
+    }
+    let report = stats.report(config.users);
+    let result = RunOutcome {
+        report,
+        stop_reason: run.stop_reason(),
+        interrupted_users: outcome.interrupted,
+        replaced_instances: progress.replaced.load(Ordering::Relaxed),
+        load_time: loaded.load_time,
+        compile_source: loaded.source,
+    };
+    if let Some(path) = &config.json {
+        output::json::write(
+            path,
+            &result.report,
+            result.stop_reason.as_deref(),
+            result.interrupted_users,
+            result.replaced_instances,
+        )?;
+    }
+    Ok(result)
+}

@@ -1,0 +1,100 @@
+//! The `horde` binary: parse arguments, run, print the summary, map the
+//! outcome to an exit code (0 clean, 1 failures recorded, 2 bad input, 3 error).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use horde::cli::{Cli, Command, DemoArgs, RunConfig};
+use horde::{BadInput, RunOutcome};
+
+/// Exit code when requests failed or tasks raised exceptions.
+const EXIT_FAILURES: u8 = 1;
+/// Exit code for bad input: flags, files, unreachable target.
+const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code when the run itself broke (e.g. the report could not be written).
+const EXIT_ERROR: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => {
+                let config = RunConfig::from_args(&args)
+                    .map_err(|e| anyhow::anyhow!(BadInput(format!("{e:#}"))))?;
+                horde::run(&config).await
+            }
+            Command::Demo(args) => demo(args).await,
+        }
+    });
+    match result {
+        Ok(outcome) => {
+            println!("{}", horde::output::summary::render(&outcome.report));
+            if let Some(reason) = &outcome.stop_reason {
+                eprintln!("run ended: {reason}");
+            }
+            if outcome.interrupted_users > 0 {
+                eprintln!(
+                    "{} users were cut mid-task when --stop-timeout ran out",
+                    outcome.interrupted_users
+                );
+            }
+            if outcome.clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILURES)
+            }
+        }
+        Err(error) => {
+            let bad = error.downcast_ref::<BadInput>().is_some();
+            eprintln!("error: {error:#}");
+            ExitCode::from(if bad { EXIT_BAD_INPUT } else { EXIT_ERROR })
+        }
+    }
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
+    let mut raw = horde::cli::RunArgs {
+        scenario: "demo".into(),
+        host: None,
+        users: args.users.clone(),
+        spawn_rate: args.spawn_rate.clone(),
+        run_time: Some(args.run_time.clone()),
+        iterations: None,
+        allow_hosts: Vec::new(),
+        vars: Vec::new(),
+        json: args.json.clone(),
+        max_vu_memory: "128MiB".into(),
+        max_task_cpu: "10s".into(),
+        timeout: "60s".into(),
+        stop_timeout: "5s".into(),
+        insecure: false,
+        http2_prior_knowledge: false,
+        no_cache: false,
+        quiet: args.quiet,
+    };
+    let target = horde::demo::DemoTarget::start(true).await?;
+    raw.host = Some(target.url());
+    let mut config = horde::cli::RunConfig::for_embedded(
+        &raw,
+        "demo scenario (guest-examples/rust-http)",
+        horde::demo::DEMO_SCENARIO,
+    )
+    .map_err(|e| anyhow::anyhow!(BadInput(format!("{e:#}"))))?;
+    config.quiet = args.quiet;
+    eprintln!(
+        "demo target listening on {}; running the example scenario for {}",
+        target.url(),
+        args.run_time
+    );
+    horde::run(&config).await
+}

@@ -1,0 +1,148 @@
+//! The end-of-run terminal summary, in Locust's layout: requests, then
+//! percentiles, then failures, exceptions and checks.
+
+use std::fmt::Write;
+
+use crate::stats::{NameStats, Report};
+
+/// Milliseconds with precision that fits the magnitude.
+fn ms(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.2}")
+    } else if value < 100.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+fn name_width(report: &Report) -> usize {
+    report
+        .stats
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(10)
+        .clamp(10, 60)
+}
+
+fn cut(name: &str, width: usize) -> String {
+    if name.chars().count() <= width {
+        name.to_string()
+    } else {
+        let mut cut: String = name.chars().take(width - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+fn request_row(out: &mut String, s: &NameStats, width: usize) {
+    let _ = writeln!(
+        out,
+        "{:<8} {:<width$} {:>9} {:>12} | {:>8} {:>8} {:>8} {:>8} | {:>9.2} {:>10.2}",
+        cut(&s.request_type, 8),
+        cut(&s.name, width),
+        s.count,
+        format!("{}({:.2}%)", s.failures, percent(s.failures, s.count)),
+        ms(s.latency_ms.mean),
+        ms(s.latency_ms.min),
+        ms(s.latency_ms.max),
+        ms(s.latency_ms.p50),
+        s.rps,
+        s.failures_per_s,
+    );
+}
+
+fn percentile_row(out: &mut String, s: &NameStats, width: usize) {
+    let _ = write!(
+        out,
+        "{:<8} {:<width$}",
+        cut(&s.request_type, 8),
+        cut(&s.name, width)
+    );
+    for value in s.latency_ms.percentiles() {
+        let _ = write!(out, " {:>7}", ms(value));
+    }
+    let _ = writeln!(out, " {:>9}", s.count);
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// Render the summary.
+pub fn render(report: &Report) -> String {
+    let width = name_width(report);
+    let mut out = String::new();
+    let rule = "-".repeat(width + 90);
+    let _ = writeln!(
+        out,
+        "{:<8} {:<width$} {:>9} {:>12} | {:>8} {:>8} {:>8} {:>8} | {:>9} {:>10}",
+        "Type", "Name", "# reqs", "# fails", "Avg", "Min", "Max", "Med", "req/s", "failures/s"
+    );
+    let _ = writeln!(out, "{rule}");
+    for s in &report.stats {
+        request_row(&mut out, s, width);
+    }
+    let _ = writeln!(out, "{rule}");
+    request_row(&mut out, &report.total, width);
+    let _ = writeln!(out, "\nResponse time percentiles (ms)");
+    let _ = write!(out, "{:<8} {:<width$}", "Type", "Name");
+    for label in [
+        "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
+    ] {
+        let _ = write!(out, " {label:>7}");
+    }
+    let _ = writeln!(out, " {:>9}", "# reqs");
+    let _ = writeln!(out, "{rule}");
+    for s in &report.stats {
+        percentile_row(&mut out, s, width);
+    }
+    let _ = writeln!(out, "{rule}");
+    percentile_row(&mut out, &report.total, width);
+    if !report.errors.is_empty() {
+        let _ = writeln!(out, "\nFailures");
+        let _ = writeln!(
+            out,
+            "{:>9}  {:<8} {:<width$}  Message",
+            "# occur", "Type", "Name"
+        );
+        for e in &report.errors {
+            let _ = writeln!(
+                out,
+                "{:>9}  {:<8} {:<width$}  {}",
+                e.count,
+                e.request_type,
+                cut(&e.name, width),
+                e.message
+            );
+        }
+    }
+    if !report.exceptions.is_empty() {
+        let _ = writeln!(out, "\nExceptions");
+        let _ = writeln!(out, "{:>9}  Message", "# occur");
+        for e in &report.exceptions {
+            let _ = writeln!(out, "{:>9}  {}", e.count, e.message);
+        }
+    }
+    if !report.checks.is_empty() {
+        let _ = writeln!(out, "\nChecks");
+        for c in &report.checks {
+            let total = c.passes + c.fails;
+            let mark = if c.fails == 0 { "ok  " } else { "FAIL" };
+            let _ = writeln!(
+                out,
+                "  {mark} {:<width$} {:>6.2}% passed ({} of {})",
+                c.name,
+                percent(c.passes, total),
+                c.passes,
+                total
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,347 @@
+//! Network grants and resource limits, shared by every capability.
+//!
+//! A run may reach the origin of `--host` plus each `--allow-host` grant and
+//! nothing else. Names are checked before DNS; every resolved address is
+//! checked again after DNS, and the caller connects only to checked addresses.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Why a destination was refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum Denied {
+    #[error(
+        "{host}:{port} is not granted to this run; add `--allow-host {host}:{port}` to allow it"
+    )]
+    NotGranted { host: String, port: u16 },
+    #[error(
+        "{host} resolved to {addr}, a {kind} address that is never reached through a name; grant the address itself with `--allow-host {addr}` to allow it"
+    )]
+    SpecialAddress {
+        host: String,
+        addr: IpAddr,
+        kind: &'static str,
+    },
+}
+
+/// A bad `--allow-host` value.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("invalid --allow-host value {value:?}: {reason}")]
+pub struct BadGrant {
+    pub value: String,
+    pub reason: String,
+}
+
+/// Which host names a grant matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostPattern {
+    /// Exactly this name or address (lower-case, no brackets).
+    Exact(String),
+    /// This domain's subdomains: `*.example.com`.
+    Subdomains(String),
+}
+
+/// One grant: a host pattern and a port (None = any port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    host: HostPattern,
+    port: Option<u16>,
+}
+
+impl fmt::Display for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            HostPattern::Exact(h) if h.contains(':') => write!(f, "[{h}]")?,
+            HostPattern::Exact(h) => write!(f, "{h}")?,
+            HostPattern::Subdomains(h) => write!(f, "*.{h}")?,
+        }
+        match self.port {
+            Some(p) => write!(f, ":{p}"),
+            None => write!(f, ":*"),
+        }
+    }
+}
+
+impl Grant {
+    /// Grant exactly this host and port (the origin of `--host`).
+    pub fn origin(host: &str, port: u16) -> Grant {
+        Grant {
+            host: HostPattern::Exact(normalize_host(host)),
+            port: Some(port),
+        }
+    }
+
+    /// Parse `host`, `host:port`, `host:*`, `*.domain[:port]`, `[v6]:port`,
+    /// or a URL `scheme://host[:port]` (port defaulting to the scheme's).
+    pub fn parse(value: &str) -> Result<Grant, BadGrant> {
+        let bad = |reason: &str| BadGrant {
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Err(bad(
+                "it is empty; expected host, host:port or http://host:port",
+            ));
+        }
+        if trimmed.contains("://") {
+            let url = url::Url::parse(trimmed).map_err(|e| bad(&format!("not a URL: {e}")))?;
+            let host = url.host_str().ok_or_else(|| bad("the URL has no host"))?;
+            let port = url
+                .port_or_known_default()
+                .ok_or_else(|| bad("the URL has no port and its scheme has no default"))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            return Ok(Grant {
+                host: HostPattern::Exact(normalize_host(host)),
+                port: Some(port),
+            });
+        }
+        let (host, port) = split_host_port(trimmed).map_err(|r| bad(&r))?;
+        if host.is_empty() {
+            return Err(bad("the host part is empty"));
+        }
+        let pattern = if let Some(domain) = host.strip_prefix("*.") {
+            if domain.is_empty() || domain.contains('*') {
+                return Err(bad("a wildcard must look like *.example.com"));
+            }
+            HostPattern::Subdomains(normalize_host(domain))
+        } else if host.contains('*') {
+            return Err(bad("a wildcard is only allowed as a leading `*.`"));
+        } else {
+            HostPattern::Exact(normalize_host(host))
+        };
+        Ok(Grant {
+            host: pattern,
+            port,
+        })
+    }
+
+    fn matches(&self, host: &str, port: u16) -> bool {
+        if self.port.is_some_and(|p| p != port) {
+            return false;
+        }
+        match &self.host {
+            HostPattern::Exact(h) => h == host,
+            HostPattern::Subdomains(d) => {
+                host.len() > d.len() + 1
+                    && host.ends_with(d.as_str())
+                    && host.as_bytes()[host.len() - d.len() - 1] == b'.'
+            }
+        }
+    }
+
+    /// True when this grant names the address literally.
+    fn names_address(&self, addr: IpAddr) -> bool {
+        matches!(&self.host, HostPattern::Exact(h) if h.parse::<IpAddr>() == Ok(addr))
+    }
+}
+
+fn normalize_host(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn split_host_port(value: &str) -> Result<(&str, Option<u16>), String> {
+    let parse_port = |p: &str| -> Result<Option<u16>, String> {
+        if p == "*" {
+            return Ok(None);
+        }
+        p.parse::<u16>()
+            .map(Some)
+            .map_err(|_| format!("port {p:?} is not a number from 0 to 65535 or *"))
+    };
+    if let Some(rest) = value.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or("missing `]` after an IPv6 address")?;
+        return match after.strip_prefix(':') {
+            Some(port) => Ok((host, parse_port(port)?)),
+            None if after.is_empty() => Ok((host, None)),
+            None => Err(format!("unexpected {after:?} after the address")),
+        };
+    }
+    if value.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Ok((value, None));
+    }
+    match value.rsplit_once(':') {
+        Some((host, port)) => Ok((host, parse_port(port)?)),
+        None => Ok((value, None)),
+    }
+}
+
+/// The run's network policy.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkPolicy {
+    grants: Vec<Grant>,
+}
+
+impl NetworkPolicy {
+    pub fn new(grants: Vec<Grant>) -> NetworkPolicy {
+        NetworkPolicy { grants }
+    }
+
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+
+    /// Check a destination by name, before DNS.
+    pub fn check_name(&self, host: &str, port: u16) -> Result<(), Denied> {
+        let host = normalize_host(host.trim_start_matches('[').trim_end_matches(']'));
+        if self.grants.iter().any(|g| g.matches(&host, port)) {
+            Ok(())
+        } else {
+            Err(Denied::NotGranted { host, port })
+        }
+    }
+
+    /// Check one resolved address of a granted name. Addresses that no
+    /// service should be reached at through a name (cloud metadata and other
+    /// link-local, unspecified, multicast, broadcast) are refused unless a
+    /// grant names the address itself. This stops a granted name from being
+    /// pointed at such addresses by DNS.
+    pub fn check_resolved(&self, host: &str, addr: SocketAddr) -> Result<(), Denied> {
+        let ip = addr.ip();
+        let Some(kind) = special_address_kind(ip) else {
+            return Ok(());
+        };
+        if self.grants.iter().any(|g| g.names_address(ip)) {
+            return Ok(());
+        }
+        Err(Denied::SpecialAddress {
+            host: host.to_string(),
+            addr: ip,
+            kind,
+        })
+    }
+}
+
+fn special_address_kind(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => {
+            if v4.is_unspecified() {
+                Some("unspecified")
+            } else if v4.is_link_local() {
+                Some("link-local")
+            } else if v4.is_multicast() {
+                Some("multicast")
+            } else if v4.is_broadcast() {
+                Some("broadcast")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return special_address_kind(IpAddr::V4(v4));
+            }
+            if v6.is_unspecified() {
+                Some("unspecified")
+            } else if v6.is_multicast() {
+                Some("multicast")
+            } else if (v6.segments()[0] & 0xffc0) == 0xfe80 {
+                Some("link-local")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Resource limits for every VU, with their documented defaults.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Linear memory per VU instance.
+    pub max_vu_memory: u64,
+    /// Guest CPU time one task (or on-start/on-stop) may use.
+    pub max_task_cpu: Duration,
+    /// Default HTTP request timeout.
+    pub request_timeout: Duration,
+    /// Largest response body a guest receives.
+    pub max_body_bytes: usize,
+    /// Distinct (type, name) pairs recorded; more are folded into one name.
+    pub max_event_names: usize,
+    /// Longest event name kept (longer names are cut).
+    pub max_name_len: usize,
+    /// Guest log lines per second across the run (more are counted and dropped).
+    pub log_lines_per_second: u32,
+    /// Redirects followed per request.
+    pub max_redirects: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_vu_memory: 128 * 1024 * 1024,
+            max_task_cpu: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_body_bytes: 16 * 1024 * 1024,
+            max_event_names: 1000,
+            max_name_len: 256,
+            log_lines_per_second: 50,
+            max_redirects: 10,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(grants: &[&str]) -> NetworkPolicy {
+        NetworkPolicy::new(grants.iter().map(|g| Grant::parse(g).unwrap()).collect())
+    }
+
+    #[test]
+    fn grants_parse_and_match() {
+        let p = policy(&[
+            "127.0.0.1:8080",
+            "*.example.com",
+            "api.local:*",
+            "http://[::1]",
+            "Svc",
+        ]);
+        assert!(p.check_name("127.0.0.1", 8080).is_ok());
+        assert!(p.check_name("127.0.0.1", 8081).is_err());
+        assert!(p.check_name("a.example.com", 443).is_ok());
+        assert!(p.check_name("example.com", 443).is_err());
+        assert!(p.check_name("badexample.com", 443).is_err());
+        assert!(p.check_name("api.local", 9).is_ok());
+        assert!(p.check_name("[::1]", 80).is_ok());
+        assert!(p.check_name("::1", 81).is_err());
+        assert!(p.check_name("svc", 1234).is_ok());
+    }
+
+    #[test]
+    fn denial_names_the_flag() {
+        let err = policy(&["127.0.0.1:1"])
+            .check_name("10.0.0.1", 80)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("--allow-host 10.0.0.1:80"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_grants_are_explained() {
+        for bad in ["", "host:port", "a*.b", "*.", "[::1", "http://"] {
+            let err = Grant::parse(bad).unwrap_err();
+            assert!(!err.reason.is_empty(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn special_addresses_need_a_literal_grant() {
+        let p = policy(&["meta.local:80"]);
+        let metadata: SocketAddr = "169.254.169.254:80".parse().unwrap();
+        assert!(p.check_resolved("meta.local", metadata).is_err());
+        assert!(
+            p.check_resolved("meta.local", "127.0.0.1:80".parse().unwrap())
+                .is_ok()
+        );
+        let p = policy(&["169.254.169.254:80"]);
+        assert!(p.check_resolved("169.254.169.254", metadata).is_ok());
+    }
+}

@@ -1,0 +1,158 @@
+//! Executors: how VUs are started, driven and stopped. The closed model
+//! (users + spawn rate, optionally a shared iteration count) lives in `closed`.
+
+mod closed;
+
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use crate::bindings::user;
+
+pub use closed::{ClosedOutcome, ClosedPlan, Progress, run_closed};
+
+/// The scenario's tasks with cumulative weights for weighted choice.
+#[derive(Debug, Clone)]
+pub struct TaskTable {
+    names: Vec<String>,
+    cumulative: Vec<u64>,
+}
+
+impl TaskTable {
+    /// Build from the scenario's declared tasks, rejecting unusable tables.
+    pub fn new(tasks: &[user::Task]) -> Result<TaskTable> {
+        if tasks.is_empty() {
+            bail!("the scenario declares no tasks: `configure` must return at least one task");
+        }
+        let mut total = 0u64;
+        let mut cumulative = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            total += u64::from(task.weight);
+            cumulative.push(total);
+        }
+        if total == 0 {
+            bail!(
+                "every task of the scenario has weight 0: give at least one task a weight above 0"
+            );
+        }
+        Ok(TaskTable {
+            names: tasks.iter().map(|t| t.name.clone()).collect(),
+            cumulative,
+        })
+    }
+
+    /// Pick a task index with probability proportional to its weight.
+    pub fn pick(&self) -> u32 {
+        let total = *self.cumulative.last().expect("checked non-empty");
+        let point = fastrand::u64(0..total);
+        self.cumulative.partition_point(|&c| c <= point) as u32
+    }
+
+    pub fn name(&self, index: u32) -> &str {
+        self.names.get(index as usize).map_or("?", String::as_str)
+    }
+}
+
+/// The wait between tasks, checked once at start.
+#[derive(Debug, Clone, Copy)]
+pub enum Wait {
+    None,
+    Constant(Duration),
+    Between(Duration, Duration),
+    /// Start a task every this long.
+    Pacing(Duration),
+}
+
+impl Wait {
+    pub fn from_guest(wait: &user::WaitTime) -> Result<Wait> {
+        Ok(match *wait {
+            user::WaitTime::None => Wait::None,
+            user::WaitTime::Constant(ms) => Wait::Constant(Duration::from_millis(ms)),
+            user::WaitTime::Between(user::Range { min_ms, max_ms }) => {
+                let (low, high) = if min_ms <= max_ms {
+                    (min_ms, max_ms)
+                } else {
+                    (max_ms, min_ms)
+                };
+                Wait::Between(Duration::from_millis(low), Duration::from_millis(high))
+            }
+            user::WaitTime::ConstantPacing(ms) => Wait::Pacing(Duration::from_millis(ms)),
+            user::WaitTime::ConstantThroughput(per_second) => {
+                if !(per_second.is_finite() && per_second > 0.0) {
+                    bail!(
+                        "the scenario's constant-throughput wait is {per_second}; it must be a \
+                         number of tasks per second above 0"
+                    );
+                }
+                Wait::Pacing(Duration::from_secs_f64(1.0 / per_second))
+            }
+        })
+    }
+
+    /// How long to wait after a task that took `task_time`.
+    pub fn after(&self, task_time: Duration) -> Duration {
+        match *self {
+            Wait::None => Duration::ZERO,
+            Wait::Constant(d) => d,
+            Wait::Between(low, high) => {
+                let span = (high - low).as_micros() as u64;
+                low + Duration::from_micros(if span == 0 {
+                    0
+                } else {
+                    fastrand::u64(0..=span)
+                })
+            }
+            Wait::Pacing(every) => every.saturating_sub(task_time),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(name: &str, weight: u32) -> user::Task {
+        user::Task {
+            name: name.into(),
+            weight,
+        }
+    }
+
+    #[test]
+    fn weighted_choice_follows_weights() {
+        let table = TaskTable::new(&[task("a", 3), task("zero", 0), task("b", 1)]).unwrap();
+        let mut counts = [0u32; 3];
+        for _ in 0..40_000 {
+            counts[table.pick() as usize] += 1;
+        }
+        assert_eq!(counts[1], 0);
+        let ratio = f64::from(counts[0]) / f64::from(counts[2]);
+        assert!((2.7..3.3).contains(&ratio), "{counts:?}");
+    }
+
+    #[test]
+    fn unusable_task_tables_are_rejected() {
+        assert!(TaskTable::new(&[]).is_err());
+        assert!(TaskTable::new(&[task("a", 0)]).is_err());
+    }
+
+    #[test]
+    fn waits_are_computed() {
+        let pacing = Wait::from_guest(&user::WaitTime::ConstantThroughput(4.0)).unwrap();
+        assert_eq!(
+            pacing.after(Duration::from_millis(100)),
+            Duration::from_millis(150)
+        );
+        assert_eq!(pacing.after(Duration::from_secs(1)), Duration::ZERO);
+        let between = Wait::from_guest(&user::WaitTime::Between(user::Range {
+            min_ms: 20,
+            max_ms: 10,
+        }))
+        .unwrap();
+        for _ in 0..100 {
+            let d = between.after(Duration::ZERO);
+            assert!(d >= Duration::from_millis(10) && d <= Duration::from_millis(20));
+        }
+        assert!(Wait::from_guest(&user::WaitTime::ConstantThroughput(f64::NAN)).is_err());
+    }
+}

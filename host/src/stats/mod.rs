@@ -1,0 +1,336 @@
+//! Request events and their recording: one shard per worker thread, so the
+//! hot path takes only that thread's uncontended lock; an aggregator drains
+//! the shards into HDR histograms once a second and at the end.
+
+mod report;
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+pub use report::{Aggregate, CheckCount, ErrorCount, LatencySummary, NameStats, Report, Snapshot};
+
+/// Name that unseen names are folded into once the cardinality cap is hit.
+pub const OVERFLOW_NAME: &str = "(other names: cap reached)";
+
+/// One timed call: the compact record at the centre of the data flow.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestEvent<'a> {
+    /// Protocol or method, e.g. "GET", "xmlrpc".
+    pub request_type: &'a str,
+    /// Grouping key, e.g. "/item/[id]".
+    pub name: &'a str,
+    pub duration: Duration,
+    pub response_length: u64,
+    /// Failure message; `None` for a success.
+    pub error: Option<&'a str>,
+}
+
+/// Counts for one (type, name) pair since the last drain.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) latency_us: Histogram<u64>,
+    pub(crate) failures: u64,
+    pub(crate) bytes: u64,
+}
+
+impl Entry {
+    fn new() -> Entry {
+        Entry {
+            latency_us: new_histogram(),
+            failures: 0,
+            bytes: 0,
+        }
+    }
+}
+
+/// An auto-resizing histogram of microseconds with 3 significant figures.
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant figures is a valid precision")
+}
+
+/// What one worker thread recorded since the last drain.
+#[derive(Debug, Default)]
+pub(crate) struct Shard {
+    /// type -> name -> entry
+    pub(crate) entries: HashMap<String, HashMap<String, Entry>>,
+    /// (type, name, message) -> count
+    pub(crate) errors: HashMap<(String, String, String), u64>,
+    /// message -> count (task errors and guest traps)
+    pub(crate) exceptions: HashMap<String, u64>,
+    /// check name -> (passes, fails)
+    pub(crate) checks: HashMap<String, (u64, u64)>,
+}
+
+static NEXT_STATS_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's shard for each live `Stats` (usually one).
+    static LOCAL_SHARDS: RefCell<Vec<(u64, Arc<Mutex<Shard>>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The recorder shared by every VU of a run.
+#[derive(Debug)]
+pub struct Stats {
+    id: u64,
+    started: Instant,
+    max_names: usize,
+    max_name_len: usize,
+    /// Every shard ever created for this run; locked only to add a shard or drain.
+    shards: Mutex<Vec<Arc<Mutex<Shard>>>>,
+    /// (type, name) pairs admitted so far; locked only the first time a
+    /// thread sees a pair.
+    names: Mutex<HashSet<(String, String)>>,
+    aggregate: Mutex<Aggregate>,
+}
+
+impl Stats {
+    pub fn new(max_names: usize, max_name_len: usize) -> Arc<Stats> {
+        Arc::new(Stats {
+            id: NEXT_STATS_ID.fetch_add(1, Ordering::Relaxed),
+            started: Instant::now(),
+            max_names,
+            max_name_len,
+            shards: Mutex::new(Vec::new()),
+            names: Mutex::new(HashSet::new()),
+            aggregate: Mutex::new(Aggregate::default()),
+        })
+    }
+
+    /// When recording started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    fn with_shard<R>(&self, f: impl FnOnce(&mut Shard) -> R) -> R {
+        let shard = LOCAL_SHARDS.with(|cell| {
+            let mut local = cell.borrow_mut();
+            if let Some((_, shard)) = local.iter().find(|(id, _)| *id == self.id) {
+                return shard.clone();
+            }
+            let shard = Arc::new(Mutex::new(Shard::default()));
+            self.shards
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(shard.clone());
+            // Forget shards of finished runs (their Stats hold the data).
+            if local.len() >= 8 {
+                local.remove(0);
+            }
+            local.push((self.id, shard.clone()));
+            shard
+        });
+        let mut guard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    /// Record a request event.
+    pub fn record(&self, event: &RequestEvent<'_>) {
+        let micros = u64::try_from(event.duration.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.with_shard(|shard| {
+            let entry = match shard
+                .entries
+                .get_mut(event.request_type)
+                .and_then(|names| names.get_mut(event.name))
+            {
+                Some(entry) => entry,
+                None => {
+                    let (kind, name) = self.admit(event.request_type, event.name);
+                    shard
+                        .entries
+                        .entry(kind)
+                        .or_default()
+                        .entry(name)
+                        .or_insert_with(Entry::new)
+                }
+            };
+            // Values beyond the histogram's range are clamped to it.
+            let _ = entry.latency_us.record(micros);
+            entry.bytes += event.response_length;
+            if let Some(message) = event.error {
+                entry.failures += 1;
+                let (kind, name) = (event.request_type.to_string(), event.name.to_string());
+                *shard
+                    .errors
+                    .entry((kind, name, message.to_string()))
+                    .or_insert(0) += 1;
+            }
+        })
+    }
+
+    /// Admit a new (type, name) pair, or fold it into the overflow name.
+    fn admit(&self, request_type: &str, name: &str) -> (String, String) {
+        let kind = truncate(request_type, self.max_name_len);
+        let name = truncate(name, self.max_name_len);
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (kind, name);
+        if names.contains(&key) || names.len() < self.max_names {
+            names.insert(key.clone());
+            key
+        } else {
+            (key.0, OVERFLOW_NAME.to_string())
+        }
+    }
+
+    /// Count a task error or guest trap.
+    pub fn record_exception(&self, message: &str) {
+        let message = truncate(message, 1024);
+        self.with_shard(|shard| *shard.exceptions.entry(message).or_insert(0) += 1)
+    }
+
+    /// Count a check's outcome.
+    pub fn record_check(&self, name: &str, ok: bool) {
+        self.with_shard(|shard| {
+            let counts = match shard.checks.get_mut(name) {
+                Some(counts) => counts,
+                None => shard
+                    .checks
+                    .entry(truncate(name, self.max_name_len))
+                    .or_default(),
+            };
+            if ok {
+                counts.0 += 1;
+            } else {
+                counts.1 += 1;
+            }
+        })
+    }
+
+    /// Move everything recorded so far into the aggregate and return a
+    /// snapshot for live views.
+    pub fn snapshot(&self) -> Snapshot {
+        let shards: Vec<_> = self
+            .shards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
+        let mut window = new_histogram();
+        let mut window_count = 0;
+        let mut window_failures = 0;
+        for shard in shards {
+            let drained = std::mem::take(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()));
+            for entries in drained.entries.values() {
+                for entry in entries.values() {
+                    let _ = window.add(&entry.latency_us);
+                    window_count += entry.latency_us.len();
+                    window_failures += entry.failures;
+                }
+            }
+            aggregate.absorb(drained);
+        }
+        aggregate.snapshot(
+            self.started.elapsed(),
+            window_count,
+            window_failures,
+            &window,
+        )
+    }
+
+    /// Drain everything and build the final report.
+    pub fn report(&self, users: u32) -> Report {
+        self.snapshot();
+        let aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
+        aggregate.report(self.started.elapsed(), users)
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event<'a>(name: &'a str, ms: u64, error: Option<&'a str>) -> RequestEvent<'a> {
+        RequestEvent {
+            request_type: "GET",
+            name,
+            duration: Duration::from_millis(ms),
+            response_length: 10,
+            error,
+        }
+    }
+
+    #[test]
+    fn records_across_threads_and_aggregates() {
+        let stats = Stats::new(100, 64);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for i in 0..250u64 {
+                        stats.record(&event("/a", 1 + i % 10, None));
+                    }
+                    stats.record(&event("/b", 20, Some("HTTP 500")));
+                });
+            }
+        });
+        let report = stats.report(4);
+        assert_eq!(report.total.count, 1004);
+        assert_eq!(report.total.failures, 4);
+        let a = report.stats.iter().find(|s| s.name == "/a").unwrap();
+        assert_eq!(a.count, 1000);
+        assert_eq!(a.bytes, 10_000);
+        assert!((a.latency_ms.min - 1.0).abs() < 0.01, "{:?}", a.latency_ms);
+        assert!((a.latency_ms.max - 10.0).abs() < 0.02, "{:?}", a.latency_ms);
+        assert_eq!(report.errors.len(), 1);
+        assert_eq!(report.errors[0].count, 4);
+        assert_eq!(report.errors[0].message, "HTTP 500");
+    }
+
+    #[test]
+    fn name_cardinality_is_capped() {
+        let stats = Stats::new(3, 64);
+        for i in 0..10 {
+            stats.record(&event(&format!("/u/{i}"), 1, None));
+        }
+        let report = stats.report(1);
+        assert_eq!(report.stats.len(), 4);
+        let overflow = report
+            .stats
+            .iter()
+            .find(|s| s.name == OVERFLOW_NAME)
+            .unwrap();
+        assert_eq!(overflow.count, 7);
+    }
+
+    #[test]
+    fn snapshots_drain_incrementally() {
+        let stats = Stats::new(10, 64);
+        stats.record(&event("/a", 5, None));
+        let first = stats.snapshot();
+        assert_eq!(first.window_count, 1);
+        stats.record(&event("/a", 5, None));
+        stats.record(&event("/a", 5, None));
+        let second = stats.snapshot();
+        assert_eq!(second.window_count, 2);
+        assert_eq!(second.total_count, 3);
+    }
+
+    #[test]
+    fn checks_and_exceptions_are_counted() {
+        let stats = Stats::new(10, 64);
+        stats.record_check("has body", true);
+        stats.record_check("has body", false);
+        stats.record_exception("boom");
+        stats.record_exception("boom");
+        let report = stats.report(1);
+        assert_eq!(report.checks[0].passes, 1);
+        assert_eq!(report.checks[0].fails, 1);
+        assert_eq!(report.exceptions[0].count, 2);
+    }
+}

@@ -1,0 +1,289 @@
+//! The cumulative aggregate of a run and the report and snapshots built from it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::{Entry, Shard, new_histogram};
+
+/// Everything recorded in a run so far, merged from the shards.
+#[derive(Debug, Default)]
+pub struct Aggregate {
+    entries: BTreeMap<(String, String), Entry>,
+    errors: HashMap<(String, String, String), u64>,
+    exceptions: HashMap<String, u64>,
+    checks: BTreeMap<String, (u64, u64)>,
+    total_count: u64,
+    total_failures: u64,
+}
+
+/// What live views show once a second.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub elapsed: Duration,
+    pub total_count: u64,
+    pub total_failures: u64,
+    pub exceptions: u64,
+    /// Requests recorded since the previous snapshot.
+    pub window_count: u64,
+    pub window_failures: u64,
+    /// p95 of the requests in this window, in milliseconds (None if empty).
+    pub window_p95_ms: Option<f64>,
+}
+
+/// Latency figures in milliseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LatencySummary {
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
+    pub p50: f64,
+    pub p66: f64,
+    pub p75: f64,
+    pub p80: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p98: f64,
+    pub p99: f64,
+    #[serde(rename = "p99.9")]
+    pub p99_9: f64,
+    #[serde(rename = "p99.99")]
+    pub p99_99: f64,
+    pub p100: f64,
+}
+
+impl LatencySummary {
+    fn from_histogram(h: &Histogram<u64>) -> LatencySummary {
+        if h.is_empty() {
+            return LatencySummary::zero();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        let q = |quantile: f64| ms(h.value_at_quantile(quantile));
+        LatencySummary {
+            min: ms(h.min()),
+            mean: h.mean() / 1000.0,
+            max: ms(h.max()),
+            p50: q(0.5),
+            p66: q(0.66),
+            p75: q(0.75),
+            p80: q(0.8),
+            p90: q(0.9),
+            p95: q(0.95),
+            p98: q(0.98),
+            p99: q(0.99),
+            p99_9: q(0.999),
+            p99_99: q(0.9999),
+            p100: ms(h.max()),
+        }
+    }
+
+    fn zero() -> LatencySummary {
+        LatencySummary {
+            min: 0.0,
+            mean: 0.0,
+            max: 0.0,
+            p50: 0.0,
+            p66: 0.0,
+            p75: 0.0,
+            p80: 0.0,
+            p90: 0.0,
+            p95: 0.0,
+            p98: 0.0,
+            p99: 0.0,
+            p99_9: 0.0,
+            p99_99: 0.0,
+            p100: 0.0,
+        }
+    }
+
+    /// Locust's percentiles in order: 50 66 75 80 90 95 98 99 99.9 99.99 100.
+    pub fn percentiles(&self) -> [f64; 11] {
+        [
+            self.p50,
+            self.p66,
+            self.p75,
+            self.p80,
+            self.p90,
+            self.p95,
+            self.p98,
+            self.p99,
+            self.p99_9,
+            self.p99_99,
+            self.p100,
+        ]
+    }
+}
+
+/// Statistics of one (type, name) pair, or of all of them.
+#[derive(Debug, Clone, Serialize)]
+pub struct NameStats {
+    #[serde(rename = "type")]
+    pub request_type: String,
+    pub name: String,
+    pub count: u64,
+    pub failures: u64,
+    /// Requests per second over the run.
+    pub rps: f64,
+    /// Failures per second over the run.
+    pub failures_per_s: f64,
+    /// Response bytes in total.
+    pub bytes: u64,
+    pub latency_ms: LatencySummary,
+}
+
+/// A failure or exception message with how often it happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorCount {
+    #[serde(rename = "type", skip_serializing_if = "String::is_empty")]
+    pub request_type: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub message: String,
+    pub count: u64,
+}
+
+/// A check's passes and fails.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckCount {
+    pub name: String,
+    pub passes: u64,
+    pub fails: u64,
+}
+
+/// The end-of-run report: what the summary, JSON and exit code are made from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub duration_s: f64,
+    pub users: u32,
+    pub total: NameStats,
+    pub stats: Vec<NameStats>,
+    pub errors: Vec<ErrorCount>,
+    pub exceptions: Vec<ErrorCount>,
+    pub checks: Vec<CheckCount>,
+}
+
+impl Aggregate {
+    pub(crate) fn absorb(&mut self, shard: Shard) {
+        for (kind, names) in shard.entries {
+            for (name, entry) in names {
+                self.total_count += entry.latency_us.len();
+                self.total_failures += entry.failures;
+                match self.entries.get_mut(&(kind.clone(), name.clone())) {
+                    Some(existing) => {
+                        let _ = existing.latency_us.add(&entry.latency_us);
+                        existing.failures += entry.failures;
+                        existing.bytes += entry.bytes;
+                    }
+                    None => {
+                        self.entries.insert((kind.clone(), name), entry);
+                    }
+                }
+            }
+        }
+        for (key, count) in shard.errors {
+            *self.errors.entry(key).or_insert(0) += count;
+        }
+        for (key, count) in shard.exceptions {
+            *self.exceptions.entry(key).or_insert(0) += count;
+        }
+        for (key, (passes, fails)) in shard.checks {
+            let counts = self.checks.entry(key).or_default();
+            counts.0 += passes;
+            counts.1 += fails;
+        }
+    }
+
+    pub(crate) fn snapshot(
+        &self,
+        elapsed: Duration,
+        window_count: u64,
+        window_failures: u64,
+        window: &Histogram<u64>,
+    ) -> Snapshot {
+        Snapshot {
+            elapsed,
+            total_count: self.total_count,
+            total_failures: self.total_failures,
+            exceptions: self.exceptions.values().sum(),
+            window_count,
+            window_failures,
+            window_p95_ms: (!window.is_empty())
+                .then(|| window.value_at_quantile(0.95) as f64 / 1000.0),
+        }
+    }
+
+    pub(crate) fn report(&self, elapsed: Duration, users: u32) -> Report {
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        let stats_of = |kind: &str, name: &str, entry: &Entry| NameStats {
+            request_type: kind.to_string(),
+            name: name.to_string(),
+            count: entry.latency_us.len(),
+            failures: entry.failures,
+            rps: entry.latency_us.len() as f64 / seconds,
+            failures_per_s: entry.failures as f64 / seconds,
+            bytes: entry.bytes,
+            latency_ms: LatencySummary::from_histogram(&entry.latency_us),
+        };
+        let mut all = Entry {
+            latency_us: new_histogram(),
+            failures: 0,
+            bytes: 0,
+        };
+        let mut stats = Vec::with_capacity(self.entries.len());
+        for ((kind, name), entry) in &self.entries {
+            let _ = all.latency_us.add(&entry.latency_us);
+            all.failures += entry.failures;
+            all.bytes += entry.bytes;
+            stats.push(stats_of(kind, name, entry));
+        }
+        let mut errors: Vec<ErrorCount> = self
+            .errors
+            .iter()
+            .map(|((kind, name, message), count)| ErrorCount {
+                request_type: kind.clone(),
+                name: name.clone(),
+                message: message.clone(),
+                count: *count,
+            })
+            .collect();
+        errors.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.message.cmp(&b.message))
+        });
+        let mut exceptions: Vec<ErrorCount> = self
+            .exceptions
+            .iter()
+            .map(|(message, count)| ErrorCount {
+                request_type: String::new(),
+                name: String::new(),
+                message: message.clone(),
+                count: *count,
+            })
+            .collect();
+        exceptions.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.message.cmp(&b.message))
+        });
+        Report {
+            duration_s: elapsed.as_secs_f64(),
+            users,
+            total: stats_of("", "Aggregated", &all),
+            stats,
+            errors,
+            exceptions,
+            checks: self
+                .checks
+                .iter()
+                .map(|(name, (passes, fails))| CheckCount {
+                    name: name.clone(),
+                    passes: *passes,
+                    fails: *fails,
+                })
+                .collect(),
+        }
+    }
+}

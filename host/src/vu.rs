@@ -1,0 +1,328 @@
+//! Per-VU state (the Store's data), the run-wide context every VU shares,
+//! and one VU's instance lifecycle: instantiate, configure, start, tasks, stop.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use tokio::sync::watch;
+use url::Url;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::bindings::{Scenario, ScenarioPre, user};
+use crate::caps::http::{HttpSettings, VuHttp};
+use crate::guest_log::{GuestLogger, GuestOutput};
+use crate::policy::{Limits, NetworkPolicy};
+use crate::stats::Stats;
+
+/// What every VU of a run shares; built once per run.
+#[derive(Debug)]
+pub struct RunContext {
+    pub stats: Arc<Stats>,
+    pub policy: NetworkPolicy,
+    pub limits: Limits,
+    pub base_url: Option<Url>,
+    pub vars: HashMap<String, String>,
+    pub logger: Arc<GuestLogger>,
+    pub http: HttpSettings,
+    pub stop: watch::Sender<bool>,
+    /// Set by a second signal: stop at once, without the grace period.
+    pub abort: watch::Sender<bool>,
+    stop_reason: Mutex<Option<String>>,
+}
+
+impl RunContext {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        stats: Arc<Stats>,
+        policy: NetworkPolicy,
+        limits: Limits,
+        base_url: Option<Url>,
+        vars: HashMap<String, String>,
+        logger: Arc<GuestLogger>,
+        http: HttpSettings,
+    ) -> Arc<RunContext> {
+        Arc::new(RunContext {
+            stats,
+            policy,
+            limits,
+            base_url,
+            vars,
+            logger,
+            http,
+            stop: watch::Sender::new(false),
+            abort: watch::Sender::new(false),
+            stop_reason: Mutex::new(None),
+        })
+    }
+
+    /// Ask every VU to stop after its current task; the first reason wins.
+    pub fn request_stop(&self, reason: String) {
+        let mut slot = self.stop_reason.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        self.stop.send_replace(true);
+    }
+
+    pub fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    pub fn stop_reason(&self) -> Option<String> {
+        self.stop_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Guest CPU time of the current call: wall time minus time spent in host calls.
+#[derive(Debug, Default)]
+pub struct CpuBudget {
+    started: Option<Instant>,
+    host_time: Duration,
+}
+
+impl CpuBudget {
+    fn begin(&mut self) {
+        self.started = Some(Instant::now());
+        self.host_time = Duration::ZERO;
+    }
+
+    fn end(&mut self) {
+        self.started = None;
+    }
+
+    pub fn add_host_time(&mut self, elapsed: Duration) {
+        self.host_time += elapsed;
+    }
+
+    fn guest_time(&self) -> Duration {
+        self.started.map_or(Duration::ZERO, |s| {
+            s.elapsed().saturating_sub(self.host_time)
+        })
+    }
+}
+
+/// Caps each linear memory and table of one VU.
+#[derive(Debug)]
+struct MemoryCap {
+    max_bytes: usize,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            return Err(wasmtime::format_err!(
+                "the VU exceeded its memory limit: it asked for {} MiB, the limit is {} MiB \
+                 (raise it with --max-vu-memory)",
+                desired.div_ceil(1 << 20),
+                self.max_bytes >> 20
+            ));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// The data of one VU's Store.
+pub struct VuState {
+    pub run: Arc<RunContext>,
+    pub vu_id: u32,
+    /// Tasks started by this VU (across instance replacements).
+    pub iteration: u64,
+    /// Set by `control.stop-user`.
+    pub stop_requested: bool,
+    pub http: VuHttp,
+    pub budget: CpuBudget,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryCap,
+}
+
+impl std::fmt::Debug for VuState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VuState")
+            .field("vu_id", &self.vu_id)
+            .finish()
+    }
+}
+
+impl WasiView for VuState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// WASI with nothing granted: no files, no environment, no arguments, no
+/// sockets; stdout/stderr go to the rate-limited logger.
+fn sandboxed_wasi(logger: &Arc<GuestLogger>, vu_id: u32) -> WasiCtx {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .stdout(GuestOutput::new(logger.clone(), vu_id, "stdout"))
+        .stderr(GuestOutput::new(logger.clone(), vu_id, "stderr"))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    builder.build()
+}
+
+/// Why a guest call did not return normally.
+#[derive(Debug)]
+pub enum GuestFailure {
+    /// The guest returned an error value: counted, the VU goes on.
+    Error(String),
+    /// The guest trapped or broke a limit: counted, the instance is replaced.
+    Trap(String),
+}
+
+/// One live instance of the scenario for one VU.
+pub struct VuInstance {
+    store: Store<VuState>,
+    scenario: Scenario,
+}
+
+impl std::fmt::Debug for VuInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VuInstance")
+            .field("vu_id", &self.store.data().vu_id)
+            .finish()
+    }
+}
+
+/// The trap message with the guest backtrace's first frames.
+fn trap_message(error: &wasmtime::Error) -> String {
+    let mut message = format!("{error:#}");
+    if message.len() > 800 {
+        let mut end = 800;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message.replace('\n', " | ")
+}
+
+impl VuInstance {
+    /// Create a fresh instance for VU `vu_id`.
+    pub async fn new(
+        engine: &Engine,
+        pre: &ScenarioPre<VuState>,
+        run: Arc<RunContext>,
+        vu_id: u32,
+        iteration: u64,
+    ) -> Result<VuInstance> {
+        let state = VuState {
+            wasi: sandboxed_wasi(&run.logger, vu_id),
+            table: ResourceTable::new(),
+            limiter: MemoryCap {
+                max_bytes: usize::try_from(run.limits.max_vu_memory).unwrap_or(usize::MAX),
+            },
+            run,
+            vu_id,
+            iteration,
+            stop_requested: false,
+            http: VuHttp::default(),
+            budget: CpuBudget::default(),
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            let state = ctx.data();
+            let limit = state.run.limits.max_task_cpu;
+            if state.budget.guest_time() > limit {
+                return Err(wasmtime::format_err!(
+                    "the VU used more than {} of CPU in one call (raise it with --max-task-cpu)",
+                    humantime::format_duration(limit)
+                ));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let scenario = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| anyhow!("instantiating the scenario: {}", trap_message(&e)))?;
+        Ok(VuInstance { store, scenario })
+    }
+
+    pub fn state(&self) -> &VuState {
+        self.store.data()
+    }
+
+    pub fn state_mut(&mut self) -> &mut VuState {
+        self.store.data_mut()
+    }
+
+    /// Ask the scenario for its configuration.
+    pub async fn configure(&mut self) -> Result<user::Config, GuestFailure> {
+        self.store.data_mut().budget.begin();
+        let result = self
+            .scenario
+            .horde_scenario_user()
+            .call_configure(&mut self.store)
+            .await;
+        self.store.data_mut().budget.end();
+        result.map_err(|e| GuestFailure::Trap(trap_message(&e)))
+    }
+
+    pub async fn on_start(&mut self) -> Result<(), GuestFailure> {
+        self.store.data_mut().budget.begin();
+        let result = self
+            .scenario
+            .horde_scenario_user()
+            .call_on_start(&mut self.store)
+            .await;
+        self.finish(result)
+    }
+
+    pub async fn run_task(&mut self, index: u32) -> Result<(), GuestFailure> {
+        self.store.data_mut().budget.begin();
+        let result = self
+            .scenario
+            .horde_scenario_user()
+            .call_run_task(&mut self.store, index)
+            .await;
+        self.finish(result)
+    }
+
+    pub async fn on_stop(&mut self) -> Result<(), GuestFailure> {
+        self.store.data_mut().budget.begin();
+        let result = self
+            .scenario
+            .horde_scenario_user()
+            .call_on_stop(&mut self.store)
+            .await;
+        self.finish(result)
+    }
+
+    fn finish(&mut self, result: wasmtime::Result<Result<(), String>>) -> Result<(), GuestFailure> {
+        self.store.data_mut().budget.end();
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(GuestFailure::Error(message)),
+            Err(trap) => Err(GuestFailure::Trap(trap_message(&trap))),
+        }
+    }
+}

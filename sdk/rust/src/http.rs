@@ -1,0 +1,159 @@
+//! HTTP requests with a builder: `http::get("/item/1").name("/item/[id]").send()`.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::bindings::horde::scenario::http as wit;
+use crate::scenario::TaskError;
+
+pub use wit::Error;
+
+
+/// A request being built.
+#[derive(Debug, Clone)]
+pub struct RequestBuilder {
+    request: wit::Request,
+}
+
+/// Start a request with any method.
+pub fn request(method: &str, url: impl Into<String>) -> RequestBuilder {
+    RequestBuilder {
+        request: wit::Request {
+            method: method.to_string(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            name: None,
+            timeout_ms: None,
+            expect_status: Vec::new(),
+            follow_redirects: true,
+        },
+    }
+}
+
+/// GET `url` (absolute, or a path relative to `--host`).
+pub fn get(url: impl Into<String>) -> RequestBuilder {
+    request("GET", url)
+}
+/// POST to `url`.
+pub fn post(url: impl Into<String>) -> RequestBuilder {
+    request("POST", url)
+}
+/// PUT to `url`.
+pub fn put(url: impl Into<String>) -> RequestBuilder {
+    request("PUT", url)
+}
+/// PATCH `url`.
+pub fn patch(url: impl Into<String>) -> RequestBuilder {
+    request("PATCH", url)
+}
+/// DELETE `url`.
+pub fn delete(url: impl Into<String>) -> RequestBuilder {
+    request("DELETE", url)
+}
+/// HEAD `url`.
+pub fn head(url: impl Into<String>) -> RequestBuilder {
+    request("HEAD", url)
+}
+
+impl RequestBuilder {
+    /// Group statistics under this name instead of the URL (e.g. "/item/[id]").
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.request.name = Some(name.into());
+        self
+    }
+
+    /// Add a header.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.request.headers.push(wit::Header { name: name.to_string(), value: value.into() });
+        self
+    }
+
+    /// Add `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", format!("Bearer {token}"))
+    }
+
+    /// Send raw bytes as the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.request.body = body.into();
+        self
+    }
+
+    /// Send `value` as a JSON body with `Content-Type: application/json`.
+    pub fn json<T: Serialize + ?Sized>(self, value: &T) -> Self {
+        let body = serde_json::to_vec(value).unwrap_or_default();
+        self.header("content-type", "application/json").body(body)
+    }
+
+    /// Give up after this many milliseconds.
+    pub fn timeout_ms(mut self, ms: u32) -> Self {
+        self.request.timeout_ms = Some(ms);
+        self
+    }
+
+    /// Count these statuses as success (others, even 2xx, are failures).
+    pub fn expect_status(mut self, statuses: &[u16]) -> Self {
+        self.request.expect_status = statuses.to_vec();
+        self
+    }
+
+    /// Do not follow redirects; the 3xx response is returned.
+    pub fn no_redirects(mut self) -> Self {
+        self.request.follow_redirects = false;
+        self
+    }
+
+    /// Send the request. The host records it whatever the outcome.
+    pub fn send(self) -> Result<Response, wit::Error> {
+        wit::send(&self.request).map(Response)
+    }
+}
+
+/// A received response.
+#[derive(Debug, Clone)]
+pub struct Response(pub wit::Response);
+
+impl Response {
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.0.status
+    }
+
+    /// The body bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0.body
+    }
+
+    /// The body as text (lossy UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.body).into_owned()
+    }
+
+    /// Parse the body as JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, TaskError> {
+        serde_json::from_slice(&self.0.body)
+            .map_err(|e| TaskError(format!("response from {} is not the JSON expected: {e}", self.0.url)))
+    }
+
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.0
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// Fail the task unless the status is `expected`.
+    pub fn ensure_status(self, expected: u16) -> Result<Self, TaskError> {
+        if self.0.status == expected {
+            Ok(self)
+        } else {
+            Err(TaskError(format!(
+                "expected status {expected} from {}, got {}",
+                self.0.url, self.0.status
+            )))
+        }
+    }
+}
