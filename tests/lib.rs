@@ -1,1 +1,122 @@
-//! Shared fixtures for integration tests.
+//! Shared fixtures for the integration tests: guest paths, run helpers, and
+//! a real nginx started on a free loopback port.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use horde::cli::RunConfig;
+
+/// Paths of the guest components, built by build.rs.
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// A run configuration for `guest` against `host` with a private cache.
+pub fn config(guest: &str, host: &str, cache: &Path) -> RunConfig {
+    let mut config = RunConfig::new(guest);
+    config.host = Some(horde::cli::parse_host_url(host, "--host").expect("test host URL is valid"));
+    config.cache_dir = Some(cache.to_path_buf());
+    config
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding port 0")
+        .port()
+}
+
+fn find_nginx() -> PathBuf {
+    for candidate in ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"] {
+        if Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    panic!("nginx is not installed; `cargo xtask test` installs it (apt-get install nginx-light)");
+}
+
+/// A real nginx serving the example scenario's endpoints on loopback.
+#[derive(Debug)]
+pub struct Nginx {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Start nginx (one worker, no access log) on a free port and wait until it accepts.
+    pub fn start() -> Nginx {
+        let dir = tempfile::tempdir().expect("temp dir for nginx");
+        let port = free_port();
+        let prefix = dir.path();
+        for sub in ["logs", "tmp"] {
+            std::fs::create_dir_all(prefix.join(sub)).expect("nginx dirs");
+        }
+        let conf = format!(
+            r#"
+worker_processes 1;
+daemon off;
+master_process off;
+error_log {prefix}/logs/error.log warn;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    default_type application/json;
+    server {{
+        listen 127.0.0.1:{port};
+        location = / {{ default_type text/html; return 200 "<html><body>nginx</body></html>"; }}
+        location = /login {{ return 200 '{{"token":"token-nginx"}}'; }}
+        location /item/ {{ return 200 '{{"id":1,"name":"item","price":9.99}}'; }}
+        location = /cart {{ return 200 '{{"items":1}}'; }}
+    }}
+}}
+"#,
+            prefix = prefix.display()
+        );
+        let conf_path = prefix.join("nginx.conf");
+        std::fs::write(&conf_path, conf).expect("writing nginx.conf");
+        let child = Command::new(find_nginx())
+            .arg("-p")
+            .arg(prefix)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting nginx");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen on port {port} within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nginx {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

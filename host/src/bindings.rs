@@ -7,5 +7,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::horde::scenario::user;
-pub use horde::scenario::{control, http, metrics};
+pub use self::exports::horde::scenario::user;
+pub use self::horde::scenario::{control, http, metrics};

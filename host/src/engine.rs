@@ -308,10 +308,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a WebAssembly file"), "{err}");
-        let core = wasmtime::wat::parse_str("(module)").unwrap();
+        let core = wat::parse_str("(module)").unwrap();
         let err = check_wasm_kind(path, &core).unwrap_err().to_string();
         assert!(err.contains("core WebAssembly module"), "{err}");
-        let component = wasmtime::wat::parse_str("(component)").unwrap();
+        let component = wat::parse_str("(component)").unwrap();
         assert!(check_wasm_kind(path, &component).is_ok());
     }
 
@@ -323,7 +323,7 @@ mod tests {
         let wat = r#"(component
             (import "acme:thing/api" (instance))
         )"#;
-        std::fs::write(&path, wasmtime::wat::parse_str(wat).unwrap()).unwrap();
+        std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
         let (component, _) = load_component(&engine, &path, None).unwrap();
         let err = check_world(&engine, &component, &path)
             .unwrap_err()
@@ -339,7 +339,7 @@ mod tests {
         let engine = new_engine().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("empty.wasm");
-        std::fs::write(&path, wasmtime::wat::parse_str("(component)").unwrap()).unwrap();
+        std::fs::write(&path, wat::parse_str("(component)").unwrap()).unwrap();
         let cache = dir.path().join("cache");
         let (_, first) = load_component(&engine, &path, Some(&cache)).unwrap();
         let (_, second) = load_component(&engine, &path, Some(&cache)).unwrap();

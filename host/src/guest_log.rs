@@ -1,6 +1,7 @@
 //! Guest output: `control.log` and WASI stdout/stderr, stripped of control
 //! characters and rate-limited across the whole run.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,6 +95,47 @@ pub fn sanitize(line: &str) -> String {
     out
 }
 
+/// The last few lines a guest wrote to stderr, to explain a trap (a Rust
+/// guest prints its panic message there before it traps).
+#[derive(Debug, Clone, Default)]
+pub struct RecentLines(Arc<Mutex<VecDeque<String>>>);
+
+/// Lines kept by [`RecentLines`].
+const RECENT_LINES: usize = 4;
+
+impl RecentLines {
+    fn push(&self, text: &str) {
+        let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for line in text.lines().map(sanitize).filter(|l| !l.trim().is_empty()) {
+            if lines.len() == RECENT_LINES {
+                lines.pop_front();
+            }
+            lines.push_back(line);
+        }
+    }
+
+    /// The panic message if the guest printed one since the last call, else
+    /// nothing; clears the lines.
+    pub fn take_panic(&self) -> Option<String> {
+        let lines: Vec<String> = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        let start = lines.iter().rposition(|l| l.contains("panicked at"))?;
+        let first = &lines[start];
+        let mut message = vec![&first[first.find("panicked at").unwrap_or(0)..]];
+        message.extend(
+            lines[start + 1..]
+                .iter()
+                .map(|l| l.trim())
+                .filter(|l| !l.starts_with("note: run with")),
+        );
+        Some(message.join(" "))
+    }
+}
+
 /// A guest's stdout or stderr, line-buffered into the logger.
 #[derive(Debug, Clone)]
 pub struct GuestOutput {
@@ -101,6 +143,7 @@ pub struct GuestOutput {
     vu_id: u32,
     level: &'static str,
     pending: Arc<Mutex<Vec<u8>>>,
+    recent: Option<RecentLines>,
 }
 
 impl GuestOutput {
@@ -110,7 +153,14 @@ impl GuestOutput {
             vu_id,
             level,
             pending: Arc::new(Mutex::new(Vec::new())),
+            recent: None,
         }
+    }
+
+    /// Also keep the last lines in `recent`.
+    pub fn remembering(mut self, recent: RecentLines) -> GuestOutput {
+        self.recent = Some(recent);
+        self
     }
 
     fn write_bytes(&self, bytes: &[u8]) {
@@ -118,6 +168,9 @@ impl GuestOutput {
         pending.extend_from_slice(bytes);
         if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
             let complete: Vec<u8> = pending.drain(..=end).collect();
+            if let Some(recent) = &self.recent {
+                recent.push(&String::from_utf8_lossy(&complete));
+            }
             self.logger.log(self.vu_id, self.level, &complete);
         } else if pending.len() > MAX_LINE {
             let all = std::mem::take(&mut *pending);
@@ -169,6 +222,17 @@ mod tests {
     fn control_characters_are_stripped() {
         assert_eq!(sanitize("a\x1b[31mred\x07\tb"), "a[31mred b");
         assert!(sanitize(&"x".repeat(5000)).chars().count() <= MAX_LINE + 1);
+    }
+
+    #[test]
+    fn panic_messages_are_picked_from_stderr() {
+        let recent = RecentLines::default();
+        recent.push("starting\nthread '<unnamed>' (1) panicked at src/lib.rs:3:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n");
+        assert_eq!(
+            recent.take_panic().as_deref(),
+            Some("panicked at src/lib.rs:3:5: boom")
+        );
+        assert_eq!(recent.take_panic(), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{Scenario, ScenarioPre, user};
 use crate::caps::http::{HttpSettings, VuHttp};
-use crate::guest_log::{GuestLogger, GuestOutput};
+use crate::guest_log::{GuestLogger, GuestOutput, RecentLines};
 use crate::policy::{Limits, NetworkPolicy};
 use crate::stats::Stats;
 
@@ -155,6 +155,7 @@ pub struct VuState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryCap,
+    stderr_tail: RecentLines,
 }
 
 impl std::fmt::Debug for VuState {
@@ -176,11 +177,11 @@ impl WasiView for VuState {
 
 /// WASI with nothing granted: no files, no environment, no arguments, no
 /// sockets; stdout/stderr go to the rate-limited logger.
-fn sandboxed_wasi(logger: &Arc<GuestLogger>, vu_id: u32) -> WasiCtx {
+fn sandboxed_wasi(logger: &Arc<GuestLogger>, vu_id: u32, recent: &RecentLines) -> WasiCtx {
     let mut builder = WasiCtxBuilder::new();
     builder
         .stdout(GuestOutput::new(logger.clone(), vu_id, "stdout"))
-        .stderr(GuestOutput::new(logger.clone(), vu_id, "stderr"))
+        .stderr(GuestOutput::new(logger.clone(), vu_id, "stderr").remembering(recent.clone()))
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);
@@ -210,9 +211,12 @@ impl std::fmt::Debug for VuInstance {
     }
 }
 
-/// The trap message with the guest backtrace's first frames.
-fn trap_message(error: &wasmtime::Error) -> String {
-    let mut message = format!("{error:#}");
+/// The trap's root cause, plus the panic message the guest printed if any.
+fn trap_message(error: &wasmtime::Error, recent: Option<&RecentLines>) -> String {
+    let mut message = error.root_cause().to_string();
+    if let Some(panic) = recent.and_then(RecentLines::take_panic) {
+        message = format!("{message}; guest {panic}");
+    }
     if message.len() > 800 {
         let mut end = 800;
         while !message.is_char_boundary(end) {
@@ -233,8 +237,10 @@ impl VuInstance {
         vu_id: u32,
         iteration: u64,
     ) -> Result<VuInstance> {
+        let stderr_tail = RecentLines::default();
         let state = VuState {
-            wasi: sandboxed_wasi(&run.logger, vu_id),
+            wasi: sandboxed_wasi(&run.logger, vu_id, &stderr_tail),
+            stderr_tail,
             table: ResourceTable::new(),
             limiter: MemoryCap {
                 max_bytes: usize::try_from(run.limits.max_vu_memory).unwrap_or(usize::MAX),
@@ -263,7 +269,7 @@ impl VuInstance {
         let scenario = pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| anyhow!("instantiating the scenario: {}", trap_message(&e)))?;
+            .map_err(|e| anyhow!("instantiating the scenario: {}", trap_message(&e, None)))?;
         Ok(VuInstance { store, scenario })
     }
 
@@ -284,7 +290,8 @@ impl VuInstance {
             .call_configure(&mut self.store)
             .await;
         self.store.data_mut().budget.end();
-        result.map_err(|e| GuestFailure::Trap(trap_message(&e)))
+        result
+            .map_err(|e| GuestFailure::Trap(trap_message(&e, Some(&self.store.data().stderr_tail))))
     }
 
     pub async fn on_start(&mut self) -> Result<(), GuestFailure> {
@@ -322,7 +329,10 @@ impl VuInstance {
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(GuestFailure::Error(message)),
-            Err(trap) => Err(GuestFailure::Trap(trap_message(&trap))),
+            Err(trap) => Err(GuestFailure::Trap(trap_message(
+                &trap,
+                Some(&self.store.data().stderr_tail),
+            ))),
         }
     }
 }

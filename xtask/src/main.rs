@@ -1,1 +1,133 @@
-fn main() {}
+//! Project automation: `cargo xtask demo | test | build-guests`. Installs
+//! what the commands need (the wasm32-wasip2 target, nginx) when missing.
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <command> [args]
+
+commands:
+  demo [horde demo flags]   build horde and run the demo (built-in target + example scenario)
+  test                      install what the tests need, then run every test
+  build-guests              build the Rust guest components for wasm32-wasip2";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("build-guests") => build_guests(),
+        Some("-h" | "--help" | "help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown command {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("starting {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(guest_build::repo_root());
+    command
+}
+
+/// rustup does not install targets named in rust-toolchain.toml on these
+/// machines, so add wasm32-wasip2 explicitly.
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup (install Rust with rustup from rustup.rs)")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|t| t.trim() == "wasm32-wasip2")
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the wasm32-wasip2 target");
+    run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))
+}
+
+fn have(program: &str) -> bool {
+    ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
+        .iter()
+        .any(|dir| std::path::Path::new(dir).join(program).exists())
+}
+
+/// nginx is the third-party server the integration tests run against.
+fn ensure_nginx() -> Result<()> {
+    if have("nginx") {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    if !is_root || !have("apt-get") {
+        bail!(
+            "nginx is needed by the tests: install it (e.g. `sudo apt-get install nginx-light`) and run again"
+        );
+    }
+    eprintln!("xtask: installing nginx-light with apt-get");
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args([
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "nginx-light",
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    ensure_wasm_target()?;
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "horde",
+            "--",
+            "demo",
+        ])
+        .args(args))
+}
+
+fn test(args: &[String]) -> Result<()> {
+    ensure_wasm_target()?;
+    ensure_nginx()?;
+    run(cargo()
+        .args(["test", "--release", "--workspace"])
+        .args(args))
+}
+
+fn build_guests() -> Result<()> {
+    ensure_wasm_target()?;
+    let paths = guest_build::build_guests(&[]).map_err(anyhow::Error::msg)?;
+    for path in paths {
+        println!("{}", path.display());
+    }
+    Ok(())
+}

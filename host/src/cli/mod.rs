@@ -29,6 +29,7 @@ pub enum Command {
 
 /// Options of `horde run` (raw, as typed).
 #[derive(Debug, Clone, clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct RunArgs {
     /// The scenario: a WebAssembly component built against wit/ (e.g. with horde-sdk).
     pub scenario: PathBuf,
@@ -225,6 +226,12 @@ impl RunConfig {
 
 /// Parse a base URL given on the command line or by the scenario.
 pub fn parse_host_url(value: &str, origin: &str) -> Result<Url> {
+    if !value.contains("://") {
+        bail!(
+            "{origin} {value:?} is not a valid URL: it has no scheme; write it as \
+             http://{value} (or https://{value})"
+        );
+    }
     let url = match Url::parse(value) {
         Ok(url) => url,
         Err(e) => bail!(
@@ -351,7 +358,10 @@ mod tests {
             (&["-u", "ten"][..], "--users expects a whole number"),
             (&["-r", "-1"][..], "--spawn-rate expects"),
             (&["-t", "soon"][..], "--run-time expects a duration"),
-            (&["--host", "127.0.0.1:80"][..], "http://127.0.0.1:8080"),
+            (
+                &["--host", "127.0.0.1:80"][..],
+                "write it as http://127.0.0.1:80",
+            ),
             (&["--host", "ftp://x"][..], "only http and https"),
             (&["--host", "http//x"][..], "not a valid URL"),
             (&["--var", "novalue"][..], "--var expects key=value"),

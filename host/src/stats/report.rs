@@ -8,6 +8,11 @@ use serde::Serialize;
 
 use super::{Entry, Shard, new_histogram};
 
+/// Distinct failure (and exception) messages kept; more are counted together.
+const MAX_DISTINCT_MESSAGES: usize = 1000;
+/// The message that distinct messages beyond the cap are counted under.
+const OVERFLOW_MESSAGE: &str = "(other messages: cap of distinct messages reached)";
+
 /// Everything recorded in a run so far, merged from the shards.
 #[derive(Debug, Default)]
 pub struct Aggregate {
@@ -183,9 +188,22 @@ impl Aggregate {
             }
         }
         for (key, count) in shard.errors {
+            let key = if self.errors.len() < MAX_DISTINCT_MESSAGES || self.errors.contains_key(&key)
+            {
+                key
+            } else {
+                (key.0, key.1, OVERFLOW_MESSAGE.to_string())
+            };
             *self.errors.entry(key).or_insert(0) += count;
         }
         for (key, count) in shard.exceptions {
+            let key = if self.exceptions.len() < MAX_DISTINCT_MESSAGES
+                || self.exceptions.contains_key(&key)
+            {
+                key
+            } else {
+                OVERFLOW_MESSAGE.to_string()
+            };
             *self.exceptions.entry(key).or_insert(0) += count;
         }
         for (key, (passes, fails)) in shard.checks {

@@ -1,0 +1,164 @@
+//! The Rust HTTP example and the HTTP feature guest against the in-process
+//! demo target (a real hyper server on 127.0.0.1, port 0).
+
+use std::time::Duration;
+
+use horde::demo::DemoTarget;
+use horde::engine::CompileSource;
+use horde_tests::{config, guests};
+
+fn stat<'a>(
+    report: &'a horde::stats::Report,
+    kind: &str,
+    name: &str,
+) -> &'a horde::stats::NameStats {
+    report
+        .stats
+        .iter()
+        .find(|s| s.request_type == kind && s.name == name)
+        .unwrap_or_else(|| {
+            panic!(
+                "no stats for {kind} {name}: {:?}",
+                report.stats.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_records_every_request_the_server_served() {
+    let target = DemoTarget::start(true).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("report.json");
+    let mut run = config(guests::RUST_HTTP, &target.url(), dir.path());
+    run.users = 8;
+    run.spawn_rate = 100.0;
+    run.run_time = Some(Duration::from_secs(3));
+    run.json = Some(json_path.clone());
+    let outcome = horde::run(&run).await.unwrap();
+    let report = &outcome.report;
+
+    assert_eq!(report.total.failures, 0, "{:?}", report.errors);
+    assert!(report.exceptions.is_empty(), "{:?}", report.exceptions);
+    assert_eq!(
+        stat(report, "POST", "/login").count,
+        8,
+        "one login per user"
+    );
+    let items = stat(report, "GET", "/item/[id]").count;
+    let index = stat(report, "GET", "/").count;
+    let carts = stat(report, "POST", "/cart").count;
+    assert!(
+        items > index && index > 0 && carts > 0,
+        "weights 5:2:1 give {items}:{index}:{carts}"
+    );
+    // Nothing the server served is missing from the stats, and nothing extra.
+    assert_eq!(
+        report.total.count,
+        target.served.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let p = &report.total.latency_ms;
+    assert!(
+        p.min <= p.p50 && p.p50 <= p.p95 && p.p95 <= p.p99 && p.p99 <= p.max,
+        "{p:?}"
+    );
+    assert!(
+        p.min >= 1.0,
+        "the target delays every request by at least 1 ms: {p:?}"
+    );
+    assert_eq!(report.checks[0].name, "item has a body");
+    assert_eq!(report.checks[0].passes, items);
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(json["total"]["count"], report.total.count);
+    assert_eq!(json["total"]["failures"], 0);
+    let entries = json["stats"].as_array().unwrap();
+    assert_eq!(entries.len(), 4);
+    for entry in entries {
+        for key in ["type", "name", "count", "failures", "rps"] {
+            assert!(!entry[key].is_null(), "stats entry lacks {key}: {entry}");
+        }
+        for key in ["min", "mean", "max", "p50", "p90", "p95", "p99"] {
+            assert!(
+                entry["latency_ms"][key].is_number(),
+                "latency_ms lacks {key}: {entry}"
+            );
+        }
+    }
+
+    // The second run of the same component loads it from the cache.
+    run.run_time = Some(Duration::from_millis(300));
+    run.json = None;
+    assert_eq!(outcome.compile_source, CompileSource::Compiled);
+    assert_eq!(
+        horde::run(&run).await.unwrap().compile_source,
+        CompileSource::Cached
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_iterations_are_exact() {
+    let target = DemoTarget::start(false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = config(guests::RUST_HTTP, &target.url(), dir.path());
+    run.users = 5;
+    run.spawn_rate = 100.0;
+    run.iterations = Some(50);
+    run.run_time = Some(Duration::from_secs(60));
+    let outcome = horde::run(&run).await.unwrap();
+    // 50 tasks of one request each, plus one login per user.
+    assert_eq!(outcome.report.total.count, 55);
+    assert_eq!(outcome.stop_reason.as_deref(), Some("50 iterations done"));
+}
+
+async fn run_features(http2: bool) -> horde::stats::Report {
+    let target = DemoTarget::start(false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = config(guests::TEST_HTTP_FEATURES, &target.url(), dir.path());
+    run.users = 2;
+    run.spawn_rate = 100.0;
+    run.iterations = Some(4);
+    run.http2_prior_knowledge = http2;
+    run.vars
+        .insert("denied".into(), "http://127.0.0.2:9/".into());
+    horde::run(&run).await.unwrap().report
+}
+
+fn assert_features(report: &horde::stats::Report) {
+    assert_eq!(report.checks.len(), 8, "{:?}", report.checks);
+    for check in &report.checks {
+        assert_eq!(check.fails, 0, "check failed: {check:?}");
+        assert_eq!(check.passes, 4, "{check:?}");
+    }
+    let failure = |name: &str| {
+        report
+            .errors
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.message.clone())
+    };
+    assert_eq!(
+        failure("/item/missing").as_deref(),
+        Some("HTTP 404 Not Found")
+    );
+    assert_eq!(failure("/item/expected-404"), None);
+    assert_eq!(failure("/slow?ms=3000").as_deref(), Some("timeout"));
+    let denied = failure("/").expect("the denied request is recorded");
+    assert!(
+        denied.starts_with("denied:") && denied.contains("--allow-host 127.0.0.2:9"),
+        "{denied}"
+    );
+    // A followed redirect is one event under the original name.
+    assert_eq!(stat(report, "GET", "/redirect").count, 8);
+    assert!(report.exceptions.is_empty(), "{:?}", report.exceptions);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_features_over_http1() {
+    assert_features(&run_features(false).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_features_over_h2c_prior_knowledge() {
+    assert_features(&run_features(true).await);
+}
