@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario component against a target.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Start a built-in target on 127.0.0.1 and run the embedded example scenario against it.
     Demo(DemoArgs),
 }
@@ -273,10 +273,11 @@ fn parse_rate(value: &str, flag: &str) -> Result<f64> {
 /// Parse `30s`, `5m`, `1h30m`, `250ms`, or a bare number of seconds.
 pub fn parse_duration(value: &str, flag: &str) -> Result<Duration> {
     let trimmed = value.trim();
-    if let Ok(seconds) = trimmed.parse::<f64>() {
-        if seconds.is_finite() && seconds >= 0.0 {
-            return Ok(Duration::from_secs_f64(seconds));
-        }
+    if let Ok(seconds) = trimmed.parse::<f64>()
+        && seconds.is_finite()
+        && seconds >= 0.0
+    {
+        return Ok(Duration::from_secs_f64(seconds));
     }
     humantime::parse_duration(trimmed).map_err(|e| {
         anyhow::anyhow!("{flag} expects a duration such as 30s, 5m or 1h30m, got {value:?} ({e})")
