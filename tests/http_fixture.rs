@@ -54,7 +54,10 @@ async fn example_records_every_request_the_server_served() {
     // Nothing the server served is missing from the stats, and nothing extra.
     assert_eq!(
         report.total.count,
-        target.served.load(std::sync::atomic::Ordering::Relaxed)
+        target
+            .served
+            .total
+            .load(std::sync::atomic::Ordering::Relaxed)
     );
     let p = &report.total.latency_ms;
     assert!(
@@ -113,12 +116,31 @@ async fn shared_iterations_are_exact() {
 
 async fn run_features(http2: bool) -> horde::stats::Report {
     let target = DemoTarget::start(false).await.unwrap();
+    let report = run_features_against(&target, http2, false).await;
+    let h2 = target
+        .served
+        .http2
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let total = target
+        .served
+        .total
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(h2, if http2 { total } else { 0 }, "HTTP/2 requests served");
+    report
+}
+
+async fn run_features_against(
+    target: &DemoTarget,
+    http2: bool,
+    insecure: bool,
+) -> horde::stats::Report {
     let dir = tempfile::tempdir().unwrap();
     let mut run = config(guests::TEST_HTTP_FEATURES, &target.url(), dir.path());
     run.users = 2;
     run.spawn_rate = 100.0;
     run.iterations = Some(4);
     run.http2_prior_knowledge = http2;
+    run.insecure = insecure;
     run.vars
         .insert("denied".into(), "http://127.0.0.2:9/".into());
     horde::run(&run).await.unwrap().report
@@ -161,4 +183,67 @@ async fn http_features_over_http1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_features_over_h2c_prior_knowledge() {
     assert_features(&run_features(true).await);
+}
+
+fn self_signed_tls() -> std::sync::Arc<rustls::ServerConfig> {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    std::sync::Arc::new(config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_negotiates_http2_by_alpn() {
+    let target = DemoTarget::start_tls(false, self_signed_tls())
+        .await
+        .unwrap();
+    let report = run_features_against(&target, false, true).await;
+    assert_features(&report);
+    let h2 = target
+        .served
+        .http2
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let total = target
+        .served
+        .total
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        total > 0 && h2 == total,
+        "{h2} of {total} requests were HTTP/2"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_certificate_is_a_tls_failure() {
+    let target = DemoTarget::start_tls(false, self_signed_tls())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = config(guests::RUST_HTTP, &target.url(), dir.path());
+    run.iterations = Some(3);
+    let report = horde::run(&run).await.unwrap().report;
+    assert_eq!(
+        target
+            .served
+            .total
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert!(report.total.failures >= 1, "{:?}", report.errors);
+    assert!(
+        report
+            .errors
+            .iter()
+            .all(|e| e.message.starts_with("TLS:") && e.message.contains("certificate")),
+        "{:?}",
+        report.errors
+    );
 }

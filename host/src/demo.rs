@@ -20,23 +20,48 @@ use tokio::task::JoinHandle;
 /// The Rust HTTP example (guest-examples/rust-http), built by host/build.rs.
 pub const DEMO_SCENARIO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/demo_scenario.wasm"));
 
+/// Requests a demo target has served.
+#[derive(Debug, Default)]
+pub struct Served {
+    pub total: AtomicU64,
+    /// Of which over HTTP/2.
+    pub http2: AtomicU64,
+}
+
 /// A running demo target; stops when dropped.
 #[derive(Debug)]
 pub struct DemoTarget {
     pub addr: SocketAddr,
-    /// Requests served so far.
-    pub served: Arc<AtomicU64>,
+    pub served: Arc<Served>,
+    tls: bool,
     task: JoinHandle<()>,
 }
 
 impl DemoTarget {
-    /// Serve on 127.0.0.1 at a free port. With `delays` false it answers at
-    /// once (for throughput measurements).
+    /// Serve plain HTTP/1.1 and h2c on 127.0.0.1 at a free port. With
+    /// `delays` false it answers at once (for throughput measurements).
     pub async fn start(delays: bool) -> std::io::Result<DemoTarget> {
+        Self::serve(delays, None).await
+    }
+
+    /// Serve HTTPS with this TLS configuration (set its ALPN protocols to
+    /// offer HTTP/2).
+    pub async fn start_tls(
+        delays: bool,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<DemoTarget> {
+        Self::serve(delays, Some(tokio_rustls::TlsAcceptor::from(tls))).await
+    }
+
+    async fn serve(
+        delays: bool,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<DemoTarget> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let served = Arc::new(AtomicU64::new(0));
+        let served = Arc::new(Served::default());
         let counter = served.clone();
+        let is_tls = tls.is_some();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -44,23 +69,45 @@ impl DemoTarget {
                 };
                 let _ = stream.set_nodelay(true);
                 let counter = counter.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        counter.fetch_add(1, Ordering::Relaxed);
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        counter.total.fetch_add(1, Ordering::Relaxed);
+                        if req.version() == http::Version::HTTP_2 {
+                            counter.http2.fetch_add(1, Ordering::Relaxed);
+                        }
                         handle(req, delays)
                     });
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                        None => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
                 });
             }
         });
-        Ok(DemoTarget { addr, served, task })
+        Ok(DemoTarget {
+            addr,
+            served,
+            tls: is_tls,
+            task,
+        })
     }
 
     /// The base URL, e.g. http://127.0.0.1:41234.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 

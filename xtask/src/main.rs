@@ -1,7 +1,8 @@
 //! Project automation: `cargo xtask demo | test | build-guests`. Installs
 //! what the commands need (the wasm32-wasip2 target, nginx) when missing.
 
-use std::process::{Command, ExitCode};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -118,9 +119,47 @@ fn demo(args: &[String]) -> Result<()> {
 fn test(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
     ensure_nginx()?;
-    run(cargo()
+    let mut child = cargo()
         .args(["test", "--release", "--workspace"])
-        .args(args))
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
+    let stdout = child.stdout.take().context("cargo test has no stdout")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo test output")?;
+        println!("{line}");
+        if let Some((p, f)) = parse_test_result(&line) {
+            passed += p;
+            failed += f;
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    // One closing line over every test binary, for humans and CI logs.
+    println!("tests: {passed} passed, {failed} failed");
+    if !status.success() {
+        bail!("cargo test failed with {status}");
+    }
+    if passed == 0 {
+        bail!("cargo test ran no test");
+    }
+    Ok(())
+}
+
+/// Passed and failed counts of a libtest `test result:` line.
+fn parse_test_result(line: &str) -> Option<(u64, u64)> {
+    let rest = line.strip_prefix("test result: ")?;
+    let count = |label: &str| -> Option<u64> {
+        rest.split(';').find_map(|part| {
+            let part = part
+                .trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ");
+            part.strip_suffix(label)?.trim().parse().ok()
+        })
+    };
+    Some((count("passed")?, count("failed")?))
 }
 
 fn build_guests() -> Result<()> {
@@ -130,4 +169,19 @@ fn build_guests() -> Result<()> {
         println!("{}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_test_result;
+
+    #[test]
+    fn libtest_summaries_are_parsed() {
+        let ok = "test result: ok. 22 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+        assert_eq!(parse_test_result(ok), Some((22, 0)));
+        let failed =
+            "test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(parse_test_result(failed), Some((3, 1)));
+        assert_eq!(parse_test_result("running 3 tests"), None);
+    }
 }
