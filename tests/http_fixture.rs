@@ -52,13 +52,7 @@ async fn example_records_every_request_the_server_served() {
         "weights 5:2:1 give {items}:{index}:{carts}"
     );
     // Nothing the server served is missing from the stats, and nothing extra.
-    assert_eq!(
-        report.total.count,
-        target
-            .served
-            .total
-            .load(std::sync::atomic::Ordering::Relaxed)
-    );
+    assert_eq!(report.total.count, target.served.counts().0);
     let p = &report.total.latency_ms;
     assert!(
         p.min <= p.p50 && p.p50 <= p.p95 && p.p95 <= p.p99 && p.p99 <= p.max,
@@ -117,14 +111,7 @@ async fn shared_iterations_are_exact() {
 async fn run_features(http2: bool) -> horde::stats::Report {
     let target = DemoTarget::start(false).await.unwrap();
     let report = run_features_against(&target, http2, false).await;
-    let h2 = target
-        .served
-        .http2
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let total = target
-        .served
-        .total
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let (total, h2) = target.served.counts();
     assert_eq!(h2, if http2 { total } else { 0 }, "HTTP/2 requests served");
     report
 }
@@ -207,14 +194,7 @@ async fn https_negotiates_http2_by_alpn() {
         .unwrap();
     let report = run_features_against(&target, false, true).await;
     assert_features(&report);
-    let h2 = target
-        .served
-        .http2
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let total = target
-        .served
-        .total
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let (total, h2) = target.served.counts();
     assert!(
         total > 0 && h2 == total,
         "{h2} of {total} requests were HTTP/2"
@@ -230,13 +210,7 @@ async fn untrusted_certificate_is_a_tls_failure() {
     let mut run = config(guests::RUST_HTTP, &target.url(), dir.path());
     run.iterations = Some(3);
     let report = horde::run(&run).await.unwrap().report;
-    assert_eq!(
-        target
-            .served
-            .total
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_eq!(target.served.counts().0, 0);
     assert!(report.total.failures >= 1, "{:?}", report.errors);
     assert!(
         report

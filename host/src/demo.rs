@@ -28,6 +28,16 @@ pub struct Served {
     pub http2: AtomicU64,
 }
 
+impl Served {
+    /// (total, over HTTP/2) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.total.load(Ordering::Relaxed),
+            self.http2.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// A running demo target; stops when dropped.
 #[derive(Debug)]
 pub struct DemoTarget {
