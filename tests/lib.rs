@@ -120,3 +120,49 @@ impl Drop for Nginx {
         let _ = self.child.wait();
     }
 }
+
+/// A real third-party server written in Python (tests/servers/NAME), started
+/// on a free loopback port; it prints "listening on PORT" when ready.
+#[derive(Debug)]
+pub struct PythonServer {
+    pub port: u16,
+    child: Child,
+}
+
+impl PythonServer {
+    pub fn start(script: &str) -> PythonServer {
+        use std::io::BufRead;
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("servers")
+            .join(script);
+        let mut child = Command::new("python3")
+            .arg(&path)
+            .arg("0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting python3 {}: {e}", path.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading the server's first line");
+        let port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{script} did not report its port; it printed {line:?}"));
+        PythonServer { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

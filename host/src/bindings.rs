@@ -5,7 +5,8 @@ wasmtime::component::bindgen!({
     world: "horde:scenario/scenario",
     imports: { default: async | trappable },
     exports: { default: async },
+    additional_derives: [PartialEq],
 });
 
 pub use self::exports::horde::scenario::user;
-pub use self::horde::scenario::{control, http, metrics};
+pub use self::horde::scenario::{control, http, metrics, xmlrpc};

@@ -230,6 +230,9 @@ async fn handle(req: Request<Incoming>, delays: bool) -> Result<Response<Full<By
             .header(header::LOCATION, "/")
             .body(Full::new(Bytes::new()))
             .expect("static response parts are valid"),
+        (&Method::POST, "/broken-xmlrpc") => {
+            reply(StatusCode::OK, "text/xml", "<methodResponse><params><oops")
+        }
         (&Method::GET, "/cookie") => {
             let cookie = parts
                 .headers

@@ -116,6 +116,15 @@ enum Connection {
     H2(http2::SendRequest<Full<Bytes>>),
 }
 
+impl Connection {
+    fn is_closed(&self) -> bool {
+        match self {
+            Connection::H1(sender) => sender.is_closed(),
+            Connection::H2(sender) => sender.is_closed(),
+        }
+    }
+}
+
 /// One VU's HTTP client state: open connections and cookies.
 #[derive(Default)]
 pub struct VuHttp {
@@ -132,11 +141,11 @@ impl std::fmt::Debug for VuHttp {
 }
 
 /// What one exchange produced, before it becomes an event.
-struct Exchange {
-    status: StatusCode,
-    headers: Vec<wit::Header>,
-    body: Bytes,
-    url: Url,
+pub(crate) struct Exchange {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: Vec<wit::Header>,
+    pub(crate) body: Bytes,
+    pub(crate) url: Url,
 }
 
 impl wit::Host for VuState {
@@ -145,25 +154,8 @@ impl wit::Host for VuState {
         req: wit::Request,
     ) -> wasmtime::Result<Result<wit::Response, HttpError>> {
         let started = Instant::now();
-        let timeout = req
-            .timeout_ms
-            .map(|ms| Duration::from_millis(u64::from(ms)))
-            .unwrap_or(self.run.limits.request_timeout);
         let method = req.method.to_ascii_uppercase();
-        let url = resolve_url(self.run.base_url.as_ref(), &req.url);
-        let name = match (&req.name, &url) {
-            (Some(name), _) => name.clone(),
-            (None, Ok(url)) => path_and_query(url),
-            (None, Err(_)) => req.url.clone(),
-        };
-        let outcome = match url {
-            Ok(url) => match tokio::time::timeout(timeout, self.exchange(&req, &method, url)).await
-            {
-                Ok(result) => result,
-                Err(_) => Err(HttpError::Timeout),
-            },
-            Err(error) => Err(error),
-        };
+        let (outcome, name) = self.perform(&req, &method).await;
         let elapsed = started.elapsed();
         self.budget.add_host_time(elapsed);
         let status_failure = match &outcome {
@@ -266,6 +258,34 @@ fn origin_of(url: &Url) -> Result<Origin, HttpError> {
 }
 
 impl VuState {
+    /// Resolve the URL and send the request within its timeout; returns the
+    /// outcome and the event name (the request's name, else the URL's path
+    /// and query). Recording is the caller's: each protocol records its own event.
+    pub(crate) async fn perform(
+        &mut self,
+        req: &wit::Request,
+        method: &str,
+    ) -> (Result<Exchange, HttpError>, String) {
+        let timeout = req
+            .timeout_ms
+            .map(|ms| Duration::from_millis(u64::from(ms)))
+            .unwrap_or(self.run.limits.request_timeout);
+        let url = resolve_url(self.run.base_url.as_ref(), &req.url);
+        let name = match (&req.name, &url) {
+            (Some(name), _) => name.clone(),
+            (None, Ok(url)) => path_and_query(url),
+            (None, Err(_)) => req.url.clone(),
+        };
+        let outcome = match url {
+            Ok(url) => match tokio::time::timeout(timeout, self.exchange(req, method, url)).await {
+                Ok(result) => result,
+                Err(_) => Err(HttpError::Timeout),
+            },
+            Err(error) => Err(error),
+        };
+        (outcome, name)
+    }
+
     /// Send a request, following redirects when asked.
     async fn exchange(
         &mut self,
@@ -358,6 +378,15 @@ impl VuState {
         let mut attempts = 0;
         loop {
             attempts += 1;
+            // A connection the server closed (HTTP/1.0, `Connection: close`) is not reused.
+            if self
+                .http
+                .connections
+                .get(&origin)
+                .is_some_and(Connection::is_closed)
+            {
+                self.http.connections.remove(&origin);
+            }
             let reused = self.http.connections.contains_key(&origin);
             if !reused {
                 let connection = connect(&self.run, &origin).await?;

@@ -241,7 +241,8 @@ impl Stats {
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
+/// Cut `text` to at most `max` bytes at a character boundary.
+pub fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }

@@ -28,6 +28,7 @@ pub mod control;
 pub mod http;
 pub mod metrics;
 mod scenario;
+pub mod xmlrpc;
 
 pub use scenario::{
     Config, Scenario, TaskError, TaskResult, WaitTime, between, constant, constant_pacing,
@@ -41,6 +42,7 @@ pub mod prelude {
     pub use crate::control::{self, random_range};
     pub use crate::http;
     pub use crate::metrics::{self, check};
+    pub use crate::xmlrpc::{self, Value};
     pub use crate::{
         Config, Scenario, TaskError, TaskResult, between, constant, constant_pacing,
         constant_throughput, no_wait,
