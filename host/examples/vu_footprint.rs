@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use horde::caps::http::HttpSettings;
 use horde::engine;
 use horde::guest_log::GuestLogger;
-use horde::policy::{Limits, NetworkPolicy};
+use horde::policy::{Limits, NetworkPolicy, SocketGrants};
 use horde::stats::Stats;
 use horde::vu::{RunContext, VuInstance};
 
@@ -59,6 +59,7 @@ async fn main() -> Result<()> {
     let run = RunContext::new(
         Stats::new(1000, 256),
         NetworkPolicy::default(),
+        SocketGrants::default(),
         Limits::default(),
         None,
         HashMap::new(),

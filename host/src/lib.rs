@@ -26,7 +26,7 @@ use crate::caps::http::HttpSettings;
 use crate::cli::RunConfig;
 use crate::engine::{CompileSource, EpochTicker};
 use crate::guest_log::GuestLogger;
-use crate::policy::{Grant, NetworkPolicy};
+use crate::policy::{Grant, NetworkPolicy, SocketGrants};
 use crate::schedule::{ClosedPlan, Progress, TaskTable, Wait};
 use crate::stats::{Report, Stats};
 use crate::vu::{GuestFailure, RunContext, VuInstance};
@@ -163,6 +163,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     let probe_context = RunContext::new(
         Stats::new(1, 16),
         NetworkPolicy::default(),
+        SocketGrants::default(),
         config.limits.clone(),
         None,
         config.vars.clone(),
@@ -205,9 +206,12 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     }
 
     let stats = Stats::new(config.limits.max_event_names, config.limits.max_name_len);
+    let policy = NetworkPolicy::new(grants);
+    let sockets = SocketGrants::resolve(&policy).await;
     let run = RunContext::new(
         stats.clone(),
-        NetworkPolicy::new(grants),
+        policy,
+        sockets,
         config.limits.clone(),
         base_url,
         config.vars.clone(),

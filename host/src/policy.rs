@@ -249,6 +249,52 @@ fn special_address_kind(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
+/// Socket destinations a guest may open itself (`wasi:sockets`): the
+/// grants' addresses, resolved once by the host when the run starts. Guests
+/// cannot resolve names, so they connect to addresses.
+#[derive(Debug, Clone, Default)]
+pub struct SocketGrants {
+    allowed: Vec<(IpAddr, Option<u16>)>,
+}
+
+impl SocketGrants {
+    /// Resolve every grant that names a host (wildcard domains cannot be
+    /// resolved and are skipped: they grant HTTP only).
+    pub async fn resolve(policy: &NetworkPolicy) -> SocketGrants {
+        let mut allowed = Vec::new();
+        for grant in policy.grants() {
+            let HostPattern::Exact(host) = &grant.host else {
+                continue;
+            };
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                allowed.push((ip, grant.port));
+                continue;
+            }
+            if let Ok(addrs) =
+                tokio::net::lookup_host((host.as_str(), grant.port.unwrap_or(0))).await
+            {
+                for addr in addrs {
+                    if policy.check_resolved(host, addr).is_ok() {
+                        allowed.push((addr.ip(), grant.port));
+                    }
+                }
+            }
+        }
+        SocketGrants { allowed }
+    }
+
+    /// May a guest connect (TCP) or send (UDP) to `addr`?
+    pub fn allows(&self, addr: SocketAddr) -> bool {
+        let ip = match addr.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        self.allowed
+            .iter()
+            .any(|(granted, port)| *granted == ip && port.is_none_or(|p| p == addr.port()))
+    }
+}
+
 /// Resource limits for every VU, with their documented defaults.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -330,6 +376,24 @@ mod tests {
             let err = Grant::parse(bad).unwrap_err();
             assert!(!err.reason.is_empty(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn socket_grants_resolve_names_and_match_addresses() {
+        let grants = SocketGrants::resolve(&policy(&[
+            "127.0.0.1:6379",
+            "localhost:7000",
+            "*.example.com",
+        ]))
+        .await;
+        assert!(grants.allows("127.0.0.1:6379".parse().unwrap()));
+        assert!(!grants.allows("127.0.0.1:6380".parse().unwrap()));
+        assert!(
+            grants.allows("127.0.0.1:7000".parse().unwrap()),
+            "localhost resolves to 127.0.0.1"
+        );
+        assert!(grants.allows("[::ffff:127.0.0.1]:6379".parse().unwrap()));
+        assert!(!grants.allows("10.1.2.3:6379".parse().unwrap()));
     }
 
     #[test]

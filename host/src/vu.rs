@@ -10,12 +10,13 @@ use tokio::sync::watch;
 use url::Url;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{Scenario, ScenarioPre, user};
 use crate::caps::http::{HttpSettings, VuHttp};
 use crate::guest_log::{GuestLogger, GuestOutput, RecentLines};
-use crate::policy::{Limits, NetworkPolicy};
+use crate::policy::{Limits, NetworkPolicy, SocketGrants};
 use crate::stats::Stats;
 
 /// What every VU of a run shares; built once per run.
@@ -23,6 +24,8 @@ use crate::stats::Stats;
 pub struct RunContext {
     pub stats: Arc<Stats>,
     pub policy: NetworkPolicy,
+    /// Addresses guests may reach with their own sockets.
+    pub sockets: SocketGrants,
     pub limits: Limits,
     pub base_url: Option<Url>,
     pub vars: HashMap<String, String>,
@@ -39,6 +42,7 @@ impl RunContext {
     pub fn new(
         stats: Arc<Stats>,
         policy: NetworkPolicy,
+        sockets: SocketGrants,
         limits: Limits,
         base_url: Option<Url>,
         vars: HashMap<String, String>,
@@ -48,6 +52,7 @@ impl RunContext {
         Arc::new(RunContext {
             stats,
             policy,
+            sockets,
             limits,
             base_url,
             vars,
@@ -176,15 +181,37 @@ impl WasiView for VuState {
 }
 
 /// WASI with nothing granted: no files, no environment, no arguments, no
-/// sockets; stdout/stderr go to the rate-limited logger.
-fn sandboxed_wasi(logger: &Arc<GuestLogger>, vu_id: u32, recent: &RecentLines) -> WasiCtx {
+/// name lookups; stdout/stderr go to the rate-limited logger. Sockets reach
+/// only granted addresses (connect and send); listening and binding to a
+/// chosen address are refused.
+fn sandboxed_wasi(run: &RunContext, vu_id: u32, recent: &RecentLines) -> WasiCtx {
+    let logger = &run.logger;
     let mut builder = WasiCtxBuilder::new();
     builder
         .stdout(GuestOutput::new(logger.clone(), vu_id, "stdout"))
         .stderr(GuestOutput::new(logger.clone(), vu_id, "stderr").remembering(recent.clone()))
-        .allow_tcp(false)
-        .allow_udp(false)
+        .allow_tcp(true)
+        .allow_udp(true)
         .allow_ip_name_lookup(false);
+    let grants = run.sockets.clone();
+    let logger = logger.clone();
+    builder.socket_addr_check(move |addr, use_| {
+        let allowed = match use_ {
+            SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
+                grants.allows(addr)
+            }
+            // Implicit binds before connect/send use the wildcard address, port 0.
+            SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => addr.ip().is_unspecified() && addr.port() == 0,
+            SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
+        };
+        if !allowed {
+            let message = format!(
+                "socket {use_:?} to {addr} denied: not granted to this run; add `--allow-host {addr}` to allow it"
+            );
+            logger.log(vu_id, "warn", message.as_bytes());
+        }
+        Box::pin(async move { allowed })
+    });
     builder.build()
 }
 
@@ -239,7 +266,7 @@ impl VuInstance {
     ) -> Result<VuInstance> {
         let stderr_tail = RecentLines::default();
         let state = VuState {
-            wasi: sandboxed_wasi(&run.logger, vu_id, &stderr_tail),
+            wasi: sandboxed_wasi(&run, vu_id, &stderr_tail),
             stderr_tail,
             table: ResourceTable::new(),
             limiter: MemoryCap {

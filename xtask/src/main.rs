@@ -73,9 +73,18 @@ fn have(program: &str) -> bool {
         .any(|dir| std::path::Path::new(dir).join(program).exists())
 }
 
-/// nginx is the third-party server the integration tests run against.
-fn ensure_nginx() -> Result<()> {
-    if have("nginx") {
+/// Debian packages of the third-party servers the integration tests run
+/// against: (program, package).
+const APT_SERVERS: [(&str, &str); 2] = [("nginx", "nginx-light"), ("redis-server", "redis-server")];
+
+/// Install the missing servers with apt-get (as root), or say what to install.
+fn ensure_servers() -> Result<()> {
+    let missing: Vec<&str> = APT_SERVERS
+        .iter()
+        .filter(|(program, _)| !have(program))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     let is_root = Command::new("id")
@@ -85,19 +94,16 @@ fn ensure_nginx() -> Result<()> {
         .unwrap_or(false);
     if !is_root || !have("apt-get") {
         bail!(
-            "nginx is needed by the tests: install it (e.g. `sudo apt-get install nginx-light`) and run again"
+            "the tests need {}: install them (e.g. `sudo apt-get install {}`) and run again",
+            missing.join(", "),
+            missing.join(" ")
         );
     }
-    eprintln!("xtask: installing nginx-light with apt-get");
+    eprintln!("xtask: installing {} with apt-get", missing.join(", "));
     run(Command::new("apt-get").args(["update", "-qq"]))?;
     run(Command::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "nginx-light",
-        ])
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
@@ -118,7 +124,7 @@ fn demo(args: &[String]) -> Result<()> {
 
 fn test(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
-    ensure_nginx()?;
+    ensure_servers()?;
     let mut child = cargo()
         .args(["test", "--release", "--workspace"])
         .args(args)
