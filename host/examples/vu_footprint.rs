@@ -65,6 +65,7 @@ async fn main() -> Result<()> {
         HashMap::new(),
         GuestLogger::new(50),
         HttpSettings::new(false, false),
+        None,
     );
     // Warm up allocator and code pages with one instance.
     drop(VuInstance::new(&engine, &cached.pre, run.clone(), 0, 0).await?);

@@ -6,7 +6,12 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     additional_derives: [PartialEq],
+    with: {
+        "horde:scenario/grpc.server-stream": crate::caps::grpc::ServerStream,
+        "horde:scenario/grpc.client-stream": crate::caps::grpc::ClientStream,
+        "horde:scenario/grpc.bidi-stream": crate::caps::grpc::BidiStream,
+    },
 });
 
 pub use self::exports::horde::scenario::user;
-pub use self::horde::scenario::{control, http, metrics, xmlrpc};
+pub use self::horde::scenario::{control, grpc, http, metrics, xmlrpc};

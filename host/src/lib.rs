@@ -135,6 +135,8 @@ async fn wait_for_signal() -> &'static str {
 /// Run a scenario to the end and return its report. Bad input comes back as
 /// an error wrapping [`BadInput`].
 pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
+    let proto =
+        caps::grpc::load_schema(config.proto.as_deref(), &config.proto_paths).map_err(bad_input)?;
     let engine = engine::new_engine()?;
     let linker = engine::new_linker(&engine)?;
     let loaded = engine::load_scenario(
@@ -169,6 +171,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         config.vars.clone(),
         logger.clone(),
         HttpSettings::new(config.insecure, config.http2_prior_knowledge),
+        None,
     );
     let mut probe = VuInstance::new(&engine, &loaded.pre, probe_context, 0, 0)
         .await
@@ -217,6 +220,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         config.vars.clone(),
         logger,
         HttpSettings::new(config.insecure, config.http2_prior_knowledge),
+        proto,
     );
     let signals = watch_signals(run.clone());
     let progress = Arc::new(Progress::default());

@@ -79,6 +79,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
         stop_timeout: "5s".into(),
         insecure: false,
         http2_prior_knowledge: false,
+        proto: None,
+        proto_paths: Vec::new(),
         no_cache: false,
         quiet: args.quiet,
     };

@@ -14,6 +14,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{Scenario, ScenarioPre, user};
+use crate::caps::grpc::{ProtoSchema, VuGrpc};
 use crate::caps::http::{HttpSettings, VuHttp};
 use crate::guest_log::{GuestLogger, GuestOutput, RecentLines};
 use crate::policy::{Limits, NetworkPolicy, SocketGrants};
@@ -31,6 +32,8 @@ pub struct RunContext {
     pub vars: HashMap<String, String>,
     pub logger: Arc<GuestLogger>,
     pub http: HttpSettings,
+    /// Message types from `--proto`, for JSON gRPC calls.
+    pub proto: Option<Arc<ProtoSchema>>,
     pub stop: watch::Sender<bool>,
     /// Set by a second signal: stop at once, without the grace period.
     pub abort: watch::Sender<bool>,
@@ -48,6 +51,7 @@ impl RunContext {
         vars: HashMap<String, String>,
         logger: Arc<GuestLogger>,
         http: HttpSettings,
+        proto: Option<Arc<ProtoSchema>>,
     ) -> Arc<RunContext> {
         Arc::new(RunContext {
             stats,
@@ -58,6 +62,7 @@ impl RunContext {
             vars,
             logger,
             http,
+            proto,
             stop: watch::Sender::new(false),
             abort: watch::Sender::new(false),
             stop_reason: Mutex::new(None),
@@ -156,9 +161,11 @@ pub struct VuState {
     /// Set by `control.stop-user`.
     pub stop_requested: bool,
     pub http: VuHttp,
+    pub grpc: VuGrpc,
     pub budget: CpuBudget,
     wasi: WasiCtx,
-    table: ResourceTable,
+    /// Resources handed to the guest (WASI streams, gRPC streams).
+    pub(crate) table: ResourceTable,
     limiter: MemoryCap,
     stderr_tail: RecentLines,
 }
@@ -277,6 +284,7 @@ impl VuInstance {
             iteration,
             stop_requested: false,
             http: VuHttp::default(),
+            grpc: VuGrpc::default(),
             budget: CpuBudget::default(),
         };
         let mut store = Store::new(engine, state);

@@ -3,7 +3,6 @@
 //! TLS), redirects and timeouts; every call is timed and recorded.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,10 +13,10 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
 use url::Url;
 
 use crate::bindings::http::{self as wit, Error as HttpError};
+use crate::caps::net::{error_chain, open_stream};
 use crate::stats::RequestEvent;
 use crate::vu::VuState;
 
@@ -176,6 +175,8 @@ impl wit::Host for VuState {
             duration: elapsed,
             response_length: outcome.as_ref().map_or(0, |e| e.body.len() as u64),
             error: error_message.as_deref(),
+            messages_sent: 0,
+            messages_received: 0,
         });
         Ok(outcome.map(|exchange| wit::Response {
             status: exchange.status.as_u16(),
@@ -515,67 +516,15 @@ async fn read_response(
     })
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        message.push_str(": ");
-        message.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    message
-}
-
-/// Resolve, check every address against the policy, connect to a checked
-/// address only, then handshake TLS and HTTP.
+/// Open a policy-checked stream to the origin, then handshake HTTP.
 async fn connect(run: &crate::vu::RunContext, origin: &Origin) -> Result<Connection, HttpError> {
-    run.policy
-        .check_name(&origin.host, origin.port)
-        .map_err(|denied| HttpError::Denied(denied.to_string()))?;
-    let addrs: Vec<SocketAddr> = match origin.host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
-        Err(_) => tokio::net::lookup_host((origin.host.as_str(), origin.port))
-            .await
-            .map_err(|e| HttpError::Dns(format!("{}: {e}", origin.host)))?
-            .collect(),
-    };
-    let mut first_denial = None;
-    let mut last_error = None;
-    let mut stream = None;
-    for addr in addrs {
-        if let Err(denied) = run.policy.check_resolved(&origin.host, addr) {
-            first_denial.get_or_insert(denied);
-            continue;
-        }
-        match TcpStream::connect(addr).await {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last_error = Some(format!("{addr}: {e}")),
-        }
-    }
-    let stream = match (stream, last_error, first_denial) {
-        (Some(stream), _, _) => stream,
-        (None, Some(error), _) => return Err(HttpError::Connect(error)),
-        (None, None, Some(denied)) => return Err(HttpError::Denied(denied.to_string())),
-        (None, None, None) => {
-            return Err(HttpError::Dns(format!("{} has no addresses", origin.host)));
-        }
-    };
-    let _ = stream.set_nodelay(true);
-    if origin.tls {
-        let server_name = rustls::pki_types::ServerName::try_from(origin.host.clone())
-            .map_err(|e| HttpError::InvalidUrl(format!("{}: {e}", origin.host)))?;
-        let tls = tokio_rustls::TlsConnector::from(run.http.tls.clone())
-            .connect(server_name, stream)
-            .await
-            .map_err(|e| HttpError::Tls(error_chain(&e)))?;
-        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        handshake(TokioIo::new(tls), h2).await
+    let stream = open_stream(run, &origin.host, origin.port, origin.tls).await?;
+    let h2 = if origin.tls {
+        stream.alpn_h2()
     } else {
-        handshake(TokioIo::new(stream), run.http.http2_prior_knowledge).await
-    }
+        run.http.http2_prior_knowledge
+    };
+    handshake(TokioIo::new(stream), h2).await
 }
 
 async fn handshake<T>(io: T, h2: bool) -> Result<Connection, HttpError>

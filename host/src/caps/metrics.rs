@@ -47,6 +47,8 @@ impl wit::Host for VuState {
             duration: Duration::from_secs_f64(event.duration_ms / 1000.0),
             response_length: event.response_length,
             error: event.error.as_deref(),
+            messages_sent: 0,
+            messages_received: 0,
         });
         Ok(Ok(()))
     }

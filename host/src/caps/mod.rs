@@ -1,6 +1,8 @@
 //! Host capabilities, one module each: what a guest may import.
 
 pub mod control;
+pub mod grpc;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod xmlrpc;

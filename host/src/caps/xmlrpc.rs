@@ -413,6 +413,8 @@ impl wit::Host for VuState {
             duration: elapsed,
             response_length: length as u64,
             error: message.as_deref(),
+            messages_sent: 0,
+            messages_received: 0,
         });
         Ok(outcome)
     }

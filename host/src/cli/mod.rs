@@ -69,6 +69,12 @@ pub struct RunArgs {
     /// After a stop, how long running tasks may finish before they are cut.
     #[arg(long = "stop-timeout", default_value = "5s")]
     pub stop_timeout: String,
+    /// A .proto file whose messages gRPC calls may send and receive as JSON.
+    #[arg(long = "proto", value_name = "FILE")]
+    pub proto: Option<PathBuf>,
+    /// A folder where imports of the --proto file are found (repeatable).
+    #[arg(long = "proto-path", value_name = "DIR")]
+    pub proto_paths: Vec<PathBuf>,
     /// Accept any TLS certificate (self-signed test servers).
     #[arg(long = "insecure", short = 'k')]
     pub insecure: bool,
@@ -121,6 +127,8 @@ pub struct RunConfig {
     pub stop_timeout: Duration,
     pub insecure: bool,
     pub http2_prior_knowledge: bool,
+    pub proto: Option<PathBuf>,
+    pub proto_paths: Vec<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     pub quiet: bool,
     /// Check that the target accepts connections before starting users.
@@ -145,6 +153,8 @@ impl RunConfig {
             stop_timeout: Duration::from_secs(5),
             insecure: false,
             http2_prior_knowledge: false,
+            proto: None,
+            proto_paths: Vec::new(),
             cache_dir: crate::engine::default_cache_dir(),
             quiet: true,
             preflight: true,
@@ -216,6 +226,8 @@ impl RunConfig {
         config.stop_timeout = parse_duration(&args.stop_timeout, "--stop-timeout")?;
         config.insecure = args.insecure;
         config.http2_prior_knowledge = args.http2_prior_knowledge;
+        config.proto = args.proto.clone();
+        config.proto_paths = args.proto_paths.clone();
         if args.no_cache {
             config.cache_dir = None;
         }

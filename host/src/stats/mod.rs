@@ -28,6 +28,9 @@ pub struct RequestEvent<'a> {
     pub response_length: u64,
     /// Failure message; `None` for a success.
     pub error: Option<&'a str>,
+    /// Messages sent and received (streams; 0 where messages do not apply).
+    pub messages_sent: u64,
+    pub messages_received: u64,
 }
 
 /// Counts for one (type, name) pair since the last drain.
@@ -36,14 +39,18 @@ pub(crate) struct Entry {
     pub(crate) latency_us: Histogram<u64>,
     pub(crate) failures: u64,
     pub(crate) bytes: u64,
+    pub(crate) messages_sent: u64,
+    pub(crate) messages_received: u64,
 }
 
 impl Entry {
-    fn new() -> Entry {
+    pub(crate) fn new() -> Entry {
         Entry {
             latency_us: new_histogram(),
             failures: 0,
             bytes: 0,
+            messages_sent: 0,
+            messages_received: 0,
         }
     }
 }
@@ -153,6 +160,8 @@ impl Stats {
             // Values beyond the histogram's range are clamped to it.
             let _ = entry.latency_us.record(micros);
             entry.bytes += event.response_length;
+            entry.messages_sent += event.messages_sent;
+            entry.messages_received += event.messages_received;
             if let Some(message) = event.error {
                 entry.failures += 1;
                 let (kind, name) = (event.request_type.to_string(), event.name.to_string());
@@ -264,6 +273,8 @@ mod tests {
             duration: Duration::from_millis(ms),
             response_length: 10,
             error,
+            messages_sent: 0,
+            messages_received: 0,
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{Entry, Shard, new_histogram};
+use super::{Entry, Shard};
 
 /// Distinct failure (and exception) messages kept; more are counted together.
 const MAX_DISTINCT_MESSAGES: usize = 1000;
@@ -121,6 +121,10 @@ impl LatencySummary {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Statistics of one (type, name) pair, or of all of them.
 #[derive(Debug, Clone, Serialize)]
 pub struct NameStats {
@@ -135,6 +139,11 @@ pub struct NameStats {
     pub failures_per_s: f64,
     /// Response bytes in total.
     pub bytes: u64,
+    /// Stream messages sent and received (omitted when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub messages_sent: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub messages_received: u64,
     pub latency_ms: LatencySummary,
 }
 
@@ -180,6 +189,8 @@ impl Aggregate {
                         let _ = existing.latency_us.add(&entry.latency_us);
                         existing.failures += entry.failures;
                         existing.bytes += entry.bytes;
+                        existing.messages_sent += entry.messages_sent;
+                        existing.messages_received += entry.messages_received;
                     }
                     None => {
                         self.entries.insert((kind.clone(), name), entry);
@@ -242,18 +253,18 @@ impl Aggregate {
             rps: entry.latency_us.len() as f64 / seconds,
             failures_per_s: entry.failures as f64 / seconds,
             bytes: entry.bytes,
+            messages_sent: entry.messages_sent,
+            messages_received: entry.messages_received,
             latency_ms: LatencySummary::from_histogram(&entry.latency_us),
         };
-        let mut all = Entry {
-            latency_us: new_histogram(),
-            failures: 0,
-            bytes: 0,
-        };
+        let mut all = Entry::new();
         let mut stats = Vec::with_capacity(self.entries.len());
         for ((kind, name), entry) in &self.entries {
             let _ = all.latency_us.add(&entry.latency_us);
             all.failures += entry.failures;
             all.bytes += entry.bytes;
+            all.messages_sent += entry.messages_sent;
+            all.messages_received += entry.messages_received;
             stats.push(stats_of(kind, name, entry));
         }
         let mut errors: Vec<ErrorCount> = self
