@@ -217,3 +217,142 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// The streaming example's Numbers service (numbers.proto) on tonic, in
+/// process on a free loopback port, speaking h2c.
+pub mod numbers {
+    use std::convert::Infallible;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use horde::caps::grpc::BytesCodec;
+    use prost::Message;
+    use tokio::task::JoinHandle;
+    use tokio_stream::StreamExt;
+    use tonic::server::Grpc;
+    use tonic::{Request, Response, Status, Streaming};
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Number {
+        #[prost(int64, tag = "1")]
+        value: i64,
+    }
+
+    fn number(bytes: &[u8]) -> Result<i64, Status> {
+        Number::decode(bytes)
+            .map(|n| n.value)
+            .map_err(|e| Status::invalid_argument(e.to_string()))
+    }
+
+    fn encode(value: i64) -> Bytes {
+        Number { value }.encode_to_vec().into()
+    }
+
+    type BoxStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<Bytes, Status>> + Send>>;
+
+    /// Dispatches the three methods by path.
+    #[derive(Clone, Debug)]
+    pub struct Numbers;
+
+    impl tower::Service<http::Request<tonic::body::Body>> for Numbers {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+            Box::pin(async move {
+                let mut grpc = Grpc::new(BytesCodec);
+                let response = match request.uri().path() {
+                    "/horde.test.Numbers/Count" => {
+                        let count = tower::service_fn(|request: Request<Bytes>| async move {
+                            let n = number(request.get_ref())?;
+                            let stream: BoxStream =
+                                Box::pin(tokio_stream::iter((1..=n).map(|v| Ok(encode(v)))));
+                            Ok::<_, Status>(Response::new(stream))
+                        });
+                        grpc.server_streaming(count, request).await
+                    }
+                    "/horde.test.Numbers/Sum" => {
+                        let sum =
+                            tower::service_fn(|request: Request<Streaming<Bytes>>| async move {
+                                let mut stream = request.into_inner();
+                                let mut total = 0;
+                                while let Some(message) = stream.next().await {
+                                    total += number(&message?)?;
+                                }
+                                Ok::<_, Status>(Response::new(encode(total)))
+                            });
+                        grpc.client_streaming(sum, request).await
+                    }
+                    "/horde.test.Numbers/Echo" => {
+                        let echo =
+                            tower::service_fn(|request: Request<Streaming<Bytes>>| async move {
+                                let stream: BoxStream = Box::pin(request.into_inner());
+                                Ok::<_, Status>(Response::new(stream))
+                            });
+                        grpc.streaming(echo, request).await
+                    }
+                    _ => Status::unimplemented("no such method").into_http(),
+                };
+                Ok(response)
+            })
+        }
+    }
+
+    /// A running fixture; stops when dropped.
+    #[derive(Debug)]
+    pub struct NumbersServer {
+        pub port: u16,
+        task: JoinHandle<()>,
+    }
+
+    impl NumbersServer {
+        pub async fn start() -> NumbersServer {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("binding the fixture");
+            let port = listener.local_addr().expect("local address").port();
+            let task = tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(
+                            |request: http::Request<hyper::body::Incoming>| {
+                                let mut numbers = Numbers;
+                                tower::Service::call(
+                                    &mut numbers,
+                                    request.map(tonic::body::Body::new),
+                                )
+                            },
+                        );
+                        let _ = hyper_util::server::conn::auto::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
+                        )
+                        .http2_only()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                    });
+                }
+            });
+            NumbersServer { port, task }
+        }
+
+        pub fn url(&self) -> String {
+            format!("http://127.0.0.1:{}", self.port)
+        }
+    }
+
+    impl Drop for NumbersServer {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+}

@@ -107,6 +107,26 @@ fn ensure_servers() -> Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
+/// Python packages of the third-party servers the tests run: (module, pip requirement).
+const PIP_SERVERS: [(&str, &str); 1] = [("grpc", "grpcio==1.76.0")];
+
+/// Install missing Python packages with pip.
+fn ensure_python_packages() -> Result<()> {
+    for (module, requirement) in PIP_SERVERS {
+        let present = Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .context("running python3 (the tests need Python 3)")?
+            .status
+            .success();
+        if !present {
+            eprintln!("xtask: installing {requirement} with pip");
+            run(Command::new("python3").args(["-m", "pip", "install", "--quiet", requirement]))?;
+        }
+    }
+    Ok(())
+}
+
 fn demo(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
     run(cargo()
@@ -125,6 +145,7 @@ fn demo(args: &[String]) -> Result<()> {
 fn test(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
     ensure_servers()?;
+    ensure_python_packages()?;
     let mut child = cargo()
         .args(["test", "--release", "--workspace"])
         .args(args)

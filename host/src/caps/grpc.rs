@@ -156,6 +156,16 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
+/// tonic reports a call cut by its own deadline as CANCELLED; gRPC calls
+/// that DEADLINE_EXCEEDED, so do we when the deadline has passed.
+fn deadline_status(status: Status, started: Instant, deadline: Duration) -> Status {
+    if status.code() == Code::Cancelled && started.elapsed() >= deadline {
+        Status::deadline_exceeded(format!("deadline of {} ms exceeded", deadline.as_millis()))
+    } else {
+        status
+    }
+}
+
 fn from_status(status: &Status) -> Error {
     Error::Status(wit::Status {
         code: status.code() as u32,
@@ -373,6 +383,7 @@ impl VuState {
             tonic::Request::from_parts(prepared.metadata, Default::default(), request);
         request.set_timeout(prepared.deadline);
         let mut client = tonic::client::Grpc::new(prepared.channel);
+        let started = Instant::now();
         let call = async {
             client
                 .ready()
@@ -388,9 +399,15 @@ impl VuState {
                     metadata,
                 })
             }
-            Ok(Err(status)) => Err(from_status(&status)),
-            Err(_) => Err(from_status(&Status::deadline_exceeded(
-                "deadline exceeded (client side)",
+            Ok(Err(status)) => Err(from_status(&deadline_status(
+                status,
+                started,
+                prepared.deadline,
+            ))),
+            Err(_) => Err(from_status(&deadline_status(
+                Status::cancelled("timed out"),
+                started,
+                prepared.deadline,
             ))),
         }
     }
@@ -418,6 +435,40 @@ impl VuState {
     }
 }
 
+impl VuState {
+    /// A unary call with JSON messages: the reply's JSON and its size on the wire.
+    async fn json_unary(
+        &mut self,
+        target: &str,
+        method: &str,
+        request_json: &str,
+        opts: &Options,
+    ) -> Result<(String, usize), Error> {
+        let schema = self.run.proto.clone().ok_or_else(|| {
+            Error::Invalid("call-json needs the run to be given --proto FILE".into())
+        })?;
+        let descriptor = schema.method(method)?;
+        let mut deserializer = serde_json::Deserializer::from_str(request_json);
+        let request = DynamicMessage::deserialize(descriptor.input(), &mut deserializer)
+            .map_err(|e| {
+                Error::Invalid(format!(
+                    "the request is not a JSON {}: {e}",
+                    descriptor.input().full_name()
+                ))
+            })?
+            .encode_to_vec();
+        let reply = self
+            .unary(target, method, Bytes::from(request), opts)
+            .await?;
+        let message = DynamicMessage::decode(descriptor.output(), reply.message.as_slice())
+            .map_err(|e| {
+                Error::Malformed(format!("not a {}: {e}", descriptor.output().full_name()))
+            })?;
+        let json = serde_json::to_string(&message).map_err(|e| Error::Malformed(e.to_string()))?;
+        Ok((json, reply.message.len()))
+    }
+}
+
 /// Message counts of a call.
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
@@ -431,18 +482,24 @@ struct Counts {
 struct StreamRecord {
     method: String,
     started: Instant,
+    deadline: Duration,
     counts: Counts,
     recorded: bool,
 }
 
 impl StreamRecord {
-    fn new(method: &str) -> StreamRecord {
+    fn new(method: &str, deadline: Duration) -> StreamRecord {
         StreamRecord {
             method: method.to_string(),
             started: Instant::now(),
+            deadline,
             counts: Counts::default(),
             recorded: false,
         }
+    }
+
+    fn error(&self, status: Status) -> Error {
+        from_status(&deadline_status(status, self.started, self.deadline))
     }
 }
 
@@ -470,7 +527,7 @@ type StreamingCall = JoinHandle<Result<tonic::Response<Streaming<Bytes>>, Status
 enum Inbound {
     /// The call has not answered with headers yet.
     Pending(StreamingCall),
-    Open(Streaming<Bytes>),
+    Open(Box<Streaming<Bytes>>),
     Done,
 }
 
@@ -484,10 +541,10 @@ impl Inbound {
                         .await
                         .map_err(|e| Error::Invalid(format!("the call was cancelled: {e}")))?;
                     match response {
-                        Ok(response) => *self = Inbound::Open(response.into_inner()),
+                        Ok(response) => *self = Inbound::Open(Box::new(response.into_inner())),
                         Err(status) => {
                             *self = Inbound::Done;
-                            return Err(from_status(&status));
+                            return Err(record.error(status));
                         }
                     }
                 }
@@ -504,7 +561,7 @@ impl Inbound {
                         }
                         Err(status) => {
                             *self = Inbound::Done;
-                            Err(from_status(&status))
+                            Err(record.error(status))
                         }
                     };
                 }
@@ -612,7 +669,7 @@ impl wit::HostClientStream for VuState {
             None => Err(Error::Invalid("finish was already called".into())),
             Some(call) => match call.await {
                 Err(e) => Err(Error::Invalid(format!("the call was cancelled: {e}"))),
-                Ok(Err(status)) => Err(from_status(&status)),
+                Ok(Err(status)) => Err(state.record.error(status)),
                 Ok(Ok(response)) => {
                     let metadata = reply_metadata(response.metadata());
                     let message = response.into_inner();
@@ -715,38 +772,10 @@ impl wit::Host for VuState {
         request_json: String,
         opts: Options,
     ) -> wasmtime::Result<Result<String, Error>> {
-        let Some(schema) = self.run.proto.clone() else {
-            return Ok(Err(Error::Invalid(
-                "call-json needs the run to be given --proto FILE".into(),
-            )));
-        };
-        let descriptor = match schema.method(&method) {
-            Ok(descriptor) => descriptor,
-            Err(error) => return Ok(Err(error)),
-        };
-        let mut deserializer = serde_json::Deserializer::from_str(&request_json);
-        let request = match DynamicMessage::deserialize(descriptor.input(), &mut deserializer) {
-            Ok(message) => message.encode_to_vec(),
-            Err(e) => {
-                return Ok(Err(Error::Invalid(format!(
-                    "the request is not a JSON {}: {e}",
-                    descriptor.input().full_name()
-                ))));
-            }
-        };
         let started = Instant::now();
         let outcome = self
-            .unary(&target, &method, Bytes::from(request), &opts)
+            .json_unary(&target, &method, &request_json, &opts)
             .await;
-        let outcome = outcome.and_then(|reply| {
-            let message = DynamicMessage::decode(descriptor.output(), reply.message.as_slice())
-                .map_err(|e| {
-                    Error::Malformed(format!("not a {}: {e}", descriptor.output().full_name()))
-                })?;
-            serde_json::to_string(&message)
-                .map(|json| (json, reply.message.len()))
-                .map_err(|e| Error::Malformed(e.to_string()))
-        });
         self.budget.add_host_time(started.elapsed());
         let counts = Counts {
             sent: 1,
@@ -765,7 +794,7 @@ impl wit::Host for VuState {
         opts: Options,
     ) -> wasmtime::Result<Result<Resource<ServerStream>, Error>> {
         let started = Instant::now();
-        let mut record = StreamRecord::new(&method);
+        let mut record = StreamRecord::new(&method, self.grpc_deadline(&opts));
         let opened = async {
             let prepared = self.prepare(&target, &method, &opts).await?;
             let mut request = tonic::Request::from_parts(
@@ -782,7 +811,7 @@ impl wit::Host for VuState {
             let response = client
                 .server_streaming(request, prepared.path, BytesCodec)
                 .await
-                .map_err(|s| from_status(&s))?;
+                .map_err(|s| from_status(&deadline_status(s, started, prepared.deadline)))?;
             Ok::<_, Error>(response.into_inner())
         }
         .await;
@@ -794,7 +823,7 @@ impl wit::Host for VuState {
                     .table
                     .push(ServerStream {
                         record,
-                        inbound: Inbound::Open(streaming),
+                        inbound: Inbound::Open(Box::new(streaming)),
                     })
                     .map_err(table_error)?;
                 Ok(Ok(resource))
@@ -812,7 +841,7 @@ impl wit::Host for VuState {
         method: String,
         opts: Options,
     ) -> wasmtime::Result<Result<Resource<ClientStream>, Error>> {
-        let mut record = StreamRecord::new(&method);
+        let mut record = StreamRecord::new(&method, self.grpc_deadline(&opts));
         let prepared = match self.prepare(&target, &method, &opts).await {
             Ok(prepared) => prepared,
             Err(error) => {
@@ -853,7 +882,7 @@ impl wit::Host for VuState {
         method: String,
         opts: Options,
     ) -> wasmtime::Result<Result<Resource<BidiStream>, Error>> {
-        let mut record = StreamRecord::new(&method);
+        let mut record = StreamRecord::new(&method, self.grpc_deadline(&opts));
         let prepared = match self.prepare(&target, &method, &opts).await {
             Ok(prepared) => prepared,
             Err(error) => {

@@ -25,6 +25,7 @@
 #[doc(hidden)]
 pub mod bindings;
 pub mod control;
+pub mod grpc;
 pub mod http;
 pub mod metrics;
 mod scenario;
@@ -36,10 +37,13 @@ pub use scenario::{
 };
 #[doc(hidden)]
 pub use scenario::runtime;
+/// JSON support, re-exported for scenarios.
+pub use serde_json;
 
 /// Everything a scenario usually needs.
 pub mod prelude {
     pub use crate::control::{self, random_range};
+    pub use crate::grpc;
     pub use crate::http;
     pub use crate::metrics::{self, check};
     pub use crate::xmlrpc::{self, Value};
