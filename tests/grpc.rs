@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use horde::demo::DemoTarget;
 use horde_tests::numbers::NumbersServer;
-use horde_tests::{PythonServer, config, guests};
+use horde_tests::{PythonServer, config, guests, self_signed_tls};
 
 fn hello_proto() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-examples/rust-grpc/hello.proto")
@@ -114,5 +114,27 @@ async fn streams_against_tonic_fixture() {
     assert_eq!(
         (echo.messages_sent, echo.messages_received),
         (3 * echo.count, 3 * echo.count)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_over_tls() {
+    let server = NumbersServer::start_tls(self_signed_tls()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = config(guests::RUST_GRPC_STREAMING, &server.url(), dir.path());
+    run.iterations = Some(9);
+    run.insecure = true;
+    let report = horde::run(&run).await.unwrap().report;
+    assert_eq!(report.total.failures, 0, "{:?}", report.errors);
+    assert_eq!(report.total.count, 9);
+    // Without --insecure the self-signed certificate is refused.
+    run.insecure = false;
+    let report = horde::run(&run).await.unwrap().report;
+    assert!(report.total.count > 0);
+    assert_eq!(report.total.failures, report.total.count);
+    assert!(
+        report.errors.iter().all(|e| e.message.starts_with("TLS:")),
+        "{:?}",
+        report.errors
     );
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use horde::demo::DemoTarget;
 use horde::engine::CompileSource;
-use horde_tests::{config, guests};
+use horde_tests::{config, guests, self_signed_tls};
 
 fn stat<'a>(
     report: &'a horde::stats::Report,
@@ -170,21 +170,6 @@ async fn http_features_over_http1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_features_over_h2c_prior_knowledge() {
     assert_features(&run_features(true).await);
-}
-
-fn self_signed_tls() -> std::sync::Arc<rustls::ServerConfig> {
-    let cert =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
-        .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    std::sync::Arc::new(config)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -309,20 +309,33 @@ pub mod numbers {
     #[derive(Debug)]
     pub struct NumbersServer {
         pub port: u16,
+        tls: bool,
         task: JoinHandle<()>,
     }
 
     impl NumbersServer {
+        /// Serve h2c.
         pub async fn start() -> NumbersServer {
+            Self::serve(None).await
+        }
+
+        /// Serve gRPC over TLS (the config's ALPN must offer h2).
+        pub async fn start_tls(tls: std::sync::Arc<rustls::ServerConfig>) -> NumbersServer {
+            Self::serve(Some(tokio_rustls::TlsAcceptor::from(tls))).await
+        }
+
+        async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> NumbersServer {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("binding the fixture");
             let port = listener.local_addr().expect("local address").port();
+            let is_tls = tls.is_some();
             let task = tokio::spawn(async move {
                 loop {
                     let Ok((stream, _)) = listener.accept().await else {
                         continue;
                     };
+                    let tls = tls.clone();
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(
                             |request: http::Request<hyper::body::Incoming>| {
@@ -333,20 +346,41 @@ pub mod numbers {
                                 )
                             },
                         );
-                        let _ = hyper_util::server::conn::auto::Builder::new(
+                        let builder = hyper_util::server::conn::auto::Builder::new(
                             hyper_util::rt::TokioExecutor::new(),
-                        )
-                        .http2_only()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
+                        );
+                        match tls {
+                            Some(acceptor) => {
+                                if let Ok(stream) = acceptor.accept(stream).await {
+                                    let _ = builder
+                                        .http2_only()
+                                        .serve_connection(
+                                            hyper_util::rt::TokioIo::new(stream),
+                                            service,
+                                        )
+                                        .await;
+                                }
+                            }
+                            None => {
+                                let _ = builder
+                                    .http2_only()
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
                     });
                 }
             });
-            NumbersServer { port, task }
+            NumbersServer {
+                port,
+                tls: is_tls,
+                task,
+            }
         }
 
         pub fn url(&self) -> String {
-            format!("http://127.0.0.1:{}", self.port)
+            let scheme = if self.tls { "https" } else { "http" };
+            format!("{scheme}://127.0.0.1:{}", self.port)
         }
     }
 
@@ -355,4 +389,21 @@ pub mod numbers {
             self.task.abort();
         }
     }
+}
+
+/// A TLS server configuration with a fresh self-signed certificate for
+/// 127.0.0.1 and localhost, offering h2 and http/1.1 by ALPN.
+pub fn self_signed_tls() -> std::sync::Arc<rustls::ServerConfig> {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    std::sync::Arc::new(config)
 }
