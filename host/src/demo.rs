@@ -71,6 +71,7 @@ impl DemoTarget {
         let addr = listener.local_addr()?;
         let served = Arc::new(Served::default());
         let counter = served.clone();
+        let started = std::time::Instant::now();
         let is_tls = tls.is_some();
         let task = tokio::spawn(async move {
             loop {
@@ -86,7 +87,7 @@ impl DemoTarget {
                         if req.version() == http::Version::HTTP_2 {
                             counter.http2.fetch_add(1, Ordering::Relaxed);
                         }
-                        handle(req, delays)
+                        handle(req, delays, started)
                     });
                     let builder = auto::Builder::new(TokioExecutor::new());
                     match tls {
@@ -145,7 +146,23 @@ async fn pause(delays: bool, min_ms: u64, max_ms: u64) {
     }
 }
 
-async fn handle(req: Request<Incoming>, delays: bool) -> Result<Response<Full<Bytes>>, Infallible> {
+/// Sleep `duration` to within a few tens of microseconds: the timer wheel
+/// for all but the last 2 ms, then yield until the deadline.
+async fn precise_sleep(duration: Duration) {
+    let deadline = std::time::Instant::now() + duration;
+    if let Some(coarse) = duration.checked_sub(Duration::from_millis(2)) {
+        tokio::time::sleep(coarse).await;
+    }
+    while std::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    delays: bool,
+    started: std::time::Instant,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -222,8 +239,27 @@ async fn handle(req: Request<Incoming>, delays: bool) -> Result<Response<Full<By
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(100)
                 .min(30_000);
-            tokio::time::sleep(Duration::from_millis(ms)).await;
+            precise_sleep(Duration::from_millis(ms)).await;
             reply(StatusCode::OK, "text/plain", "slow")
+        }
+        (&Method::GET, "/stall") => {
+            // The whole target stalls from `at` ms after it started for `ms` ms:
+            // every request arriving in that window waits for its end.
+            let query = parts.uri.query().unwrap_or("");
+            let param = |key: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            let window_start = started + Duration::from_millis(param("at").unwrap_or(1000));
+            let window_end =
+                window_start + Duration::from_millis(param("ms").unwrap_or(1000).min(30_000));
+            let now = std::time::Instant::now();
+            if now >= window_start && now < window_end {
+                tokio::time::sleep_until(window_end.into()).await;
+            }
+            reply(StatusCode::OK, "text/plain", "stall")
         }
         (&Method::GET, "/redirect") => Response::builder()
             .status(StatusCode::FOUND)

@@ -12,6 +12,7 @@ pub mod output;
 pub mod policy;
 pub mod schedule;
 pub mod stats;
+pub mod thresholds;
 pub mod vu;
 
 use std::net::SocketAddr;
@@ -27,7 +28,7 @@ use crate::cli::RunConfig;
 use crate::engine::{CompileSource, EpochTicker};
 use crate::guest_log::GuestLogger;
 use crate::policy::{Grant, NetworkPolicy, SocketGrants};
-use crate::schedule::{ClosedPlan, Progress, TaskTable, Wait};
+use crate::schedule::{Progress, TaskTable, Wait};
 use crate::stats::{Report, Stats};
 use crate::vu::{GuestFailure, RunContext, VuInstance};
 
@@ -48,10 +49,37 @@ pub struct RunOutcome {
     pub compile_source: CompileSource,
 }
 
+/// How a finished run is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    /// Thresholds passed, or without thresholds nothing failed.
+    Passed,
+    /// At least one threshold failed (thresholds alone decide when given).
+    ThresholdsFailed,
+    /// No thresholds were given and requests failed or tasks raised exceptions.
+    Failures,
+}
+
 impl RunOutcome {
     /// True when nothing failed: no request failures and no exceptions.
     pub fn clean(&self) -> bool {
         self.report.total.failures == 0 && self.report.exceptions.is_empty()
+    }
+
+    /// Thresholds decide when there are any (as in k6); otherwise any
+    /// failure or exception fails the run (as in Locust).
+    pub fn judgement(&self) -> Judgement {
+        if !self.report.thresholds.is_empty() {
+            if self.report.thresholds.iter().all(|v| v.passed) {
+                Judgement::Passed
+            } else {
+                Judgement::ThresholdsFailed
+            }
+        } else if self.clean() {
+            Judgement::Passed
+        } else {
+            Judgement::Failures
+        }
     }
 }
 
@@ -182,6 +210,11 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         }
     })?;
     drop(probe);
+    let mut config = config.clone();
+    config
+        .apply_scenario_defaults(&scenario_config.defaults)
+        .map_err(bad_input)?;
+    let config = &config;
     let tasks = TaskTable::new(&scenario_config.tasks).map_err(bad_input)?;
     let wait = Wait::from_guest(&scenario_config.wait).map_err(bad_input)?;
 
@@ -224,32 +257,25 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     );
     let signals = watch_signals(run.clone());
     let progress = Arc::new(Progress::default());
-    let live = (!config.quiet).then(|| {
-        tokio::spawn(output::live::show(
-            stats.clone(),
-            run.clone(),
-            progress.clone(),
-            config.users,
-            config.run_time,
-        ))
-    });
-    let plan = ClosedPlan {
-        users: config.users,
-        spawn_rate: config.spawn_rate,
-        run_time: config.run_time,
+    let monitor = tokio::spawn(output::live::monitor(
+        stats.clone(),
+        run.clone(),
+        progress.clone(),
+        config.thresholds.clone(),
+        config.run_limit(),
+        config.quiet,
+    ));
+    let shared = schedule::Shared {
+        engine: engine.clone(),
+        pre: loaded.pre.clone(),
+        run: run.clone(),
+        tasks,
+        wait,
+        progress: progress.clone(),
         iterations: config.iterations,
         stop_timeout: config.stop_timeout,
     };
-    let outcome = schedule::run_closed(
-        engine.clone(),
-        loaded.pre.clone(),
-        run.clone(),
-        tasks,
-        wait,
-        plan,
-        progress.clone(),
-    )
-    .await;
+    let outcome = schedule::run(shared, config.load_model(), config.run_limit()).await;
     if !run.stopping() {
         run.request_stop(match config.iterations {
             Some(n) => format!("{n} iterations done"),
@@ -257,10 +283,16 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         });
     }
     signals.abort();
-    if let Some(live) = live {
-        let _ = live.await;
-    }
-    let report = stats.report(config.users);
+    let monitored = monitor.await.unwrap_or_default();
+    let mut report = stats.report(config.users);
+    report.timeline = monitored.timeline;
+    let elapsed = Duration::from_secs_f64(report.duration_s);
+    let iterations = stats.iteration_counts();
+    report.thresholds = config
+        .thresholds
+        .iter()
+        .flat_map(|t| stats.with_aggregate(|a| t.evaluate(a, elapsed, iterations)))
+        .collect();
     let result = RunOutcome {
         report,
         stop_reason: run.stop_reason(),

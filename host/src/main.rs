@@ -1,11 +1,12 @@
 //! The `horde` binary: parse arguments, run, print the summary, map the
-//! outcome to an exit code (0 clean, 1 failures recorded, 2 bad input, 3 error).
+//! outcome to an exit code (0 passed, 1 failures without thresholds, 2 bad
+//! input, 3 the run broke, 99 thresholds failed).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use horde::cli::{Cli, Command, DemoArgs, RunConfig};
-use horde::{BadInput, RunOutcome};
+use horde::{BadInput, Judgement, RunOutcome};
 
 /// Exit code when requests failed or tasks raised exceptions.
 const EXIT_FAILURES: u8 = 1;
@@ -13,6 +14,8 @@ const EXIT_FAILURES: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code when the run itself broke (e.g. the report could not be written).
 const EXIT_ERROR: u8 = 3;
+/// Exit code when a threshold failed (k6 uses the same).
+const EXIT_THRESHOLDS: u8 = 99;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -48,10 +51,10 @@ fn main() -> ExitCode {
                     outcome.interrupted_users
                 );
             }
-            if outcome.clean() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_FAILURES)
+            match outcome.judgement() {
+                Judgement::Passed => ExitCode::SUCCESS,
+                Judgement::Failures => ExitCode::from(EXIT_FAILURES),
+                Judgement::ThresholdsFailed => ExitCode::from(EXIT_THRESHOLDS),
             }
         }
         Err(error) => {
@@ -66,17 +69,23 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
     let mut raw = horde::cli::RunArgs {
         scenario: "demo".into(),
         host: None,
-        users: args.users.clone(),
-        spawn_rate: args.spawn_rate.clone(),
+        users: Some(args.users.clone()),
+        spawn_rate: Some(args.spawn_rate.clone()),
         run_time: Some(args.run_time.clone()),
         iterations: None,
+        rate: None,
+        stages: None,
+        max_vus: None,
+        pre_vus: None,
+        max_queue_time: None,
+        thresholds: Vec::new(),
         allow_hosts: Vec::new(),
         vars: Vec::new(),
         json: args.json.clone(),
-        max_vu_memory: "128MiB".into(),
-        max_task_cpu: "10s".into(),
-        timeout: "60s".into(),
-        stop_timeout: "5s".into(),
+        max_vu_memory: None,
+        max_task_cpu: None,
+        timeout: None,
+        stop_timeout: None,
         insecure: false,
         http2_prior_knowledge: false,
         proto: None,

@@ -160,6 +160,8 @@ pub struct VuState {
     pub iteration: u64,
     /// Set by `control.stop-user`.
     pub stop_requested: bool,
+    /// Open model: how late the current iteration started (None: closed model).
+    pub iteration_lag: Option<Duration>,
     pub http: VuHttp,
     pub grpc: VuGrpc,
     pub budget: CpuBudget,
@@ -283,6 +285,7 @@ impl VuInstance {
             vu_id,
             iteration,
             stop_requested: false,
+            iteration_lag: None,
             http: VuHttp::default(),
             grpc: VuGrpc::default(),
             budget: CpuBudget::default(),

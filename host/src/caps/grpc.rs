@@ -368,6 +368,7 @@ impl VuState {
             error: message.as_deref(),
             messages_sent: counts.sent,
             messages_received: counts.received,
+            lag: self.iteration_lag,
         });
     }
 
@@ -483,16 +484,19 @@ struct StreamRecord {
     method: String,
     started: Instant,
     deadline: Duration,
+    /// The iteration's start lag (open model).
+    lag: Option<Duration>,
     counts: Counts,
     recorded: bool,
 }
 
 impl StreamRecord {
-    fn new(method: &str, deadline: Duration) -> StreamRecord {
+    fn new(method: &str, deadline: Duration, lag: Option<Duration>) -> StreamRecord {
         StreamRecord {
             method: method.to_string(),
             started: Instant::now(),
             deadline,
+            lag,
             counts: Counts::default(),
             recorded: false,
         }
@@ -518,6 +522,7 @@ fn record_stream(run: &RunContext, record: &mut StreamRecord, error: Option<&Err
         error: message.as_deref(),
         messages_sent: record.counts.sent,
         messages_received: record.counts.received,
+        lag: record.lag,
     });
 }
 
@@ -794,7 +799,7 @@ impl wit::Host for VuState {
         opts: Options,
     ) -> wasmtime::Result<Result<Resource<ServerStream>, Error>> {
         let started = Instant::now();
-        let mut record = StreamRecord::new(&method, self.grpc_deadline(&opts));
+        let mut record = StreamRecord::new(&method, self.grpc_deadline(&opts), self.iteration_lag);
         let opened = async {
             let prepared = self.prepare(&target, &method, &opts).await?;
             let mut request = tonic::Request::from_parts(
@@ -841,7 +846,7 @@ impl wit::Host for VuState {
         method: String,
         opts: Options,
     ) -> wasmtime::Result<Result<Resource<ClientStream>, Error>> {
-        let mut record = StreamRecord::new(&method, self.grpc_deadline(&opts));
+        let mut record = StreamRecord::new(&method, self.grpc_deadline(&opts), self.iteration_lag);
         let prepared = match self.prepare(&target, &method, &opts).await {
             Ok(prepared) => prepared,
             Err(error) => {
@@ -882,7 +887,7 @@ impl wit::Host for VuState {
         method: String,
         opts: Options,
     ) -> wasmtime::Result<Result<Resource<BidiStream>, Error>> {
-        let mut record = StreamRecord::new(&method, self.grpc_deadline(&opts));
+        let mut record = StreamRecord::new(&method, self.grpc_deadline(&opts), self.iteration_lag);
         let prepared = match self.prepare(&target, &method, &opts).await {
             Ok(prepared) => prepared,
             Err(error) => {

@@ -177,6 +177,7 @@ impl wit::Host for VuState {
             error: error_message.as_deref(),
             messages_sent: 0,
             messages_received: 0,
+            lag: self.iteration_lag,
         });
         Ok(outcome.map(|exchange| wit::Response {
             status: exchange.status.as_u16(),

@@ -49,12 +49,28 @@ impl wit::Host for VuState {
             error: event.error.as_deref(),
             messages_sent: 0,
             messages_received: 0,
+            lag: self.iteration_lag,
         });
         Ok(Ok(()))
     }
 
     async fn check(&mut self, name: String, ok: bool) -> wasmtime::Result<()> {
         self.run.stats.record_check(&name, ok);
+        Ok(())
+    }
+
+    async fn add_counter(&mut self, name: String, value: f64) -> wasmtime::Result<()> {
+        self.run.stats.add_counter(&name, value);
+        Ok(())
+    }
+
+    async fn set_gauge(&mut self, name: String, value: f64) -> wasmtime::Result<()> {
+        self.run.stats.set_gauge(&name, value);
+        Ok(())
+    }
+
+    async fn add_trend(&mut self, name: String, value: f64) -> wasmtime::Result<()> {
+        self.run.stats.add_trend(&name, value);
         Ok(())
     }
 }

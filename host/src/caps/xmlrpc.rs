@@ -415,6 +415,7 @@ impl wit::Host for VuState {
             error: message.as_deref(),
             messages_sent: 0,
             messages_received: 0,
+            lag: self.iteration_lag,
         });
         Ok(outcome)
     }

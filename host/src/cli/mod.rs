@@ -1,7 +1,7 @@
 //! Command line: clap's raw `Args`, validated into a `RunConfig` with
 //! errors that say what was wrong and how to fix it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use url::Url;
 
 use crate::policy::{Grant, Limits};
+use crate::thresholds::Threshold;
 
 /// Horde: load tests whose virtual users are WebAssembly components.
 #[derive(Debug, Parser)]
@@ -27,6 +28,18 @@ pub enum Command {
     Demo(DemoArgs),
 }
 
+/// Parse `horde run ...` arguments (argv[0] included), as the binary does.
+pub fn parse_run_args<I, T>(argv: I) -> Result<RunArgs>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match Cli::try_parse_from(argv)?.command {
+        Command::Run(args) => Ok(*args),
+        Command::Demo(_) => bail!("expected `horde run` arguments, got `horde demo`"),
+    }
+}
+
 /// Options of `horde run` (raw, as typed).
 #[derive(Debug, Clone, clap::Args)]
 #[command(allow_negative_numbers = true)]
@@ -36,18 +49,36 @@ pub struct RunArgs {
     /// Base URL for relative request paths, e.g. http://127.0.0.1:8080. Its origin is granted.
     #[arg(long = "host", short = 'H')]
     pub host: Option<String>,
-    /// Number of concurrent users (VUs).
-    #[arg(short = 'u', long = "users", default_value = "1")]
-    pub users: String,
-    /// Users started per second.
-    #[arg(short = 'r', long = "spawn-rate", default_value = "1")]
-    pub spawn_rate: String,
+    /// Number of concurrent users (VUs) [default: 1].
+    #[arg(short = 'u', long = "users")]
+    pub users: Option<String>,
+    /// Users started per second [default: 1].
+    #[arg(short = 'r', long = "spawn-rate")]
+    pub spawn_rate: Option<String>,
     /// Stop after this long, e.g. 30s, 5m, 1h30m (a bare number is seconds).
     #[arg(short = 't', long = "run-time")]
     pub run_time: Option<String>,
     /// Stop after this many tasks in total, shared by all users.
     #[arg(short = 'i', long = "iterations")]
     pub iterations: Option<String>,
+    /// Open model: start iterations at this rate, e.g. 200/s, 600/m (needs -t or rate --stages).
+    #[arg(long = "rate")]
+    pub rate: Option<String>,
+    /// Ramping stages: users ("30s:10,1m:100,30s:0") or rates ("30s:50/s,2m:500/s").
+    #[arg(long = "stages")]
+    pub stages: Option<String>,
+    /// Open model: most VU instances [default: 100].
+    #[arg(long = "max-vus")]
+    pub max_vus: Option<String>,
+    /// Open model: VU instances made before the start [default: min(10, max-vus)].
+    #[arg(long = "pre-vus")]
+    pub pre_vus: Option<String>,
+    /// Open model: how long an iteration may wait for a free VU before it is dropped [default: 1s].
+    #[arg(long = "max-queue-time")]
+    pub max_queue_time: Option<String>,
+    /// Pass/fail criterion in k6 syntax, e.g. 'http_req_duration: p(95)<200' (repeatable).
+    #[arg(long = "threshold", value_name = "THRESHOLD")]
+    pub thresholds: Vec<String>,
     /// Also allow this destination: host, host:port, *.domain, or http(s)://host:port.
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
@@ -57,18 +88,18 @@ pub struct RunArgs {
     /// Write the report as JSON to this file.
     #[arg(long = "json", value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Linear memory each VU may use, e.g. 64MiB, 1GiB.
-    #[arg(long = "max-vu-memory", default_value = "128MiB")]
-    pub max_vu_memory: String,
-    /// Guest CPU time one task may use before the VU is stopped and replaced.
-    #[arg(long = "max-task-cpu", default_value = "10s")]
-    pub max_task_cpu: String,
-    /// Default timeout of one HTTP request.
-    #[arg(long = "timeout", default_value = "60s")]
-    pub timeout: String,
-    /// After a stop, how long running tasks may finish before they are cut.
-    #[arg(long = "stop-timeout", default_value = "5s")]
-    pub stop_timeout: String,
+    /// Linear memory each VU may use, e.g. 64MiB, 1GiB [default: 128MiB].
+    #[arg(long = "max-vu-memory")]
+    pub max_vu_memory: Option<String>,
+    /// Guest CPU time one task may use before the VU is stopped and replaced [default: 10s].
+    #[arg(long = "max-task-cpu")]
+    pub max_task_cpu: Option<String>,
+    /// Default timeout of one request [default: 60s].
+    #[arg(long = "timeout")]
+    pub timeout: Option<String>,
+    /// After a stop, how long running tasks may finish before they are cut [default: 5s].
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<String>,
     /// A .proto file whose messages gRPC calls may send and receive as JSON.
     #[arg(long = "proto", value_name = "FILE")]
     pub proto: Option<PathBuf>,
@@ -120,6 +151,15 @@ pub struct RunConfig {
     pub spawn_rate: f64,
     pub run_time: Option<Duration>,
     pub iterations: Option<u64>,
+    /// Open model: constant (or starting) arrival rate per second.
+    pub rate: Option<f64>,
+    pub stages: Option<Stages>,
+    pub max_vus: u32,
+    pub pre_vus: Option<u32>,
+    pub max_queue_time: Duration,
+    pub thresholds: Vec<Threshold>,
+    /// Options set on the command line (scenario defaults do not override them).
+    explicit: BTreeSet<String>,
     pub allow_hosts: Vec<Grant>,
     pub vars: HashMap<String, String>,
     pub json: Option<PathBuf>,
@@ -146,6 +186,13 @@ impl RunConfig {
             spawn_rate: 1.0,
             run_time: None,
             iterations: None,
+            rate: None,
+            stages: None,
+            max_vus: 100,
+            pre_vus: None,
+            max_queue_time: Duration::from_secs(1),
+            thresholds: Vec::new(),
+            explicit: BTreeSet::new(),
             allow_hosts: Vec::new(),
             vars: HashMap::new(),
             json: None,
@@ -188,21 +235,30 @@ impl RunConfig {
             .as_deref()
             .map(|h| parse_host_url(h, "--host"))
             .transpose()?;
-        config.users = parse_count(&args.users, "--users", 1_000_000)? as u32;
-        config.spawn_rate = parse_rate(&args.spawn_rate, "--spawn-rate")?;
-        config.run_time = args
-            .run_time
-            .as_deref()
-            .map(|t| parse_duration(t, "--run-time"))
-            .transpose()?;
-        if config.run_time.is_some_and(|t| t.is_zero()) {
-            bail!("--run-time must be longer than 0, e.g. -t 30s");
+        let options: [(&str, &Option<String>); 13] = [
+            ("users", &args.users),
+            ("spawn-rate", &args.spawn_rate),
+            ("run-time", &args.run_time),
+            ("iterations", &args.iterations),
+            ("rate", &args.rate),
+            ("stages", &args.stages),
+            ("max-vus", &args.max_vus),
+            ("pre-vus", &args.pre_vus),
+            ("max-queue-time", &args.max_queue_time),
+            ("max-vu-memory", &args.max_vu_memory),
+            ("max-task-cpu", &args.max_task_cpu),
+            ("timeout", &args.timeout),
+            ("stop-timeout", &args.stop_timeout),
+        ];
+        for (key, value) in options {
+            if let Some(value) = value {
+                config.set_option(key, value, "--")?;
+                config.explicit.insert(key.to_string());
+            }
         }
-        config.iterations = args
-            .iterations
-            .as_deref()
-            .map(|n| parse_count(n, "--iterations", u64::MAX))
-            .transpose()?;
+        for threshold in &args.thresholds {
+            config.set_option("threshold", threshold, "--")?;
+        }
         config.allow_hosts = args
             .allow_hosts
             .iter()
@@ -210,20 +266,6 @@ impl RunConfig {
             .collect::<Result<_, _>>()?;
         config.vars = parse_vars(&args.vars)?;
         config.json = args.json.clone();
-        config.limits.max_vu_memory = parse_size(&args.max_vu_memory, "--max-vu-memory")?;
-        if config.limits.max_vu_memory < 2 * 1024 * 1024 {
-            bail!(
-                "--max-vu-memory {} is too small: a guest needs at least 2 MiB to start (Rust \
-                 guests use about 1.1 MiB); try 64MiB",
-                args.max_vu_memory
-            );
-        }
-        config.limits.max_task_cpu = parse_duration(&args.max_task_cpu, "--max-task-cpu")?;
-        config.limits.request_timeout = parse_duration(&args.timeout, "--timeout")?;
-        if config.limits.request_timeout.is_zero() || config.limits.max_task_cpu.is_zero() {
-            bail!("--timeout and --max-task-cpu must be longer than 0");
-        }
-        config.stop_timeout = parse_duration(&args.stop_timeout, "--stop-timeout")?;
         config.insecure = args.insecure;
         config.http2_prior_knowledge = args.http2_prior_knowledge;
         config.proto = args.proto.clone();
@@ -232,7 +274,238 @@ impl RunConfig {
             config.cache_dir = None;
         }
         config.quiet = args.quiet;
+        config.check_combination()?;
         Ok(config)
+    }
+
+    /// Set one load or limit option from its text; `prefix` is "--" for a
+    /// flag (errors then name the flag) or a phrase naming the scenario.
+    fn set_option(&mut self, key: &str, value: &str, prefix: &str) -> Result<()> {
+        let flag = format!("{prefix}{key}");
+        match key {
+            "users" => self.users = parse_count(value, &flag, 1_000_000)? as u32,
+            "spawn-rate" => self.spawn_rate = parse_rate(value, &flag)?,
+            "run-time" => {
+                let run_time = parse_duration(value, &flag)?;
+                if run_time.is_zero() {
+                    bail!("{flag} must be longer than 0, e.g. 30s");
+                }
+                self.run_time = Some(run_time);
+            }
+            "iterations" => self.iterations = Some(parse_count(value, &flag, u64::MAX)?),
+            "rate" => self.rate = Some(parse_arrival_rate(value, &flag)?),
+            "stages" => self.stages = Some(Stages::parse(value, &flag)?),
+            "max-vus" => self.max_vus = parse_count(value, &flag, 1_000_000)? as u32,
+            "pre-vus" => self.pre_vus = Some(parse_count(value, &flag, 1_000_000)? as u32),
+            "max-queue-time" => self.max_queue_time = parse_duration(value, &flag)?,
+            "max-vu-memory" => {
+                self.limits.max_vu_memory = parse_size(value, &flag)?;
+                if self.limits.max_vu_memory < 2 * 1024 * 1024 {
+                    bail!(
+                        "{flag} {value} is too small: a guest needs at least 2 MiB to start (Rust \
+                         guests use about 1.1 MiB); try 64MiB"
+                    );
+                }
+            }
+            "max-task-cpu" | "timeout" => {
+                let duration = parse_duration(value, &flag)?;
+                if duration.is_zero() {
+                    bail!("{flag} must be longer than 0");
+                }
+                if key == "timeout" {
+                    self.limits.request_timeout = duration;
+                } else {
+                    self.limits.max_task_cpu = duration;
+                }
+            }
+            "stop-timeout" => self.stop_timeout = parse_duration(value, &flag)?,
+            "threshold" => self
+                .thresholds
+                .push(Threshold::parse(value).map_err(anyhow::Error::msg)?),
+            other => bail!(
+                "{flag} is not an option a scenario may set; use one of: users, spawn-rate, \
+                 run-time, iterations, rate, stages, max-vus, pre-vus, max-queue-time, threshold, \
+                 max-vu-memory, max-task-cpu, timeout, stop-timeout (got {other:?})"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Apply the scenario's default options; flags given on the command
+    /// line win, thresholds from both apply.
+    pub fn apply_scenario_defaults(&mut self, defaults: &[(String, String)]) -> Result<()> {
+        for (key, value) in defaults {
+            if self.explicit.contains(key.as_str()) {
+                continue;
+            }
+            self.set_option(key, value, "the scenario's default option ")?;
+        }
+        self.check_combination()
+    }
+
+    fn check_combination(&self) -> Result<()> {
+        let open = self.rate.is_some() || matches!(self.stages, Some(Stages::Rates(_)));
+        if open && self.iterations.is_some() {
+            bail!(
+                "--iterations applies to the closed model; with --rate the run length is --run-time or the stages"
+            );
+        }
+        if self.rate.is_some() && self.run_time.is_none() && self.stages.is_none() {
+            bail!("--rate needs a --run-time (e.g. --rate 100/s -t 1m) or --stages with rates");
+        }
+        if matches!(self.stages, Some(Stages::Users(_))) && self.rate.is_some() {
+            bail!(
+                "--stages with user counts is the closed model; with --rate give the stages as rates, e.g. 30s:50/s"
+            );
+        }
+        if let Some(pre) = self.pre_vus
+            && pre > self.max_vus
+        {
+            bail!("--pre-vus {pre} is more than --max-vus {}", self.max_vus);
+        }
+        Ok(())
+    }
+
+    /// The load model these options describe.
+    pub fn load_model(&self) -> LoadModel {
+        match (&self.stages, self.rate) {
+            (Some(Stages::Rates(stages)), start) => LoadModel::Open {
+                segments: rate_segments(start.unwrap_or(0.0), stages),
+                pre_vus: self.pre_vus.unwrap_or(self.max_vus.min(10)),
+                max_vus: self.max_vus,
+                max_queue_time: self.max_queue_time,
+            },
+            (_, Some(rate)) => LoadModel::Open {
+                segments: vec![RateSegment {
+                    duration: self.run_time.unwrap_or_default(),
+                    from: rate,
+                    to: rate,
+                }],
+                pre_vus: self.pre_vus.unwrap_or(self.max_vus.min(10)),
+                max_vus: self.max_vus,
+                max_queue_time: self.max_queue_time,
+            },
+            (Some(Stages::Users(stages)), None) => LoadModel::ClosedStages {
+                start: if self.explicit.contains("users") {
+                    self.users
+                } else {
+                    0
+                },
+                stages: stages.clone(),
+            },
+            (None, None) => LoadModel::Closed {
+                users: self.users,
+                spawn_rate: self.spawn_rate,
+            },
+        }
+    }
+
+    /// How long the run lasts at most: --run-time, else the stages' total.
+    pub fn run_limit(&self) -> Option<Duration> {
+        self.run_time
+            .or_else(|| self.stages.as_ref().map(Stages::total))
+    }
+}
+
+/// Ramping stages: each ramps linearly to its target over its duration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stages {
+    Users(Vec<(Duration, u32)>),
+    /// Targets in iterations per second.
+    Rates(Vec<(Duration, f64)>),
+}
+
+impl Stages {
+    fn parse(value: &str, flag: &str) -> Result<Stages> {
+        let mut users = Vec::new();
+        let mut rates = Vec::new();
+        for stage in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (duration, target) = stage.split_once(':').ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{flag}: stage {stage:?} is not DURATION:TARGET, e.g. 30s:10 or 30s:50/s"
+                )
+            })?;
+            let duration = parse_duration(duration, flag)?;
+            if target.contains('/') {
+                rates.push((duration, parse_arrival_rate(target, flag)?));
+            } else {
+                let count = target.trim().parse::<u32>().map_err(|_| {
+                    anyhow::anyhow!("{flag}: stage {stage:?} has target {target:?}, not a user count or a rate like 50/s")
+                })?;
+                users.push((duration, count));
+            }
+        }
+        match (users.is_empty(), rates.is_empty()) {
+            (true, true) => bail!("{flag} has no stages; e.g. 30s:10,1m:100,30s:0"),
+            (false, false) => bail!("{flag} mixes user counts and rates; use one kind"),
+            (false, true) => Ok(Stages::Users(users)),
+            (true, false) => Ok(Stages::Rates(rates)),
+        }
+    }
+
+    fn total(&self) -> Duration {
+        match self {
+            Stages::Users(s) => s.iter().map(|(d, _)| *d).sum(),
+            Stages::Rates(s) => s.iter().map(|(d, _)| *d).sum(),
+        }
+    }
+}
+
+/// A stretch of the open model where the rate moves linearly from `from` to `to`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateSegment {
+    pub duration: Duration,
+    pub from: f64,
+    pub to: f64,
+}
+
+fn rate_segments(start: f64, stages: &[(Duration, f64)]) -> Vec<RateSegment> {
+    let mut from = start;
+    stages
+        .iter()
+        .map(|&(duration, to)| {
+            let segment = RateSegment { duration, from, to };
+            from = to;
+            segment
+        })
+        .collect()
+}
+
+/// How VUs are driven.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadModel {
+    /// `users` VUs started at `spawn_rate` per second.
+    Closed { users: u32, spawn_rate: f64 },
+    /// VU counts ramped linearly through stages from `start`.
+    ClosedStages {
+        start: u32,
+        stages: Vec<(Duration, u32)>,
+    },
+    /// Iterations started at a rate, on a pool of VUs.
+    Open {
+        segments: Vec<RateSegment>,
+        pre_vus: u32,
+        max_vus: u32,
+        max_queue_time: Duration,
+    },
+}
+
+/// Parse `100/s`, `600/m`, `3600/h`, or a bare number per second.
+fn parse_arrival_rate(value: &str, flag: &str) -> Result<f64> {
+    let text = value.trim();
+    let (number, per) = match text.split_once('/') {
+        Some((n, unit)) => (n, unit.trim()),
+        None => (text, "s"),
+    };
+    let seconds = match per {
+        "s" | "1s" => 1.0,
+        "m" | "1m" => 60.0,
+        "h" | "1h" => 3600.0,
+        other => bail!("{flag}: rate unit {other:?} is not s, m or h; e.g. 100/s"),
+    };
+    match number.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n / seconds),
+        _ => bail!("{flag} expects a rate such as 100/s or 600/m, got {value:?}"),
     }
 }
 

@@ -104,6 +104,49 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(out, "{rule}");
     percentile_row(&mut out, &report.total, width);
+    if report
+        .stats
+        .iter()
+        .any(|s| s.corrected_latency_ms.is_some())
+    {
+        let _ = writeln!(
+            out,
+            "\nCorrected for coordinated omission: latency from each iteration's intended start (ms)"
+        );
+        let _ = write!(out, "{:<8} {:<width$}", "Type", "Name");
+        for label in [
+            "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
+        ] {
+            let _ = write!(out, " {label:>7}");
+        }
+        let _ = writeln!(out, " {:>9}", "# reqs");
+        let _ = writeln!(out, "{rule}");
+        for s in report.stats.iter().chain(std::iter::once(&report.total)) {
+            if let Some(corrected) = &s.corrected_latency_ms {
+                let _ = write!(
+                    out,
+                    "{:<8} {:<width$}",
+                    cut(&s.request_type, 8),
+                    cut(&s.name, width)
+                );
+                for value in corrected.percentiles() {
+                    let _ = write!(out, " {:>7}", ms(value));
+                }
+                let _ = writeln!(out, " {:>9}", s.count);
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nIterations: {} started, {} dropped{}",
+        report.iterations,
+        report.dropped_iterations,
+        if report.dropped_iterations > 0 {
+            " (no free VU within --max-queue-time: raise --max-vus)"
+        } else {
+            ""
+        }
+    );
     if !report.errors.is_empty() {
         let _ = writeln!(out, "\nFailures");
         let _ = writeln!(
@@ -142,6 +185,41 @@ pub fn render(report: &Report) -> String {
                 c.passes,
                 total
             );
+        }
+    }
+    let metrics = &report.metrics;
+    if !(metrics.counters.is_empty() && metrics.gauges.is_empty() && metrics.trends.is_empty()) {
+        let _ = writeln!(out, "\nCustom metrics");
+        for (name, c) in &metrics.counters {
+            let _ = writeln!(
+                out,
+                "  {name:<30} counter  total {} ({:.2}/s)",
+                c.total, c.rate
+            );
+        }
+        for (name, g) in &metrics.gauges {
+            let _ = writeln!(
+                out,
+                "  {name:<30} gauge    value {} (min {}, max {})",
+                g.value, g.min, g.max
+            );
+        }
+        for (name, t) in &metrics.trends {
+            let _ = writeln!(
+                out,
+                "  {name:<30} trend    avg {:.3} min {:.3} med {:.3} max {:.3} p90 {:.3} p95 {:.3} p99 {:.3} ({} values)",
+                t.avg, t.min, t.med, t.max, t.p90, t.p95, t.p99, t.count
+            );
+        }
+    }
+    if !report.thresholds.is_empty() {
+        let _ = writeln!(out, "\nThresholds");
+        for v in &report.thresholds {
+            let mark = if v.passed { "ok  " } else { "FAIL" };
+            let actual = v
+                .actual
+                .map_or("no data".to_string(), |a| format!("{a:.3}"));
+            let _ = writeln!(out, "  {mark} {}  [{}: {actual}]", v.threshold, v.condition);
         }
     }
     out

@@ -1,56 +1,89 @@
-//! The closed load model: start `users` VUs at `spawn_rate` per second; each
-//! loops over weighted tasks with the scenario's wait time until the run
-//! stops (run time, shared iteration count, `stop-test`, or a signal).
+//! The closed load model: VUs loop over weighted tasks with the scenario's
+//! wait time. Their number follows a plan — `users` started at a spawn
+//! rate, or stages ramped linearly — and a VU asked to leave (ramp-down or
+//! stop) finishes its current task, runs on-stop and exits; one that does
+//! not within the stop timeout is cut.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinSet;
-use wasmtime::Engine;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use super::{TaskTable, Wait};
-use crate::bindings::ScenarioPre;
-use crate::vu::{GuestFailure, RunContext, VuInstance, VuState};
+use super::{Outcome, Shared, StartFailure, TaskEnd, run_task, start_instance, stop_instance};
 
 /// Pause before replacing an instance that trapped, so a guest that always
 /// traps cannot spin the host.
 const REPLACE_BACKOFF: Duration = Duration::from_millis(50);
+/// How often the controller re-reads the plan.
+const CONTROL_TICK: Duration = Duration::from_millis(20);
 
-/// What the closed model needs to know.
+/// How many VUs should run over time.
 #[derive(Debug, Clone)]
-pub struct ClosedPlan {
-    pub users: u32,
-    pub spawn_rate: f64,
-    pub run_time: Option<Duration>,
-    /// Total tasks across all VUs.
-    pub iterations: Option<u64>,
-    /// How long in-flight tasks may finish after a stop.
-    pub stop_timeout: Duration,
+pub enum UserPlan {
+    /// Start `users` VUs at `spawn_rate` per second, then keep them.
+    Spawn { users: u32, spawn_rate: f64 },
+    /// Ramp linearly from `start` through each stage's target.
+    Stages {
+        start: u32,
+        stages: Vec<(Duration, u32)>,
+    },
 }
 
-/// Counters live views read while the run goes on.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// VUs with a live instance.
-    pub active_users: AtomicU32,
-    /// VU instances replaced after a trap or broken limit.
-    pub replaced: AtomicU64,
+impl UserPlan {
+    /// VUs wanted at `elapsed`.
+    pub fn desired(&self, elapsed: Duration) -> u32 {
+        match self {
+            UserPlan::Spawn { users, spawn_rate } => {
+                let started = (elapsed.as_secs_f64() * spawn_rate).floor() as u64 + 1;
+                started.min(u64::from(*users)) as u32
+            }
+            UserPlan::Stages { start, stages } => {
+                let mut from = f64::from(*start);
+                let mut at = Duration::ZERO;
+                for &(duration, target) in stages {
+                    let to = f64::from(target);
+                    if elapsed < at + duration {
+                        let fraction =
+                            (elapsed - at).as_secs_f64() / duration.as_secs_f64().max(1e-9);
+                        return (from + (to - from) * fraction).round() as u32;
+                    }
+                    at += duration;
+                    from = to;
+                }
+                from as u32
+            }
+        }
+    }
+
+    /// True once the plan wants no more VUs to start (spawning is over).
+    fn settled(&self, elapsed: Duration) -> bool {
+        match self {
+            UserPlan::Spawn { users, .. } => self.desired(elapsed) >= *users,
+            UserPlan::Stages { stages, .. } => {
+                elapsed >= stages.iter().map(|(d, _)| *d).sum::<Duration>()
+            }
+        }
+    }
 }
 
-struct Shared {
-    engine: Engine,
-    pre: ScenarioPre<VuState>,
-    run: Arc<RunContext>,
-    tasks: TaskTable,
-    wait: Wait,
-    iterations_left: Option<AtomicU64>,
-    progress: Arc<Progress>,
+/// A running VU task and how to ask it to leave.
+struct VuHandle {
+    leave: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    /// When it was asked to leave.
+    leaving_since: Option<Instant>,
 }
 
-impl Shared {
-    fn take_iteration(&self) -> bool {
-        match &self.iterations_left {
+struct Counter {
+    left: Option<AtomicU64>,
+}
+
+impl Counter {
+    fn take(&self) -> bool {
+        match &self.left {
             None => true,
             Some(left) => left
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
@@ -58,197 +91,202 @@ impl Shared {
         }
     }
 
-    fn iterations_done(&self) -> bool {
-        self.iterations_left
+    fn exhausted(&self) -> bool {
+        self.left
             .as_ref()
             .is_some_and(|left| left.load(Ordering::Acquire) == 0)
     }
 }
 
-/// Outcome of the run's VU tasks.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ClosedOutcome {
-    /// VUs still in a task when the stop timeout ran out.
-    pub interrupted: u32,
-}
-
-/// Run the closed model to the end.
-pub async fn run_closed(
-    engine: Engine,
-    pre: ScenarioPre<VuState>,
-    run: Arc<RunContext>,
-    tasks: TaskTable,
-    wait: Wait,
-    plan: ClosedPlan,
-    progress: Arc<Progress>,
-) -> ClosedOutcome {
-    let shared = Arc::new(Shared {
-        engine,
-        pre,
-        run: run.clone(),
-        tasks,
-        wait,
-        iterations_left: plan.iterations.map(AtomicU64::new),
-        progress,
+/// Run the closed model until the plan, the iteration count or a stop ends it.
+pub async fn run(shared: Arc<Shared>, plan: UserPlan) -> Outcome {
+    let run = shared.run.clone();
+    let iterations = Arc::new(Counter {
+        left: shared.iterations.map(AtomicU64::new),
     });
-    if let Some(run_time) = plan.run_time {
-        let run = run.clone();
-        tokio::spawn(async move {
-            let mut stop = run.stop.subscribe();
-            tokio::select! {
-                _ = tokio::time::sleep(run_time) => run.request_stop("run time reached".into()),
-                _ = stop.wait_for(|s| *s) => {}
-            }
-        });
-    }
-    let mut vus = JoinSet::new();
+    let mut vus: BTreeMap<u32, VuHandle> = BTreeMap::new();
+    let mut next_id = 1;
+    let started = Instant::now();
+    let mut interrupted = 0;
     let mut stop = run.stop.subscribe();
-    let interval = Duration::from_secs_f64(1.0 / plan.spawn_rate);
-    let spawn_start = Instant::now();
-    for vu_id in 1..=plan.users {
-        if run.stopping() || shared.iterations_done() {
-            break;
-        }
-        let next = spawn_start + interval.mul_f64(f64::from(vu_id - 1));
-        tokio::select! {
-            _ = tokio::time::sleep_until(next.into()) => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
-        vus.spawn(drive_vu(shared.clone(), vu_id));
-    }
-    // Wait for every VU to end by itself, or for a stop plus the grace period.
     let mut abort = run.abort.subscribe();
-    let mut grace_ends: Option<tokio::time::Instant> = None;
+    let mut stopping_since: Option<Instant> = None;
+    // VUs that ended on their own (stop-user, on-start failure) are not replaced.
+    let mut ended_by_themselves = 0usize;
     loop {
-        let grace = async {
-            match grace_ends {
-                Some(end) => tokio::time::sleep_until(end).await,
-                None => std::future::pending().await,
+        vus.retain(|_, vu| {
+            let finished = vu.task.is_finished();
+            if finished && vu.leaving_since.is_none() {
+                ended_by_themselves += 1;
             }
-        };
-        tokio::select! {
-            joined = vus.join_next() => {
-                if joined.is_none() {
-                    return ClosedOutcome::default();
+            !finished
+        });
+        let elapsed = started.elapsed();
+        if stopping_since.is_none() && (run.stopping() || iterations.exhausted()) {
+            stopping_since = Some(Instant::now());
+            for vu in vus.values_mut() {
+                vu.leave.send_replace(true);
+                vu.leaving_since.get_or_insert_with(Instant::now);
+            }
+        }
+        if let Some(since) = stopping_since {
+            if vus.is_empty() {
+                break;
+            }
+            if since.elapsed() >= shared.stop_timeout || *abort.borrow() {
+                interrupted += vus.len() as u32;
+                for vu in vus.values() {
+                    vu.task.abort();
+                }
+                break;
+            }
+        } else {
+            // Follow the plan: start VUs below it, ask the newest to leave above it.
+            let desired = (plan.desired(elapsed) as usize).saturating_sub(ended_by_themselves);
+            let staying = vus.values().filter(|vu| vu.leaving_since.is_none()).count();
+            if staying < desired {
+                for _ in staying..desired {
+                    let (leave, leave_rx) = watch::channel(false);
+                    let task = tokio::spawn(drive_vu(
+                        shared.clone(),
+                        iterations.clone(),
+                        next_id,
+                        leave_rx,
+                    ));
+                    vus.insert(
+                        next_id,
+                        VuHandle {
+                            leave,
+                            task,
+                            leaving_since: None,
+                        },
+                    );
+                    next_id += 1;
+                }
+            } else if staying > desired {
+                for vu in vus
+                    .values_mut()
+                    .rev()
+                    .filter(|vu| vu.leaving_since.is_none())
+                    .take(staying - desired)
+                {
+                    vu.leave.send_replace(true);
+                    vu.leaving_since = Some(Instant::now());
                 }
             }
-            _ = stop.wait_for(|s| *s), if grace_ends.is_none() => {
-                grace_ends = Some(tokio::time::Instant::now() + plan.stop_timeout);
+            // Ramp-down: cut VUs that did not leave within the stop timeout.
+            for vu in vus.values() {
+                if vu
+                    .leaving_since
+                    .is_some_and(|since| since.elapsed() >= shared.stop_timeout)
+                    && !vu.task.is_finished()
+                {
+                    vu.task.abort();
+                    interrupted += 1;
+                }
             }
-            _ = grace => break,
-            _ = abort.wait_for(|a| *a) => break,
+            if vus.is_empty() && plan.settled(elapsed) {
+                break;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(CONTROL_TICK) => {}
+            _ = stop.wait_for(|s| *s), if stopping_since.is_none() => {}
+            _ = abort.wait_for(|a| *a), if stopping_since.is_some() => {}
         }
     }
-    let interrupted = vus.len() as u32;
-    vus.shutdown().await;
-    ClosedOutcome { interrupted }
+    Outcome { interrupted }
 }
 
 /// One VU: instances in sequence (a new one after a trap), each running
-/// on-start, then tasks, then on-stop.
-async fn drive_vu(shared: Arc<Shared>, vu_id: u32) {
-    let run = &shared.run;
-    let stats = &run.stats;
-    let mut stop = run.stop.subscribe();
+/// on-start, then tasks, then on-stop, until asked to leave.
+async fn drive_vu(
+    shared: Arc<Shared>,
+    iterations: Arc<Counter>,
+    vu_id: u32,
+    mut leave: watch::Receiver<bool>,
+) {
+    let progress = &shared.progress;
     let mut iteration = 0u64;
     loop {
-        if run.stopping() {
+        if *leave.borrow() {
             return;
         }
-        let mut vu =
-            match VuInstance::new(&shared.engine, &shared.pre, run.clone(), vu_id, iteration).await
-            {
-                Ok(vu) => vu,
-                Err(error) => {
-                    stats.record_exception(&format!("{error:#}"));
-                    return;
-                }
-            };
-        let active = ActiveGuard::new(&shared.progress.active_users);
-        match vu.on_start().await {
-            Ok(()) => {}
-            Err(GuestFailure::Error(message)) => {
-                stats.record_exception(&format!("on_start failed: {message}"));
-                return;
-            }
-            Err(GuestFailure::Trap(message)) => {
-                stats.record_exception(&format!("trap in on_start: {message}"));
-                drop(active);
-                replaced(&shared).await;
+        let mut vu = match start_instance(&shared, vu_id, iteration).await {
+            Ok(vu) => vu,
+            Err(StartFailure::Fatal) => return,
+            Err(StartFailure::Trapped) => {
+                replaced(&shared, &mut leave).await;
                 continue;
             }
-        }
+        };
+        progress.active_users.fetch_add(1, Ordering::Relaxed);
         let mut trapped = false;
-        while !run.stopping() && !vu.state().stop_requested && shared.take_iteration() {
+        while !*leave.borrow() && !vu.state().stop_requested && iterations.take() {
             let index = shared.tasks.pick();
             iteration += 1;
             vu.state_mut().iteration = iteration;
-            let started = Instant::now();
-            match vu.run_task(index).await {
-                Ok(()) => {}
-                Err(GuestFailure::Error(message)) => {
-                    stats
-                        .record_exception(&format!("task {}: {message}", shared.tasks.name(index)));
-                }
-                Err(GuestFailure::Trap(message)) => {
-                    stats.record_exception(&format!(
-                        "trap in task {}: {message}",
-                        shared.tasks.name(index)
-                    ));
-                    trapped = true;
-                    break;
-                }
+            let task_started = Instant::now();
+            if run_task(&shared, &mut vu, index).await == TaskEnd::Trapped {
+                trapped = true;
+                break;
             }
-            let pause = shared.wait.after(started.elapsed());
-            if !pause.is_zero() {
+            let pause = shared.wait.after(task_started.elapsed());
+            if pause.is_zero() {
+                // Let other tasks (and the controller) run between back-to-back tasks.
+                tokio::task::yield_now().await;
+            } else {
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
-                    _ = stop.wait_for(|s| *s) => {}
+                    _ = leave.wait_for(|l| *l) => {}
                 }
-            } else {
-                // Let other tasks (and the stop timer) run between back-to-back tasks.
-                tokio::task::yield_now().await;
             }
         }
+        progress.active_users.fetch_sub(1, Ordering::Relaxed);
         if trapped {
-            drop(active);
-            replaced(&shared).await;
+            drop(vu);
+            replaced(&shared, &mut leave).await;
             continue;
         }
-        match vu.on_stop().await {
-            Ok(()) => {}
-            Err(GuestFailure::Error(message)) => {
-                stats.record_exception(&format!("on_stop failed: {message}"))
-            }
-            Err(GuestFailure::Trap(message)) => {
-                stats.record_exception(&format!("trap in on_stop: {message}"))
-            }
-        }
+        stop_instance(&shared, &mut vu).await;
         return;
     }
 }
 
-async fn replaced(shared: &Shared) {
+async fn replaced(shared: &Shared, leave: &mut watch::Receiver<bool>) {
     shared.progress.replaced.fetch_add(1, Ordering::Relaxed);
-    let mut stop = shared.run.stop.subscribe();
     tokio::select! {
         _ = tokio::time::sleep(REPLACE_BACKOFF) => {}
-        _ = stop.wait_for(|s| *s) => {}
+        _ = leave.wait_for(|l| *l) => {}
     }
 }
 
-/// Counts a VU as active while it holds a live instance.
-struct ActiveGuard<'a>(&'a AtomicU32);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl<'a> ActiveGuard<'a> {
-    fn new(counter: &'a AtomicU32) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        ActiveGuard(counter)
-    }
-}
-
-impl Drop for ActiveGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+    #[test]
+    fn plans_give_user_counts_over_time() {
+        let spawn = UserPlan::Spawn {
+            users: 10,
+            spawn_rate: 4.0,
+        };
+        assert_eq!(spawn.desired(Duration::ZERO), 1);
+        assert_eq!(spawn.desired(Duration::from_millis(1000)), 5);
+        assert_eq!(spawn.desired(Duration::from_secs(60)), 10);
+        let stages = UserPlan::Stages {
+            start: 0,
+            stages: vec![
+                (Duration::from_secs(10), 10),
+                (Duration::from_secs(10), 10),
+                (Duration::from_secs(5), 0),
+            ],
+        };
+        assert_eq!(stages.desired(Duration::from_secs(5)), 5);
+        assert_eq!(stages.desired(Duration::from_secs(10)), 10);
+        assert_eq!(stages.desired(Duration::from_secs(15)), 10);
+        assert_eq!(stages.desired(Duration::from_millis(22_500)), 5);
+        assert_eq!(stages.desired(Duration::from_secs(30)), 0);
+        assert!(stages.settled(Duration::from_secs(25)));
     }
 }

@@ -1,15 +1,180 @@
-//! Executors: how VUs are started, driven and stopped. The closed model
-//! (users + spawn rate, optionally a shared iteration count) lives in `closed`.
+//! Executors: how VUs are started, driven and stopped. `closed` runs users
+//! (fixed with a spawn rate, or ramped through stages); `open` starts
+//! iterations at an arrival rate on a pool of VUs. Both share the task
+//! table, the wait times and the per-task bookkeeping here.
 
 mod closed;
+mod open;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use wasmtime::Engine;
 
-use crate::bindings::user;
+use crate::bindings::{ScenarioPre, user};
+use crate::cli::LoadModel;
+use crate::vu::{GuestFailure, RunContext, VuInstance, VuState};
 
-pub use closed::{ClosedOutcome, ClosedPlan, Progress, run_closed};
+/// Counters live views read while the run goes on.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// VUs with a live instance.
+    pub active_users: AtomicU32,
+    /// VU instances replaced after a trap or broken limit.
+    pub replaced: AtomicU64,
+}
+
+/// How the executors ended.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outcome {
+    /// VUs still in a task when the stop timeout ran out.
+    pub interrupted: u32,
+}
+
+/// What every executor needs.
+pub struct Shared {
+    pub engine: Engine,
+    pub pre: ScenarioPre<VuState>,
+    pub run: Arc<RunContext>,
+    pub tasks: TaskTable,
+    pub wait: Wait,
+    pub progress: Arc<Progress>,
+    /// Total tasks across all VUs (closed model).
+    pub iterations: Option<u64>,
+    /// After a stop, how long running tasks may finish.
+    pub stop_timeout: Duration,
+}
+
+/// Run the load model to its end.
+pub async fn run(shared: Shared, model: LoadModel, run_limit: Option<Duration>) -> Outcome {
+    let shared = Arc::new(shared);
+    if let Some(limit) = run_limit {
+        let run = shared.run.clone();
+        tokio::spawn(async move {
+            let mut stop = run.stop.subscribe();
+            tokio::select! {
+                _ = tokio::time::sleep(limit) => run.request_stop("run time reached".into()),
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        });
+    }
+    match model {
+        LoadModel::Closed { users, spawn_rate } => {
+            closed::run(shared, closed::UserPlan::Spawn { users, spawn_rate }).await
+        }
+        LoadModel::ClosedStages { start, stages } => {
+            closed::run(shared, closed::UserPlan::Stages { start, stages }).await
+        }
+        LoadModel::Open {
+            segments,
+            pre_vus,
+            max_vus,
+            max_queue_time,
+        } => {
+            open::run(
+                shared,
+                open::OpenPlan {
+                    segments,
+                    pre_vus,
+                    max_vus,
+                    max_queue_time,
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// How one task went, for the executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskEnd {
+    Done,
+    /// The instance trapped and must be replaced.
+    Trapped,
+}
+
+/// Run task `index` on `vu`, counting errors and traps as exceptions.
+async fn run_task(shared: &Shared, vu: &mut VuInstance, index: u32) -> TaskEnd {
+    shared.run.stats.record_iteration_start();
+    match vu.run_task(index).await {
+        Ok(()) => TaskEnd::Done,
+        Err(GuestFailure::Error(message)) => {
+            shared
+                .run
+                .stats
+                .record_exception(&format!("task {}: {message}", shared.tasks.name(index)));
+            TaskEnd::Done
+        }
+        Err(GuestFailure::Trap(message)) => {
+            shared.run.stats.record_exception(&format!(
+                "trap in task {}: {message}",
+                shared.tasks.name(index)
+            ));
+            TaskEnd::Trapped
+        }
+    }
+}
+
+/// Why a VU could not start (already counted as an exception).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StartFailure {
+    /// Instantiation failed or on-start returned an error: give up on this VU.
+    Fatal,
+    /// on-start trapped: a fresh instance may be tried.
+    Trapped,
+}
+
+/// Make an instance and run its on-start.
+async fn start_instance(
+    shared: &Shared,
+    vu_id: u32,
+    iteration: u64,
+) -> Result<VuInstance, StartFailure> {
+    let stats = &shared.run.stats;
+    let mut vu = match VuInstance::new(
+        &shared.engine,
+        &shared.pre,
+        shared.run.clone(),
+        vu_id,
+        iteration,
+    )
+    .await
+    {
+        Ok(vu) => vu,
+        Err(error) => {
+            stats.record_exception(&format!("{error:#}"));
+            return Err(StartFailure::Fatal);
+        }
+    };
+    match vu.on_start().await {
+        Ok(()) => Ok(vu),
+        Err(GuestFailure::Error(message)) => {
+            stats.record_exception(&format!("on_start failed: {message}"));
+            Err(StartFailure::Fatal)
+        }
+        Err(GuestFailure::Trap(message)) => {
+            stats.record_exception(&format!("trap in on_start: {message}"));
+            Err(StartFailure::Trapped)
+        }
+    }
+}
+
+/// Run on-stop, counting a failure.
+async fn stop_instance(shared: &Shared, vu: &mut VuInstance) {
+    match vu.on_stop().await {
+        Ok(()) => {}
+        Err(GuestFailure::Error(message)) => shared
+            .run
+            .stats
+            .record_exception(&format!("on_stop failed: {message}")),
+        Err(GuestFailure::Trap(message)) => shared
+            .run
+            .stats
+            .record_exception(&format!("trap in on_stop: {message}")),
+    }
+}
 
 /// The scenario's tasks with cumulative weights for weighted choice.
 #[derive(Debug, Clone)]

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-pub use report::{Aggregate, CheckCount, ErrorCount, LatencySummary, NameStats, Report, Snapshot};
+pub use report::{
+    Aggregate, CheckCount, CounterValue, CustomMetrics, ErrorCount, GaugeSummary, LatencySummary,
+    NameStats, Report, Snapshot, TimelinePoint, TrendSummary,
+};
 
 /// Name that unseen names are folded into once the cardinality cap is hit.
 pub const OVERFLOW_NAME: &str = "(other names: cap reached)";
@@ -31,6 +34,9 @@ pub struct RequestEvent<'a> {
     /// Messages sent and received (streams; 0 where messages do not apply).
     pub messages_sent: u64,
     pub messages_received: u64,
+    /// Open model: how late the iteration started against its intended time.
+    /// The corrected latency (coordinated omission) is `duration + lag`.
+    pub lag: Option<Duration>,
 }
 
 /// Counts for one (type, name) pair since the last drain.
@@ -41,6 +47,8 @@ pub(crate) struct Entry {
     pub(crate) bytes: u64,
     pub(crate) messages_sent: u64,
     pub(crate) messages_received: u64,
+    /// Latency from the intended start (open model only).
+    pub(crate) corrected_us: Option<Histogram<u64>>,
 }
 
 impl Entry {
@@ -51,8 +59,18 @@ impl Entry {
             bytes: 0,
             messages_sent: 0,
             messages_received: 0,
+            corrected_us: None,
         }
     }
+}
+
+/// A gauge's values since the last drain.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GaugeValue {
+    pub(crate) last: f64,
+    pub(crate) at: Instant,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
 }
 
 /// An auto-resizing histogram of microseconds with 3 significant figures.
@@ -71,6 +89,10 @@ pub(crate) struct Shard {
     pub(crate) exceptions: HashMap<String, u64>,
     /// check name -> (passes, fails)
     pub(crate) checks: HashMap<String, (u64, u64)>,
+    pub(crate) counters: HashMap<String, f64>,
+    pub(crate) gauges: HashMap<String, GaugeValue>,
+    /// Trend values in thousandths.
+    pub(crate) trends: HashMap<String, Histogram<u64>>,
 }
 
 static NEXT_STATS_ID: AtomicU64 = AtomicU64::new(1);
@@ -93,6 +115,8 @@ pub struct Stats {
     /// thread sees a pair.
     names: Mutex<HashSet<(String, String)>>,
     aggregate: Mutex<Aggregate>,
+    iterations: AtomicU64,
+    dropped: AtomicU64,
 }
 
 impl Stats {
@@ -105,6 +129,8 @@ impl Stats {
             shards: Mutex::new(Vec::new()),
             names: Mutex::new(HashSet::new()),
             aggregate: Mutex::new(Aggregate::default()),
+            iterations: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
         })
     }
 
@@ -162,6 +188,15 @@ impl Stats {
             entry.bytes += event.response_length;
             entry.messages_sent += event.messages_sent;
             entry.messages_received += event.messages_received;
+            if let Some(lag) = event.lag {
+                let corrected = u64::try_from((event.duration + lag).as_micros())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                let _ = entry
+                    .corrected_us
+                    .get_or_insert_with(new_histogram)
+                    .record(corrected);
+            }
             if let Some(message) = event.error {
                 entry.failures += 1;
                 let (kind, name) = (event.request_type.to_string(), event.name.to_string());
@@ -211,6 +246,91 @@ impl Stats {
         })
     }
 
+    /// Add to a custom counter.
+    pub fn add_counter(&self, name: &str, value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        self.with_shard(|shard| match shard.counters.get_mut(name) {
+            Some(total) => *total += value,
+            None => {
+                shard
+                    .counters
+                    .insert(truncate(name, self.max_name_len), value);
+            }
+        })
+    }
+
+    /// Set a custom gauge.
+    pub fn set_gauge(&self, name: &str, value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        let now = Instant::now();
+        self.with_shard(|shard| match shard.gauges.get_mut(name) {
+            Some(gauge) => {
+                *gauge = GaugeValue {
+                    last: value,
+                    at: now,
+                    min: gauge.min.min(value),
+                    max: gauge.max.max(value),
+                };
+            }
+            None => {
+                let gauge = GaugeValue {
+                    last: value,
+                    at: now,
+                    min: value,
+                    max: value,
+                };
+                shard
+                    .gauges
+                    .insert(truncate(name, self.max_name_len), gauge);
+            }
+        })
+    }
+
+    /// Add a value (finite, >= 0) to a custom trend.
+    pub fn add_trend(&self, name: &str, value: f64) {
+        if !(value.is_finite() && value >= 0.0) {
+            return;
+        }
+        let thousandths = (value * 1000.0).round() as u64;
+        self.with_shard(|shard| {
+            let histogram = match shard.trends.get_mut(name) {
+                Some(histogram) => histogram,
+                None => shard
+                    .trends
+                    .entry(truncate(name, self.max_name_len))
+                    .or_insert_with(new_histogram),
+            };
+            let _ = histogram.record(thousandths);
+        })
+    }
+
+    /// Count an iteration that started, and how late it started.
+    pub fn record_iteration_start(&self) {
+        self.iterations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count an arrival that found no VU in time (open model).
+    pub fn record_dropped_iteration(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Iterations started and dropped so far.
+    pub fn iteration_counts(&self) -> (u64, u64) {
+        (
+            self.iterations.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Run `f` on the cumulative aggregate (drain first with `snapshot`).
+    pub fn with_aggregate<R>(&self, f: impl FnOnce(&Aggregate) -> R) -> R {
+        f(&self.aggregate.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Move everything recorded so far into the aggregate and return a
     /// snapshot for live views.
     pub fn snapshot(&self) -> Snapshot {
@@ -246,7 +366,7 @@ impl Stats {
     pub fn report(&self, users: u32) -> Report {
         self.snapshot();
         let aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
-        aggregate.report(self.started.elapsed(), users)
+        aggregate.report(self.started.elapsed(), users, self.iteration_counts())
     }
 }
 
@@ -275,6 +395,7 @@ mod tests {
             error,
             messages_sent: 0,
             messages_received: 0,
+            lag: None,
         }
     }
 

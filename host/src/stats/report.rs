@@ -6,7 +6,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{Entry, Shard};
+use super::{Entry, GaugeValue, Shard};
 
 /// Distinct failure (and exception) messages kept; more are counted together.
 const MAX_DISTINCT_MESSAGES: usize = 1000;
@@ -20,6 +20,9 @@ pub struct Aggregate {
     errors: HashMap<(String, String, String), u64>,
     exceptions: HashMap<String, u64>,
     checks: BTreeMap<String, (u64, u64)>,
+    counters: BTreeMap<String, f64>,
+    gauges: BTreeMap<String, GaugeValue>,
+    trends: BTreeMap<String, Histogram<u64>>,
     total_count: u64,
     total_failures: u64,
 }
@@ -145,6 +148,10 @@ pub struct NameStats {
     #[serde(skip_serializing_if = "is_zero")]
     pub messages_received: u64,
     pub latency_ms: LatencySummary,
+    /// Open model: latency from each iteration's intended start, corrected
+    /// for coordinated omission (as wrk2 reports it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrected_latency_ms: Option<LatencySummary>,
 }
 
 /// A failure or exception message with how often it happened.
@@ -171,11 +178,102 @@ pub struct CheckCount {
 pub struct Report {
     pub duration_s: f64,
     pub users: u32,
+    /// Iterations (tasks) started, and arrivals dropped for want of a VU.
+    pub iterations: u64,
+    pub dropped_iterations: u64,
     pub total: NameStats,
     pub stats: Vec<NameStats>,
     pub errors: Vec<ErrorCount>,
     pub exceptions: Vec<ErrorCount>,
     pub checks: Vec<CheckCount>,
+    /// Counters, gauges and trends the scenario reported.
+    pub metrics: CustomMetrics,
+    /// Pass/fail verdicts of the thresholds (empty without thresholds).
+    pub thresholds: Vec<crate::thresholds::Verdict>,
+    /// One point per second of the run.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+/// What happened during one second of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelinePoint {
+    /// Seconds since the start, at the end of this interval.
+    pub t: f64,
+    /// VUs with a live instance.
+    pub users: u32,
+    pub requests: u64,
+    pub failures: u64,
+    /// Iterations started and dropped in this interval.
+    pub iterations: u64,
+    pub dropped_iterations: u64,
+    /// p95 latency of this interval's requests, in ms.
+    pub p95_ms: Option<f64>,
+}
+
+/// A counter's total and rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct CounterValue {
+    pub total: f64,
+    pub rate: f64,
+}
+
+/// A gauge's last, min and max values.
+#[derive(Debug, Clone, Serialize)]
+pub struct GaugeSummary {
+    pub value: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// A trend's distribution.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendSummary {
+    pub count: u64,
+    pub avg: f64,
+    pub min: f64,
+    pub med: f64,
+    pub max: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+impl TrendSummary {
+    fn of(h: &Histogram<u64>) -> TrendSummary {
+        let v = |x: u64| x as f64 / 1000.0;
+        TrendSummary {
+            count: h.len(),
+            avg: h.mean() / 1000.0,
+            min: v(h.min()),
+            med: v(h.value_at_quantile(0.5)),
+            max: v(h.max()),
+            p90: v(h.value_at_quantile(0.9)),
+            p95: v(h.value_at_quantile(0.95)),
+            p99: v(h.value_at_quantile(0.99)),
+        }
+    }
+}
+
+/// The scenario's own metrics.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CustomMetrics {
+    pub counters: BTreeMap<String, CounterValue>,
+    pub gauges: BTreeMap<String, GaugeSummary>,
+    pub trends: BTreeMap<String, TrendSummary>,
+}
+
+fn merge_into(all: &mut Entry, entry: &Entry) {
+    let _ = all.latency_us.add(&entry.latency_us);
+    all.failures += entry.failures;
+    all.bytes += entry.bytes;
+    all.messages_sent += entry.messages_sent;
+    all.messages_received += entry.messages_received;
+    if let Some(corrected) = &entry.corrected_us {
+        let _ = all
+            .corrected_us
+            .get_or_insert_with(super::new_histogram)
+            .add(corrected);
+    }
 }
 
 impl Aggregate {
@@ -191,6 +289,12 @@ impl Aggregate {
                         existing.bytes += entry.bytes;
                         existing.messages_sent += entry.messages_sent;
                         existing.messages_received += entry.messages_received;
+                        if let Some(corrected) = &entry.corrected_us {
+                            let target = existing
+                                .corrected_us
+                                .get_or_insert_with(super::new_histogram);
+                            let _ = target.add(corrected);
+                        }
                     }
                     None => {
                         self.entries.insert((kind.clone(), name), entry);
@@ -222,6 +326,65 @@ impl Aggregate {
             counts.0 += passes;
             counts.1 += fails;
         }
+        for (key, value) in shard.counters {
+            *self.counters.entry(key).or_insert(0.0) += value;
+        }
+        for (key, gauge) in shard.gauges {
+            match self.gauges.get_mut(&key) {
+                Some(existing) => {
+                    if gauge.at >= existing.at {
+                        existing.last = gauge.last;
+                        existing.at = gauge.at;
+                    }
+                    existing.min = existing.min.min(gauge.min);
+                    existing.max = existing.max.max(gauge.max);
+                }
+                None => {
+                    self.gauges.insert(key, gauge);
+                }
+            }
+        }
+        for (key, histogram) in shard.trends {
+            match self.trends.get_mut(&key) {
+                Some(existing) => {
+                    let _ = existing.add(&histogram);
+                }
+                None => {
+                    self.trends.insert(key, histogram);
+                }
+            }
+        }
+    }
+
+    /// Entries whose (type, name) pass `keep`, merged into one.
+    pub(crate) fn merged(&self, keep: impl Fn(&str, &str) -> bool) -> Entry {
+        let mut all = Entry::new();
+        for ((kind, name), entry) in &self.entries {
+            if keep(kind, name) {
+                merge_into(&mut all, entry);
+            }
+        }
+        all
+    }
+
+    /// A check's (passes, fails), or all checks' when `name` is None.
+    pub(crate) fn check_counts(&self, name: Option<&str>) -> (u64, u64) {
+        self.checks
+            .iter()
+            .filter(|(n, _)| name.is_none_or(|want| want == n.as_str()))
+            .fold((0, 0), |acc, (_, (p, f))| (acc.0 + p, acc.1 + f))
+    }
+
+    pub(crate) fn counter(&self, name: &str) -> Option<f64> {
+        self.counters.get(name).copied()
+    }
+
+    pub(crate) fn gauge(&self, name: &str) -> Option<GaugeValue> {
+        self.gauges.get(name).copied()
+    }
+
+    pub(crate) fn trend(&self, name: &str) -> Option<&Histogram<u64>> {
+        self.trends.get(name)
     }
 
     pub(crate) fn snapshot(
@@ -243,7 +406,7 @@ impl Aggregate {
         }
     }
 
-    pub(crate) fn report(&self, elapsed: Duration, users: u32) -> Report {
+    pub(crate) fn report(&self, elapsed: Duration, users: u32, iterations: (u64, u64)) -> Report {
         let seconds = elapsed.as_secs_f64().max(1e-9);
         let stats_of = |kind: &str, name: &str, entry: &Entry| NameStats {
             request_type: kind.to_string(),
@@ -256,15 +419,15 @@ impl Aggregate {
             messages_sent: entry.messages_sent,
             messages_received: entry.messages_received,
             latency_ms: LatencySummary::from_histogram(&entry.latency_us),
+            corrected_latency_ms: entry
+                .corrected_us
+                .as_ref()
+                .map(LatencySummary::from_histogram),
         };
         let mut all = Entry::new();
         let mut stats = Vec::with_capacity(self.entries.len());
         for ((kind, name), entry) in &self.entries {
-            let _ = all.latency_us.add(&entry.latency_us);
-            all.failures += entry.failures;
-            all.bytes += entry.bytes;
-            all.messages_sent += entry.messages_sent;
-            all.messages_received += entry.messages_received;
+            merge_into(&mut all, entry);
             stats.push(stats_of(kind, name, entry));
         }
         let mut errors: Vec<ErrorCount> = self
@@ -297,9 +460,48 @@ impl Aggregate {
                 .cmp(&a.count)
                 .then_with(|| a.message.cmp(&b.message))
         });
+        let metrics = CustomMetrics {
+            counters: self
+                .counters
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        CounterValue {
+                            total: *v,
+                            rate: v / seconds,
+                        },
+                    )
+                })
+                .collect(),
+            gauges: self
+                .gauges
+                .iter()
+                .map(|(k, g)| {
+                    (
+                        k.clone(),
+                        GaugeSummary {
+                            value: g.last,
+                            min: g.min,
+                            max: g.max,
+                        },
+                    )
+                })
+                .collect(),
+            trends: self
+                .trends
+                .iter()
+                .map(|(k, h)| (k.clone(), TrendSummary::of(h)))
+                .collect(),
+        };
         Report {
             duration_s: elapsed.as_secs_f64(),
             users,
+            iterations: iterations.0,
+            dropped_iterations: iterations.1,
+            metrics,
+            thresholds: Vec::new(),
+            timeline: Vec::new(),
             total: stats_of("", "Aggregated", &all),
             stats,
             errors,

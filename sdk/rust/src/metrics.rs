@@ -26,3 +26,18 @@ pub fn record(
         error,
     })
 }
+
+/// Add to a counter (reported as its total and rate per second).
+pub fn counter(name: &str, value: f64) {
+    wit::add_counter(name, value)
+}
+
+/// Set a gauge (reported as its last, min and max values).
+pub fn gauge(name: &str, value: f64) {
+    wit::set_gauge(name, value)
+}
+
+/// Add a value to a trend (reported with avg, min, max, percentiles).
+pub fn trend(name: &str, value: f64) {
+    wit::add_trend(name, value)
+}

@@ -72,11 +72,12 @@ pub struct Config<S> {
     tasks: Vec<(String, u32, TaskFn<S>)>,
     wait: WaitTime,
     default_host: Option<String>,
+    defaults: Vec<(String, String)>,
 }
 
 impl<S> Default for Config<S> {
     fn default() -> Self {
-        Config { tasks: Vec::new(), wait: no_wait(), default_host: None }
+        Config { tasks: Vec::new(), wait: no_wait(), default_host: None, defaults: Vec::new() }
     }
 }
 
@@ -102,6 +103,18 @@ impl<S> Config<S> {
     pub fn default_host(mut self, host: &str) -> Self {
         self.default_host = Some(host.to_string());
         self
+    }
+
+    /// A default for a `horde run` option, by its long flag without dashes:
+    /// `.option("rate", "100/s").option("run-time", "1m")`. The command line wins.
+    pub fn option(mut self, flag: &str, value: &str) -> Self {
+        self.defaults.push((flag.to_string(), value.to_string()));
+        self
+    }
+
+    /// A pass/fail threshold in k6 syntax, e.g. `http_req_duration: p(95)<200`.
+    pub fn threshold(self, threshold: &str) -> Self {
+        self.option("threshold", threshold)
     }
 }
 
@@ -162,6 +175,7 @@ pub mod runtime {
                 .collect(),
             wait: config.wait.0,
             default_host: config.default_host,
+            defaults: config.defaults,
         }
     }
 

@@ -1,0 +1,40 @@
+//! Test guest for the load models: each task GETs `--var path=` (default
+//! "/"), waits `--var wait_ms=` (default none), and reports a counter, a
+//! gauge and a trend. `--var options=rate=50/s;run-time=2s` carries default
+//! run options in `configure`, as a scenario may.
+
+use horde_sdk::prelude::*;
+
+#[derive(Default)]
+struct Load;
+
+impl Scenario for Load {
+    fn config() -> Config<Self> {
+        let mut config = Config::new().task(1, "request", Load::request);
+        config = match control::var("wait_ms").and_then(|ms| ms.parse::<f64>().ok()) {
+            Some(ms) => config.wait(constant(ms / 1000.0)),
+            None => config.wait(no_wait()),
+        };
+        if let Some(options) = control::var("options") {
+            for pair in options.split(';').filter(|p| !p.is_empty()) {
+                if let Some((flag, value)) = pair.split_once('=') {
+                    config = config.option(flag, value);
+                }
+            }
+        }
+        config
+    }
+}
+
+impl Load {
+    fn request(&mut self) -> TaskResult {
+        let path = control::var("path").unwrap_or_else(|| "/".into());
+        http::get(path).name("load").send()?;
+        metrics::counter("tasks_done", 1.0);
+        metrics::gauge("last_vu", f64::from(control::vu_id()));
+        metrics::trend("iteration_seen", control::iteration() as f64);
+        Ok(())
+    }
+}
+
+horde_sdk::export_scenario!(Load);

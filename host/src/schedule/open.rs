@@ -1,0 +1,285 @@
+//! The open load model: iterations start at an arrival rate (constant, or
+//! ramped linearly through stages) on a pool of VUs, pre-allocated and grown
+//! up to `max_vus`. An arrival that finds every VU busy waits in a queue; if
+//! it cannot start within `max_queue_time` it is dropped and counted. Each
+//! iteration's lateness is recorded so latencies can be reported from the
+//! intended start (corrected for coordinated omission) as well as from the
+//! actual send.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::{Outcome, Shared, TaskEnd, run_task, start_instance, stop_instance};
+use crate::cli::RateSegment;
+use crate::vu::VuInstance;
+
+/// What the open model needs to know.
+#[derive(Debug, Clone)]
+pub struct OpenPlan {
+    pub segments: Vec<RateSegment>,
+    pub pre_vus: u32,
+    pub max_vus: u32,
+    pub max_queue_time: Duration,
+}
+
+/// Arrival offsets from the start: arrival k happens when the integral of
+/// the rate reaches k.
+#[derive(Debug, Clone)]
+pub struct ArrivalSchedule {
+    segments: Vec<RateSegment>,
+    index: usize,
+    /// Start offset of the current segment, and arrivals before it.
+    segment_start: f64,
+    arrivals_before: f64,
+    next: u64,
+}
+
+impl ArrivalSchedule {
+    pub fn new(segments: Vec<RateSegment>) -> ArrivalSchedule {
+        ArrivalSchedule {
+            segments,
+            index: 0,
+            segment_start: 0.0,
+            arrivals_before: 0.0,
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for ArrivalSchedule {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let k = self.next as f64;
+        while let Some(segment) = self.segments.get(self.index) {
+            let length = segment.duration.as_secs_f64();
+            let (r0, r1) = (segment.from, segment.to);
+            let in_segment = (r0 + r1) / 2.0 * length;
+            let n = k - self.arrivals_before;
+            if n < in_segment {
+                // Solve r0*t + (r1-r0)/(2L)*t^2 = n for t in [0, L).
+                let a = (r1 - r0) / (2.0 * length);
+                let t = if a.abs() < 1e-12 {
+                    n / r0
+                } else {
+                    (-r0 + (r0 * r0 + 4.0 * a * n).max(0.0).sqrt()) / (2.0 * a)
+                };
+                self.next += 1;
+                return Some(Duration::from_secs_f64(
+                    self.segment_start + t.clamp(0.0, length),
+                ));
+            }
+            self.index += 1;
+            self.segment_start += length;
+            self.arrivals_before += in_segment;
+        }
+        None
+    }
+}
+
+/// What VUs tell the dispatcher.
+enum PoolEvent {
+    /// A VU is free (new, or done with its iteration).
+    Ready(Box<VuInstance>),
+    /// A VU is gone (failed to start, or trapped).
+    Lost,
+}
+
+/// Run the open model until its schedule ends or the run stops.
+pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
+    let run = shared.run.clone();
+    let stats = run.stats.clone();
+    let (events_tx, mut events) = mpsc::channel::<PoolEvent>(plan.max_vus as usize + 1);
+    let mut idle: Vec<Box<VuInstance>> = Vec::new();
+    let mut busy = JoinSet::new();
+    let mut vus_total = 0u32;
+    let mut next_vu_id = 1u32;
+    let mut starting = JoinSet::new();
+    let grow = |starting: &mut JoinSet<()>, vus_total: &mut u32, next_vu_id: &mut u32| {
+        let (shared, events_tx, id) = (shared.clone(), events_tx.clone(), *next_vu_id);
+        *vus_total += 1;
+        *next_vu_id += 1;
+        starting.spawn(async move {
+            let event = match start_instance(&shared, id, 0).await {
+                Ok(vu) => PoolEvent::Ready(Box::new(vu)),
+                Err(_) => PoolEvent::Lost,
+            };
+            let _ = events_tx.send(event).await;
+        });
+    };
+    for _ in 0..plan.pre_vus.min(plan.max_vus) {
+        grow(&mut starting, &mut vus_total, &mut next_vu_id);
+    }
+    // Wait for the pre-allocated VUs, so the schedule starts with its pool.
+    let mut pending_pre = plan.pre_vus.min(plan.max_vus);
+    while pending_pre > 0 {
+        match events.recv().await {
+            Some(PoolEvent::Ready(vu)) => idle.push(vu),
+            Some(PoolEvent::Lost) => vus_total -= 1,
+            None => break,
+        }
+        pending_pre -= 1;
+    }
+    shared
+        .progress
+        .active_users
+        .store(vus_total, Ordering::Relaxed);
+
+    let mut schedule = ArrivalSchedule::new(plan.segments.clone()).peekable();
+    let mut backlog: VecDeque<Instant> = VecDeque::new();
+    let start = Instant::now();
+    let mut stop = run.stop.subscribe();
+    loop {
+        if run.stopping() {
+            break;
+        }
+        while busy.try_join_next().is_some() {}
+        while starting.try_join_next().is_some() {}
+        // Start what can start; drop what waited too long.
+        while let Some(&intended) = backlog.front() {
+            if intended.elapsed() > plan.max_queue_time {
+                backlog.pop_front();
+                stats.record_dropped_iteration();
+                continue;
+            }
+            if let Some(mut vu) = idle.pop() {
+                backlog.pop_front();
+                vu.state_mut().iteration_lag = Some(intended.elapsed());
+                let (shared, events_tx) = (shared.clone(), events_tx.clone());
+                busy.spawn(async move {
+                    let index = shared.tasks.pick();
+                    let iteration = vu.state().iteration + 1;
+                    vu.state_mut().iteration = iteration;
+                    let event = match run_task(&shared, &mut vu, index).await {
+                        TaskEnd::Done => PoolEvent::Ready(vu),
+                        TaskEnd::Trapped => {
+                            shared.progress.replaced.fetch_add(1, Ordering::Relaxed);
+                            PoolEvent::Lost
+                        }
+                    };
+                    let _ = events_tx.send(event).await;
+                });
+            } else if vus_total < plan.max_vus {
+                // One new VU for each waiting arrival not already covered by one starting.
+                let wanted = backlog.len().saturating_sub(starting.len());
+                for _ in 0..wanted.min((plan.max_vus - vus_total) as usize) {
+                    grow(&mut starting, &mut vus_total, &mut next_vu_id);
+                }
+                shared
+                    .progress
+                    .active_users
+                    .store(vus_total, Ordering::Relaxed);
+                break;
+            } else {
+                break;
+            }
+        }
+        let next_arrival = schedule.peek().map(|offset| start + *offset);
+        if next_arrival.is_none() && backlog.is_empty() {
+            break;
+        }
+        let queue_deadline = backlog
+            .front()
+            .map(|intended| *intended + plan.max_queue_time);
+        tokio::select! {
+            _ = sleep_until_opt(next_arrival) => {
+                schedule.next();
+                backlog.push_back(next_arrival.expect("armed only with an arrival"));
+            }
+            event = events.recv() => match event {
+                Some(PoolEvent::Ready(vu)) => idle.push(vu),
+                Some(PoolEvent::Lost) => {
+                    vus_total -= 1;
+                    shared.progress.active_users.store(vus_total, Ordering::Relaxed);
+                }
+                None => break,
+            },
+            _ = sleep_until_opt(queue_deadline) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+    // Arrivals that never started are dropped, not lost.
+    for _ in backlog.drain(..) {
+        stats.record_dropped_iteration();
+    }
+    // Let running iterations finish within the stop timeout.
+    let mut interrupted = 0;
+    let mut abort = run.abort.subscribe();
+    let grace = tokio::time::sleep(shared.stop_timeout);
+    tokio::pin!(grace);
+    while !busy.is_empty() || !starting.is_empty() {
+        tokio::select! {
+            Some(_) = busy.join_next() => {}
+            Some(_) = starting.join_next() => {}
+            event = events.recv() => if let Some(PoolEvent::Ready(vu)) = event { idle.push(vu) },
+            _ = &mut grace => {
+                interrupted = busy.len() as u32;
+                break;
+            }
+            _ = abort.wait_for(|a| *a) => {
+                interrupted = busy.len() as u32;
+                break;
+            }
+        }
+    }
+    busy.shutdown().await;
+    starting.shutdown().await;
+    while let Ok(event) = events.try_recv() {
+        if let PoolEvent::Ready(vu) = event {
+            idle.push(vu);
+        }
+    }
+    for mut vu in idle {
+        stop_instance(&shared, &mut vu).await;
+    }
+    shared.progress.active_users.store(0, Ordering::Relaxed);
+    Outcome { interrupted }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(seconds: u64, from: f64, to: f64) -> RateSegment {
+        RateSegment {
+            duration: Duration::from_secs(seconds),
+            from,
+            to,
+        }
+    }
+
+    #[test]
+    fn constant_rate_is_evenly_spaced() {
+        let arrivals: Vec<Duration> =
+            ArrivalSchedule::new(vec![segment(5, 100.0, 100.0)]).collect();
+        assert_eq!(arrivals.len(), 500);
+        assert_eq!(arrivals[1], Duration::from_millis(10));
+        assert!(arrivals[499] < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn ramps_integrate_the_rate() {
+        // 0 -> 100/s over 10 s is 500 arrivals, denser at the end; then 50/s for 2 s.
+        let arrivals: Vec<Duration> =
+            ArrivalSchedule::new(vec![segment(10, 0.0, 100.0), segment(2, 100.0, 100.0)]).collect();
+        assert_eq!(arrivals.len(), 700);
+        let first_half = arrivals
+            .iter()
+            .filter(|t| **t < Duration::from_secs(5))
+            .count();
+        assert!((120..=130).contains(&first_half), "{first_half}");
+        assert!(arrivals.windows(2).all(|w| w[0] <= w[1]));
+    }
+}

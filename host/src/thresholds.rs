@@ -1,0 +1,501 @@
+//! Pass/fail thresholds in k6's syntax, parsed once and evaluated against
+//! the run's cumulative aggregate (at the end, and every second for
+//! `abortOnFail`).
+//!
+//! `METRIC[{key:value,...}]: COND[, COND...][; abortOnFail][; delayAbortEval=DURATION]`
+//! where COND is `AGG OP NUMBER`, AGG one of `avg min max med p(N) rate count value`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::stats::Aggregate;
+
+/// Which events or values a threshold looks at.
+#[derive(Debug, Clone, PartialEq)]
+enum Metric {
+    /// Latency in ms. `http`: HTTP requests only; `corrected`: from intended start.
+    Duration {
+        http: bool,
+        corrected: bool,
+    },
+    /// Share of failed requests (rate) or their number (count).
+    Failed {
+        http: bool,
+    },
+    /// Requests: count, or per second (rate).
+    Requests {
+        http: bool,
+    },
+    /// Share of passing checks.
+    Checks,
+    Iterations,
+    DroppedIterations,
+    /// A counter, gauge or trend the scenario reports.
+    Custom(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Aggregation {
+    Avg,
+    Min,
+    Max,
+    Med,
+    Percentile(f64),
+    Rate,
+    Count,
+    Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl Op {
+    fn holds(self, actual: f64, bound: f64) -> bool {
+        match self {
+            Op::Lt => actual < bound,
+            Op::Le => actual <= bound,
+            Op::Gt => actual > bound,
+            Op::Ge => actual >= bound,
+            Op::Eq => actual == bound,
+            Op::Ne => actual != bound,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Condition {
+    text: String,
+    aggregation: Aggregation,
+    op: Op,
+    bound: f64,
+}
+
+/// Tag filters: `{name:/login}`, `{type:GET}`, `{check:has body}`.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Selector {
+    name: Option<String>,
+    kind: Option<String>,
+    check: Option<String>,
+}
+
+/// One parsed threshold line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub source: String,
+    metric: Metric,
+    selector: Selector,
+    conditions: Vec<Condition>,
+    pub abort_on_fail: bool,
+    pub delay_abort_eval: Duration,
+}
+
+/// The verdict on one condition.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub threshold: String,
+    pub condition: String,
+    /// The measured value; None when the metric has no data.
+    pub actual: Option<f64>,
+    pub passed: bool,
+}
+
+fn bad(source: &str, reason: &str) -> String {
+    format!(
+        "invalid threshold {source:?}: {reason}. Expected e.g. 'http_req_duration: p(95)<200' or \
+         'req_failed{{name:/login}}: rate<0.01'"
+    )
+}
+
+fn parse_condition(source: &str, text: &str) -> Result<Condition, String> {
+    let text = text.trim();
+    let op_at = text
+        .find(['<', '>', '=', '!'])
+        .ok_or_else(|| bad(source, &format!("{text:?} has no comparison")))?;
+    let (aggregation_text, rest) = text.split_at(op_at);
+    let (op, number) = [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("==", Op::Eq),
+        ("!=", Op::Ne),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ]
+    .into_iter()
+    .find_map(|(symbol, op)| rest.strip_prefix(symbol).map(|n| (op, n)))
+    .ok_or_else(|| bad(source, &format!("{text:?} has an unknown comparison")))?;
+    let bound: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| bad(source, &format!("{:?} is not a number", number.trim())))?;
+    let aggregation = match aggregation_text.trim() {
+        "avg" => Aggregation::Avg,
+        "min" => Aggregation::Min,
+        "max" => Aggregation::Max,
+        "med" => Aggregation::Med,
+        "rate" => Aggregation::Rate,
+        "count" => Aggregation::Count,
+        "value" => Aggregation::Value,
+        other => {
+            let percent = other
+                .strip_prefix("p(")
+                .and_then(|p| p.strip_suffix(')'))
+                .and_then(|p| p.trim().parse::<f64>().ok())
+                .filter(|p| (0.0..=100.0).contains(p))
+                .ok_or_else(|| {
+                    bad(
+                        source,
+                        &format!("{other:?} is not avg, min, max, med, p(N), rate, count or value"),
+                    )
+                })?;
+            Aggregation::Percentile(percent)
+        }
+    };
+    Ok(Condition {
+        text: text.to_string(),
+        aggregation,
+        op,
+        bound,
+    })
+}
+
+fn allowed(metric: &Metric, aggregation: Aggregation) -> bool {
+    use Aggregation::*;
+    match metric {
+        Metric::Duration { .. } => {
+            matches!(aggregation, Avg | Min | Max | Med | Percentile(_) | Count)
+        }
+        Metric::Failed { .. } | Metric::Checks => matches!(aggregation, Rate | Count),
+        Metric::Requests { .. } | Metric::Iterations | Metric::DroppedIterations => {
+            matches!(aggregation, Rate | Count)
+        }
+        Metric::Custom(_) => true,
+    }
+}
+
+impl Threshold {
+    /// Parse one threshold line.
+    pub fn parse(source: &str) -> Result<Threshold, String> {
+        let mut parts = source.split(';');
+        let main = parts.next().unwrap_or_default();
+        // The selector may itself contain ':' (name:/login), so split after it.
+        let search_from = match main.find('{') {
+            Some(open) if !main[..open].contains(':') => {
+                open + main[open..]
+                    .find('}')
+                    .ok_or_else(|| bad(source, "unclosed '{' in the selector"))?
+            }
+            _ => 0,
+        };
+        let colon = main[search_from..]
+            .find(':')
+            .map(|i| i + search_from)
+            .ok_or_else(|| bad(source, "missing ':' between the metric and its conditions"))?;
+        let (metric_text, conditions_text) = (&main[..colon], &main[colon + 1..]);
+        let metric_text = metric_text.trim();
+        let (metric_name, selector_text) = match metric_text.split_once('{') {
+            Some((name, rest)) => {
+                let inner = rest
+                    .strip_suffix('}')
+                    .ok_or_else(|| bad(source, "the selector must end with '}'"))?;
+                (name.trim(), Some(inner))
+            }
+            None => (metric_text, None),
+        };
+        let metric = match metric_name {
+            "http_req_duration" => Metric::Duration {
+                http: true,
+                corrected: false,
+            },
+            "req_duration" => Metric::Duration {
+                http: false,
+                corrected: false,
+            },
+            "http_req_duration_corrected" => Metric::Duration {
+                http: true,
+                corrected: true,
+            },
+            "req_duration_corrected" => Metric::Duration {
+                http: false,
+                corrected: true,
+            },
+            "http_req_failed" => Metric::Failed { http: true },
+            "req_failed" => Metric::Failed { http: false },
+            "http_reqs" => Metric::Requests { http: true },
+            "reqs" => Metric::Requests { http: false },
+            "checks" => Metric::Checks,
+            "iterations" => Metric::Iterations,
+            "dropped_iterations" => Metric::DroppedIterations,
+            "" => return Err(bad(source, "the metric name is empty")),
+            custom => Metric::Custom(custom.to_string()),
+        };
+        let mut selector = Selector::default();
+        if let Some(inner) = selector_text {
+            for pair in inner.split(',').filter(|p| !p.trim().is_empty()) {
+                let (key, value) = pair
+                    .split_once(':')
+                    .ok_or_else(|| bad(source, &format!("selector {pair:?} is not key:value")))?;
+                let value = Some(value.trim().to_string());
+                match key.trim() {
+                    "name" => selector.name = value,
+                    "type" | "method" => selector.kind = value,
+                    "check" => selector.check = value,
+                    other => {
+                        return Err(bad(
+                            source,
+                            &format!("unknown selector key {other:?} (name, type, check)"),
+                        ));
+                    }
+                }
+            }
+        }
+        let conditions = conditions_text
+            .split(',')
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| parse_condition(source, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        if conditions.is_empty() {
+            return Err(bad(source, "no condition"));
+        }
+        if let Some(c) = conditions.iter().find(|c| !allowed(&metric, c.aggregation)) {
+            return Err(bad(
+                source,
+                &format!("{:?} does not apply to {metric_name}", c.text),
+            ));
+        }
+        let mut threshold = Threshold {
+            source: source.trim().to_string(),
+            metric,
+            selector,
+            conditions,
+            abort_on_fail: false,
+            delay_abort_eval: Duration::ZERO,
+        };
+        for option in parts.map(str::trim).filter(|o| !o.is_empty()) {
+            match option.split_once('=') {
+                None if option == "abortOnFail" => threshold.abort_on_fail = true,
+                Some(("delayAbortEval", value)) => {
+                    threshold.delay_abort_eval =
+                        crate::cli::parse_duration(value, "delayAbortEval")
+                            .map_err(|e| bad(source, &e.to_string()))?;
+                }
+                _ => {
+                    return Err(bad(
+                        source,
+                        &format!("unknown option {option:?} (abortOnFail, delayAbortEval=10s)"),
+                    ));
+                }
+            }
+        }
+        Ok(threshold)
+    }
+
+    fn keeps(&self, http: bool) -> impl Fn(&str, &str) -> bool + '_ {
+        move |kind: &str, name: &str| {
+            (!http || is_http_type(kind))
+                && self.selector.name.as_deref().is_none_or(|n| n == name)
+                && self.selector.kind.as_deref().is_none_or(|k| k == kind)
+        }
+    }
+
+    fn value(
+        &self,
+        condition: &Condition,
+        aggregate: &Aggregate,
+        elapsed: Duration,
+        iterations: (u64, u64),
+    ) -> Option<f64> {
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        let quantile = |h: &hdrhistogram::Histogram<u64>, scale: f64| -> Option<f64> {
+            if h.is_empty() {
+                return None;
+            }
+            let v = |x: u64| x as f64 / scale;
+            Some(match condition.aggregation {
+                Aggregation::Avg => h.mean() / scale,
+                Aggregation::Min => v(h.min()),
+                Aggregation::Max => v(h.max()),
+                Aggregation::Med => v(h.value_at_quantile(0.5)),
+                Aggregation::Percentile(p) => v(h.value_at_quantile(p / 100.0)),
+                Aggregation::Count => h.len() as f64,
+                Aggregation::Rate => h.len() as f64 / seconds,
+                Aggregation::Value => v(h.max()),
+            })
+        };
+        let per = |count: u64| match condition.aggregation {
+            Aggregation::Rate => count as f64 / seconds,
+            _ => count as f64,
+        };
+        match &self.metric {
+            Metric::Duration { http, corrected } => {
+                let entry = aggregate.merged(self.keeps(*http));
+                let histogram = if *corrected {
+                    entry.corrected_us.as_ref()?
+                } else {
+                    &entry.latency_us
+                };
+                quantile(histogram, 1000.0)
+            }
+            Metric::Failed { http } => {
+                let entry = aggregate.merged(self.keeps(*http));
+                let count = entry.latency_us.len();
+                match condition.aggregation {
+                    Aggregation::Rate => (count > 0).then(|| entry.failures as f64 / count as f64),
+                    _ => Some(entry.failures as f64),
+                }
+            }
+            Metric::Requests { http } => {
+                Some(per(aggregate.merged(self.keeps(*http)).latency_us.len()))
+            }
+            Metric::Checks => {
+                let (passes, fails) = aggregate.check_counts(self.selector.check.as_deref());
+                match condition.aggregation {
+                    Aggregation::Rate => {
+                        (passes + fails > 0).then(|| passes as f64 / (passes + fails) as f64)
+                    }
+                    _ => Some(passes as f64),
+                }
+            }
+            Metric::Iterations => Some(per(iterations.0)),
+            Metric::DroppedIterations => Some(per(iterations.1)),
+            Metric::Custom(name) => {
+                if let Some(total) = aggregate.counter(name) {
+                    return Some(match condition.aggregation {
+                        Aggregation::Rate => total / seconds,
+                        _ => total,
+                    });
+                }
+                if let Some(gauge) = aggregate.gauge(name) {
+                    return Some(match condition.aggregation {
+                        Aggregation::Min => gauge.min,
+                        Aggregation::Max => gauge.max,
+                        _ => gauge.last,
+                    });
+                }
+                aggregate.trend(name).and_then(|h| quantile(h, 1000.0))
+            }
+        }
+    }
+
+    /// Evaluate every condition against the aggregate.
+    pub fn evaluate(
+        &self,
+        aggregate: &Aggregate,
+        elapsed: Duration,
+        iterations: (u64, u64),
+    ) -> Vec<Verdict> {
+        self.conditions
+            .iter()
+            .map(|condition| {
+                let actual = self.value(condition, aggregate, elapsed, iterations);
+                Verdict {
+                    threshold: self.source.clone(),
+                    condition: condition.text.clone(),
+                    actual,
+                    passed: actual.is_some_and(|a| condition.op.holds(a, condition.bound)),
+                }
+            })
+            .collect()
+    }
+}
+
+/// HTTP events have the request method as their type (all capitals).
+fn is_http_type(kind: &str) -> bool {
+    !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{RequestEvent, Stats};
+
+    #[test]
+    fn k6_syntax_parses() {
+        let t = Threshold::parse(
+            "http_req_duration{name:/login}: p(95)<200, avg<=100; abortOnFail; delayAbortEval=10s",
+        )
+        .unwrap();
+        assert_eq!(t.selector.name.as_deref(), Some("/login"));
+        assert_eq!(t.conditions.len(), 2);
+        assert_eq!(t.conditions[0].aggregation, Aggregation::Percentile(95.0));
+        assert!(t.abort_on_fail);
+        assert_eq!(t.delay_abort_eval, Duration::from_secs(10));
+        assert!(Threshold::parse("checks: rate>0.99").is_ok());
+        assert!(Threshold::parse("my_trend: p(99.9)<5").is_ok());
+    }
+
+    #[test]
+    fn bad_thresholds_are_explained() {
+        for bad in [
+            "http_req_duration p(95)<200",
+            "http_req_duration: p(95)",
+            "http_req_duration: p(101)<1",
+            "http_req_duration: rate<1",
+            "http_req_failed: p(95)<1",
+            "http_req_duration{nme:/x}: avg<1",
+            "http_req_duration: avg<1; abortOnFial",
+            ": avg<1",
+        ] {
+            let err = Threshold::parse(bad).unwrap_err();
+            assert!(err.contains("invalid threshold"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn evaluation_uses_selectors_and_aggregations() {
+        let stats = Stats::new(100, 64);
+        let event = |kind, name, ms, error| RequestEvent {
+            request_type: kind,
+            name,
+            duration: Duration::from_millis(ms),
+            response_length: 0,
+            error,
+            messages_sent: 0,
+            messages_received: 0,
+            lag: None,
+        };
+        for _ in 0..90 {
+            stats.record(&event("GET", "/fast", 10, None));
+        }
+        for _ in 0..10 {
+            stats.record(&event("GET", "/slow", 500, Some("HTTP 500")));
+        }
+        stats.record(&event("redis", "GET", 1000, None));
+        stats.add_counter("orders", 5.0);
+        stats.record_check("ok", true);
+        stats.snapshot();
+        let verdicts = |line: &str| {
+            let t = Threshold::parse(line).unwrap();
+            stats.with_aggregate(|a| t.evaluate(a, Duration::from_secs(10), (100, 3)))
+        };
+        assert!(verdicts("http_req_duration: p(50)<20")[0].passed);
+        assert!(!verdicts("http_req_duration: p(95)<20")[0].passed);
+        assert!(verdicts("http_req_duration{name:/fast}: max<11")[0].passed);
+        assert_eq!(
+            verdicts("http_req_duration: max<2000")[0]
+                .actual
+                .map(|v| v.round()),
+            Some(500.0)
+        );
+        assert_eq!(
+            verdicts("req_duration: max<2000")[0]
+                .actual
+                .map(|v| v.round()),
+            Some(1000.0)
+        );
+        assert_eq!(verdicts("http_req_failed: rate<0.2")[0].actual, Some(0.1));
+        assert_eq!(verdicts("http_reqs: rate>9")[0].actual, Some(10.0));
+        assert_eq!(verdicts("orders: count==5")[0].actual, Some(5.0));
+        assert_eq!(verdicts("checks: rate==1")[0].actual, Some(1.0));
+        assert_eq!(verdicts("dropped_iterations: count<1")[0].actual, Some(3.0));
+        let missing = &verdicts("never_reported: count>0")[0];
+        assert!(missing.actual.is_none() && !missing.passed);
+    }
+}
