@@ -275,11 +275,13 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         iterations: config.iterations,
         stop_timeout: config.stop_timeout,
     };
-    let outcome = schedule::run(shared, config.load_model(), config.run_limit()).await;
+    let load_model = config.load_model();
+    let outcome = schedule::run(shared, load_model.clone(), config.run_limit()).await;
     if !run.stopping() {
-        run.request_stop(match config.iterations {
-            Some(n) => format!("{n} iterations done"),
-            None => "all users finished".into(),
+        run.request_stop(match (&load_model, config.iterations) {
+            (cli::LoadModel::Open { .. }, _) => "arrival schedule finished".into(),
+            (_, Some(n)) => format!("{n} iterations done"),
+            (_, None) => "all users finished".into(),
         });
     }
     signals.abort();

@@ -370,7 +370,7 @@ impl RunConfig {
     pub fn load_model(&self) -> LoadModel {
         match (&self.stages, self.rate) {
             (Some(Stages::Rates(stages)), start) => LoadModel::Open {
-                segments: rate_segments(start.unwrap_or(0.0), stages),
+                segments: cut_segments(rate_segments(start.unwrap_or(0.0), stages), self.run_time),
                 pre_vus: self.pre_vus.unwrap_or(self.max_vus.min(10)),
                 max_vus: self.max_vus,
                 max_queue_time: self.max_queue_time,
@@ -457,6 +457,32 @@ pub struct RateSegment {
     pub duration: Duration,
     pub from: f64,
     pub to: f64,
+}
+
+/// Keep the segments' first `limit` (a --run-time shorter than the stages).
+fn cut_segments(segments: Vec<RateSegment>, limit: Option<Duration>) -> Vec<RateSegment> {
+    let Some(limit) = limit else { return segments };
+    let mut at = Duration::ZERO;
+    let mut kept = Vec::new();
+    for segment in segments {
+        if at >= limit {
+            break;
+        }
+        if at + segment.duration <= limit {
+            kept.push(segment);
+        } else {
+            let part = limit - at;
+            let fraction = part.as_secs_f64() / segment.duration.as_secs_f64();
+            let to = segment.from + (segment.to - segment.from) * fraction;
+            kept.push(RateSegment {
+                duration: part,
+                from: segment.from,
+                to,
+            });
+        }
+        at += segment.duration;
+    }
+    kept
 }
 
 fn rate_segments(start: f64, stages: &[(Duration, f64)]) -> Vec<RateSegment> {

@@ -50,7 +50,10 @@ pub struct Shared {
 /// Run the load model to its end.
 pub async fn run(shared: Shared, model: LoadModel, run_limit: Option<Duration>) -> Outcome {
     let shared = Arc::new(shared);
-    if let Some(limit) = run_limit {
+    // The open model's schedule is its clock (already cut to the run time):
+    // it ends when its last arrival has been dealt with.
+    let closed = !matches!(model, LoadModel::Open { .. });
+    if let Some(limit) = run_limit.filter(|_| closed) {
         let run = shared.run.clone();
         tokio::spawn(async move {
             let mut stop = run.stop.subscribe();
