@@ -180,6 +180,30 @@ impl std::fmt::Debug for VuState {
     }
 }
 
+impl VuState {
+    /// The state of VU `vu_id`, before any instance exists. Benchmarks call
+    /// the capabilities on it directly (no wasm) as a baseline.
+    pub fn new(run: Arc<RunContext>, vu_id: u32, iteration: u64) -> VuState {
+        let stderr_tail = RecentLines::default();
+        VuState {
+            wasi: sandboxed_wasi(&run, vu_id, &stderr_tail),
+            stderr_tail,
+            table: ResourceTable::new(),
+            limiter: MemoryCap {
+                max_bytes: usize::try_from(run.limits.max_vu_memory).unwrap_or(usize::MAX),
+            },
+            run,
+            vu_id,
+            iteration,
+            stop_requested: false,
+            iteration_lag: None,
+            http: VuHttp::default(),
+            grpc: VuGrpc::default(),
+            budget: CpuBudget::default(),
+        }
+    }
+}
+
 impl WasiView for VuState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -273,23 +297,7 @@ impl VuInstance {
         vu_id: u32,
         iteration: u64,
     ) -> Result<VuInstance> {
-        let stderr_tail = RecentLines::default();
-        let state = VuState {
-            wasi: sandboxed_wasi(&run, vu_id, &stderr_tail),
-            stderr_tail,
-            table: ResourceTable::new(),
-            limiter: MemoryCap {
-                max_bytes: usize::try_from(run.limits.max_vu_memory).unwrap_or(usize::MAX),
-            },
-            run,
-            vu_id,
-            iteration,
-            stop_requested: false,
-            iteration_lag: None,
-            http: VuHttp::default(),
-            grpc: VuGrpc::default(),
-            budget: CpuBudget::default(),
-        };
+        let state = VuState::new(run, vu_id, iteration);
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);

@@ -6,12 +6,15 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
+
 const USAGE: &str = "usage: cargo xtask <command> [args]
 
 commands:
   demo [horde demo flags]   build horde and run the demo (built-in target + example scenario)
   test                      install what the tests need, then run every test
-  build-guests              build the Rust guest components for wasm32-wasip2";
+  build-guests              build the Rust guest components for wasm32-wasip2
+  bench                     Horde vs oha, wrk and Locust on nginx; writes BENCHMARKS.md";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,6 +22,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("build-guests") => build_guests(),
+        Some("bench") => run_bench(),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -67,19 +71,32 @@ fn ensure_wasm_target() -> Result<()> {
     run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))
 }
 
+/// Is `program` on PATH or in the system folders (sbin is often off PATH)?
 fn have(program: &str) -> bool {
+    let path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
     ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
         .iter()
-        .any(|dir| std::path::Path::new(dir).join(program).exists())
+        .map(std::path::PathBuf::from)
+        .chain(path)
+        .any(|dir| dir.join(program).exists())
 }
 
 /// Debian packages of the third-party servers the integration tests run
 /// against: (program, package).
 const APT_SERVERS: [(&str, &str); 2] = [("nginx", "nginx-light"), ("redis-server", "redis-server")];
+/// Debian packages the bench needs: (program, package).
+const APT_BENCH: [(&str, &str); 3] = [("nginx", "nginx-light"), ("wrk", "wrk"), ("time", "time")];
 
 /// Install the missing servers with apt-get (as root), or say what to install.
 fn ensure_servers() -> Result<()> {
-    let missing: Vec<&str> = APT_SERVERS
+    ensure_apt(&APT_SERVERS)
+}
+
+/// Install the (program, package) pairs whose program is missing.
+fn ensure_apt(wanted: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = wanted
         .iter()
         .filter(|(program, _)| !have(program))
         .map(|(_, package)| *package)
@@ -187,6 +204,35 @@ fn parse_test_result(line: &str) -> Option<(u64, u64)> {
         })
     };
     Some((count("passed")?, count("failed")?))
+}
+
+fn run_bench() -> Result<()> {
+    ensure_wasm_target()?;
+    ensure_apt(&APT_BENCH)?;
+    if !have("locust") {
+        eprintln!("xtask: installing locust with pip");
+        run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "locust"]))?;
+    }
+    let home_oha =
+        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo/bin/oha"));
+    if !have("oha") && !home_oha.is_some_and(|p| p.exists()) {
+        eprintln!("xtask: installing oha with cargo install (a few minutes, once)");
+        if run(cargo().args(["install", "--locked", "--quiet", "oha"])).is_err() {
+            eprintln!(
+                "xtask: oha could not be installed; the bench runs without it (install it with `cargo install oha`)"
+            );
+        }
+    }
+    run(cargo().args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "horde",
+        "--bins",
+        "--examples",
+    ]))?;
+    bench::bench()
 }
 
 fn build_guests() -> Result<()> {
