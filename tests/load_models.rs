@@ -160,6 +160,7 @@ async fn scenario_defaults_yield_to_flags_and_custom_metrics_are_reported() {
     // The scenario's defaults alone: 30 iterations, threshold passes.
     let mut run = load_run(&target, "/");
     run.vars.insert("options".into(), options.into());
+    run.vars.insert("metrics".into(), "on".into());
     let report = horde::run(&run).await.unwrap().report;
     assert_eq!(report.iterations, 30);
     assert_eq!(report.thresholds.len(), 1);
@@ -182,6 +183,8 @@ async fn scenario_defaults_yield_to_flags_and_custom_metrics_are_reported() {
         "10",
         "--var",
         "path=/",
+        "--var",
+        "metrics=on",
         "--var",
         &var,
     ];

@@ -39,7 +39,17 @@ async fn main() -> Result<()> {
         .context("vus must be a number")?;
     let path = std::path::Path::new(&path);
 
-    let engine = engine::new_engine()?;
+    // Large runs use the pooling allocator, as `horde run` does.
+    let pool = (vus >= engine::POOLING_FROM_VUS).then_some((vus, Limits::default().max_vu_memory));
+    let engine = engine::new_engine_for(pool)?;
+    println!(
+        "allocator:      {}",
+        if pool.is_some() {
+            "pooling"
+        } else {
+            "on-demand"
+        }
+    );
     let linker = engine::new_linker(&engine)?;
     let cache = tempfile::tempdir()?;
     let cold = engine::load_scenario(&engine, &linker, path, None, Some(cache.path()))?;

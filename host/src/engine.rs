@@ -21,9 +21,39 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Largest wasm stack a guest may use.
 const MAX_WASM_STACK: usize = 1 << 20;
 
-/// Build the engine every run uses.
+/// Build the engine every run uses, with the on-demand allocator.
 pub fn new_engine() -> Result<Engine> {
+    new_engine_for(None)
+}
+
+/// Runs with more VUs than this use the pooling allocator: one reservation
+/// for every instance, so `vm.max_map_count` (65,530 by default, about 9,000
+/// instances' worth of mappings) does not cap the VU count.
+pub const POOLING_FROM_VUS: u32 = 4000;
+
+/// Build the engine; with `pool` (VU capacity, max linear memory per VU)
+/// instances come from a pre-reserved pool sized for that many VUs.
+pub fn new_engine_for(pool: Option<(u32, u64)>) -> Result<Engine> {
     let mut config = Config::new();
+    if let Some((vus, max_memory)) = pool {
+        // Every VU also has the probe instance and replacements in flight: headroom.
+        let slots = vus + vus / 10 + 16;
+        let mut pooling = wasmtime::PoolingAllocationConfig::default();
+        pooling
+            .total_component_instances(slots)
+            .total_core_instances(slots * 8)
+            .total_memories(slots * 2)
+            .total_tables(slots * 4)
+            .total_stacks(slots)
+            .max_memory_size(usize::try_from(max_memory).unwrap_or(usize::MAX))
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+        // Slots of exactly the memory cap, no 4 GiB reservations.
+        config.memory_reservation(max_memory.next_power_of_two().max(1 << 20));
+        config.memory_guard_size(64 * 1024);
+    }
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(OptLevel::Speed);

@@ -165,7 +165,13 @@ async fn wait_for_signal() -> &'static str {
 pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     let proto =
         caps::grpc::load_schema(config.proto.as_deref(), &config.proto_paths).map_err(bad_input)?;
-    let engine = engine::new_engine()?;
+    // The scenario's defaults may change the VU count, but they are known only
+    // after it loads: the pool is sized from the command line, with the
+    // on-demand allocator below the pooling threshold.
+    let capacity = config.vu_capacity();
+    let pool =
+        (capacity >= engine::POOLING_FROM_VUS).then_some((capacity, config.limits.max_vu_memory));
+    let engine = engine::new_engine_for(pool)?;
     let linker = engine::new_linker(&engine)?;
     let loaded = engine::load_scenario(
         &engine,

@@ -400,6 +400,17 @@ impl RunConfig {
         }
     }
 
+    /// The most VU instances the run can have at once.
+    pub fn vu_capacity(&self) -> u32 {
+        match self.load_model() {
+            LoadModel::Closed { users, .. } => users,
+            LoadModel::ClosedStages { start, stages } => {
+                stages.iter().map(|(_, n)| *n).max().unwrap_or(0).max(start)
+            }
+            LoadModel::Open { max_vus, .. } => max_vus,
+        }
+    }
+
     /// How long the run lasts at most: --run-time, else the stages' total.
     pub fn run_limit(&self) -> Option<Duration> {
         self.run_time
