@@ -18,6 +18,9 @@ const CONNECTIONS: [u32; 2] = [16, 64];
 /// Repetitions of every (tool, connections) pair, interleaved.
 const REPETITIONS: usize = 2;
 
+/// A labelled way to produce one measurement.
+type Attempt<'a> = Box<dyn Fn() -> Result<Measured> + 'a>;
+
 /// One bounded load run.
 #[derive(Debug, Clone)]
 struct Measured {
@@ -553,10 +556,10 @@ fn machine() -> String {
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
-    if values.is_empty() {
-        0.0
-    } else {
-        values[values.len() / 2]
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
 }
 
@@ -588,7 +591,7 @@ pub fn bench() -> Result<()> {
                 "xtask bench: {connections} connections, repetition {}",
                 repetition + 1
             );
-            let attempts: [(&str, Box<dyn Fn() -> Result<Measured>>); 6] = [
+            let attempts: [(&str, Attempt<'_>); 6] = [
                 (
                     "horde",
                     Box::new(|| {
