@@ -5,14 +5,11 @@
 //!
 //!     cargo run --release -p horde --example direct_baseline -- http://127.0.0.1:8080/item/1 64 5
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use horde::bindings::http::{Host, Request};
-use horde::caps::http::HttpSettings;
-use horde::guest_log::GuestLogger;
-use horde::policy::{Grant, Limits, NetworkPolicy, SocketGrants};
+use horde::policy::{Grant, NetworkPolicy};
 use horde::stats::Stats;
 use horde::vu::{RunContext, VuState};
 
@@ -30,17 +27,7 @@ async fn main() -> Result<()> {
         parsed.port_or_known_default().unwrap_or(80),
     );
     let stats = Stats::new(1000, 256);
-    let run = RunContext::new(
-        stats.clone(),
-        NetworkPolicy::new(vec![grant]),
-        SocketGrants::default(),
-        Limits::default(),
-        None,
-        HashMap::new(),
-        GuestLogger::new(50),
-        HttpSettings::new(false, false),
-        None,
-    );
+    let run = RunContext::standalone(stats.clone(), NetworkPolicy::new(vec![grant]));
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();

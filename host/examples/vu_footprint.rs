@@ -3,14 +3,11 @@
 //!
 //!     cargo run --release -p horde --example vu_footprint -- user.wasm 1000
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use horde::caps::http::HttpSettings;
 use horde::engine;
-use horde::guest_log::GuestLogger;
-use horde::policy::{Limits, NetworkPolicy, SocketGrants};
+use horde::policy::{Limits, NetworkPolicy};
 use horde::stats::Stats;
 use horde::vu::{RunContext, VuInstance};
 
@@ -66,17 +63,7 @@ async fn main() -> Result<()> {
     );
 
     let _ticker = engine::EpochTicker::start(&engine);
-    let run = RunContext::new(
-        Stats::new(1000, 256),
-        NetworkPolicy::default(),
-        SocketGrants::default(),
-        Limits::default(),
-        None,
-        HashMap::new(),
-        GuestLogger::new(50),
-        HttpSettings::new(false, false),
-        None,
-    );
+    let run = RunContext::standalone(Stats::new(1000, 256), NetworkPolicy::default());
     // Warm up allocator and code pages with one instance.
     drop(VuInstance::new(&engine, &cached.pre, run.clone(), 0, 0).await?);
     let before = rss_bytes()?;

@@ -69,6 +69,24 @@ impl RunContext {
         })
     }
 
+    /// A context with default limits and no variables, granting `policy`:
+    /// for tools and benchmarks that drive VUs without a command line.
+    pub fn standalone(stats: Arc<Stats>, policy: NetworkPolicy) -> Arc<RunContext> {
+        let limits = Limits::default();
+        let logger = GuestLogger::new(limits.log_lines_per_second);
+        RunContext::new(
+            stats,
+            policy,
+            SocketGrants::default(),
+            limits,
+            None,
+            HashMap::new(),
+            logger,
+            HttpSettings::new(false, false),
+            None,
+        )
+    }
+
     /// Ask every VU to stop after its current task; the first reason wins.
     pub fn request_stop(&self, reason: String) {
         let mut slot = self.stop_reason.lock().unwrap_or_else(|e| e.into_inner());

@@ -217,16 +217,7 @@ fn run_bench() -> Result<()> {
         std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo/bin/oha"));
     if !have("oha") && !home_oha.is_some_and(|p| p.exists()) {
         eprintln!("xtask: installing oha with cargo install (a few minutes, once)");
-        // Without its default TLS features oha builds faster; the bench is plain HTTP.
-        if run(cargo().args([
-            "install",
-            "--locked",
-            "--quiet",
-            "--no-default-features",
-            "oha",
-        ]))
-        .is_err()
-        {
+        if run(cargo().args(["install", "--locked", "--quiet", "oha"])).is_err() {
             eprintln!(
                 "xtask: oha could not be installed; the bench runs without it (install it with `cargo install oha`)"
             );

@@ -575,6 +575,36 @@ impl Inbound {
     }
 }
 
+/// A CANCELLED status for a stream the guest dropped early.
+fn cancelled(message: &str) -> Error {
+    Error::Status(wit::Status {
+        code: Code::Cancelled as u32,
+        message: message.to_string(),
+        details: Vec::new(),
+    })
+}
+
+/// The next message of a stream; its event is recorded when the stream ends.
+async fn next_recorded(
+    run: &RunContext,
+    inbound: &mut Inbound,
+    record: &mut StreamRecord,
+) -> Result<Option<Vec<u8>>, Error> {
+    let result = inbound.next(record).await;
+    match &result {
+        Ok(None) => record_stream(run, record, None),
+        Err(error) => record_stream(run, record, Some(error)),
+        Ok(Some(_)) => {}
+    }
+    result.map(|m| m.map(|b| b.to_vec()))
+}
+
+/// Record a dropped stream: fine if it had ended, CANCELLED if not.
+fn record_drop(run: &RunContext, inbound: &Inbound, record: &mut StreamRecord) {
+    let error = (!matches!(inbound, Inbound::Done)).then(|| cancelled("dropped before the end"));
+    record_stream(run, record, error.as_ref());
+}
+
 /// A server-streaming call (the `server-stream` resource).
 pub struct ServerStream {
     record: StreamRecord,
@@ -624,27 +654,14 @@ impl wit::HostServerStream for VuState {
         let started = Instant::now();
         let run = self.run.clone();
         let state = self.table.get_mut(&stream).map_err(table_error)?;
-        let result = state.inbound.next(&mut state.record).await;
-        match &result {
-            Ok(None) => record_stream(&run, &mut state.record, None),
-            Err(error) => record_stream(&run, &mut state.record, Some(error)),
-            Ok(Some(_)) => {}
-        }
+        let result = next_recorded(&run, &mut state.inbound, &mut state.record).await;
         self.budget.add_host_time(started.elapsed());
-        Ok(result.map(|m| m.map(|b| b.to_vec())))
+        Ok(result)
     }
 
     async fn drop(&mut self, stream: Resource<ServerStream>) -> wasmtime::Result<()> {
         let mut state = self.table.delete(stream).map_err(table_error)?;
-        if !state.record.recorded {
-            let cancelled = Error::Status(wit::Status {
-                code: Code::Cancelled as u32,
-                message: "dropped before the end".into(),
-                details: Vec::new(),
-            });
-            let error = (!matches!(state.inbound, Inbound::Done)).then_some(cancelled);
-            record_stream(&self.run, &mut state.record, error.as_ref());
-        }
+        record_drop(&self.run, &state.inbound, &mut state.record);
         Ok(())
     }
 }
@@ -697,12 +714,11 @@ impl wit::HostClientStream for VuState {
         if let Some(call) = state.call.take() {
             call.abort();
         }
-        let cancelled = Error::Status(wit::Status {
-            code: Code::Cancelled as u32,
-            message: "dropped before finish".into(),
-            details: Vec::new(),
-        });
-        record_stream(&self.run, &mut state.record, Some(&cancelled));
+        record_stream(
+            &self.run,
+            &mut state.record,
+            Some(&cancelled("dropped before finish")),
+        );
         Ok(())
     }
 }
@@ -732,27 +748,14 @@ impl wit::HostBidiStream for VuState {
         let started = Instant::now();
         let run = self.run.clone();
         let state = self.table.get_mut(&stream).map_err(table_error)?;
-        let result = state.inbound.next(&mut state.record).await;
-        match &result {
-            Ok(None) => record_stream(&run, &mut state.record, None),
-            Err(error) => record_stream(&run, &mut state.record, Some(error)),
-            Ok(Some(_)) => {}
-        }
+        let result = next_recorded(&run, &mut state.inbound, &mut state.record).await;
         self.budget.add_host_time(started.elapsed());
-        Ok(result.map(|m| m.map(|b| b.to_vec())))
+        Ok(result)
     }
 
     async fn drop(&mut self, stream: Resource<BidiStream>) -> wasmtime::Result<()> {
         let mut state = self.table.delete(stream).map_err(table_error)?;
-        if !state.record.recorded {
-            let cancelled = Error::Status(wit::Status {
-                code: Code::Cancelled as u32,
-                message: "dropped before the end".into(),
-                details: Vec::new(),
-            });
-            let error = (!matches!(state.inbound, Inbound::Done)).then_some(cancelled);
-            record_stream(&self.run, &mut state.record, error.as_ref());
-        }
+        record_drop(&self.run, &state.inbound, &mut state.record);
         Ok(())
     }
 }
