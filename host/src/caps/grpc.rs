@@ -849,23 +849,17 @@ impl wit::Host for VuState {
         method: String,
         opts: Options,
     ) -> wasmtime::Result<Result<Resource<ClientStream>, Error>> {
-        let mut record = StreamRecord::new(&method, self.grpc_deadline(&opts), self.iteration_lag);
-        let prepared = match self.prepare(&target, &method, &opts).await {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                record_stream(&self.run, &mut record, Some(&error));
-                return Ok(Err(error));
-            }
+        let outbound = match self.open_outbound(&target, &method, &opts).await {
+            Ok(outbound) => outbound,
+            Err(error) => return Ok(Err(error)),
         };
-        let (sender, receiver) = mpsc::channel(SEND_BUFFER);
-        let mut request = tonic::Request::from_parts(
-            prepared.metadata,
-            Default::default(),
-            ReceiverStream::new(receiver),
-        );
-        request.set_timeout(prepared.deadline);
-        let mut client = tonic::client::Grpc::new(prepared.channel);
-        let path = prepared.path;
+        let Outbound {
+            record,
+            sender,
+            request,
+            mut client,
+            path,
+        } = outbound;
         let call = tokio::spawn(async move {
             client
                 .ready()
@@ -873,15 +867,12 @@ impl wit::Host for VuState {
                 .map_err(|e| Status::unavailable(error_chain(&e)))?;
             client.client_streaming(request, path, BytesCodec).await
         });
-        let resource = self
-            .table
-            .push(ClientStream {
-                record,
-                sender: Some(sender),
-                call: Some(call),
-            })
-            .map_err(table_error)?;
-        Ok(Ok(resource))
+        let stream = ClientStream {
+            record,
+            sender: Some(sender),
+            call: Some(call),
+        };
+        Ok(Ok(self.table.push(stream).map_err(table_error)?))
     }
 
     async fn open_bidi_stream(
@@ -890,12 +881,56 @@ impl wit::Host for VuState {
         method: String,
         opts: Options,
     ) -> wasmtime::Result<Result<Resource<BidiStream>, Error>> {
-        let mut record = StreamRecord::new(&method, self.grpc_deadline(&opts), self.iteration_lag);
-        let prepared = match self.prepare(&target, &method, &opts).await {
+        let outbound = match self.open_outbound(&target, &method, &opts).await {
+            Ok(outbound) => outbound,
+            Err(error) => return Ok(Err(error)),
+        };
+        let Outbound {
+            record,
+            sender,
+            request,
+            mut client,
+            path,
+        } = outbound;
+        let call = tokio::spawn(async move {
+            client
+                .ready()
+                .await
+                .map_err(|e| Status::unavailable(error_chain(&e)))?;
+            client.streaming(request, path, BytesCodec).await
+        });
+        let stream = BidiStream {
+            record,
+            sender: Some(sender),
+            inbound: Inbound::Pending(call),
+        };
+        Ok(Ok(self.table.push(stream).map_err(table_error)?))
+    }
+}
+
+/// The sending side of a client or bidi stream, before its call starts.
+struct Outbound {
+    record: StreamRecord,
+    sender: mpsc::Sender<Bytes>,
+    request: tonic::Request<ReceiverStream<Bytes>>,
+    client: tonic::client::Grpc<Channel>,
+    path: PathAndQuery,
+}
+
+impl VuState {
+    /// Prepare a stream the guest sends on; a failure is recorded as its event.
+    async fn open_outbound(
+        &mut self,
+        target: &str,
+        method: &str,
+        opts: &Options,
+    ) -> Result<Outbound, Error> {
+        let mut record = StreamRecord::new(method, self.grpc_deadline(opts), self.iteration_lag);
+        let prepared = match self.prepare(target, method, opts).await {
             Ok(prepared) => prepared,
             Err(error) => {
                 record_stream(&self.run, &mut record, Some(&error));
-                return Ok(Err(error));
+                return Err(error);
             }
         };
         let (sender, receiver) = mpsc::channel(SEND_BUFFER);
@@ -905,24 +940,13 @@ impl wit::Host for VuState {
             ReceiverStream::new(receiver),
         );
         request.set_timeout(prepared.deadline);
-        let mut client = tonic::client::Grpc::new(prepared.channel);
-        let path = prepared.path;
-        let call = tokio::spawn(async move {
-            client
-                .ready()
-                .await
-                .map_err(|e| Status::unavailable(error_chain(&e)))?;
-            client.streaming(request, path, BytesCodec).await
-        });
-        let resource = self
-            .table
-            .push(BidiStream {
-                record,
-                sender: Some(sender),
-                inbound: Inbound::Pending(call),
-            })
-            .map_err(table_error)?;
-        Ok(Ok(resource))
+        Ok(Outbound {
+            record,
+            sender,
+            request,
+            client: tonic::client::Grpc::new(prepared.channel),
+            path: prepared.path,
+        })
     }
 }
 

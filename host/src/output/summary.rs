@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::stats::{NameStats, Report};
+use crate::stats::{LatencySummary, NameStats, Report};
 
 /// Milliseconds with precision that fits the magnitude.
 fn ms(value: f64) -> String {
@@ -53,14 +53,25 @@ fn request_row(out: &mut String, s: &NameStats, width: usize) {
     );
 }
 
-fn percentile_row(out: &mut String, s: &NameStats, width: usize) {
+fn percentile_header(out: &mut String, width: usize, rule: &str) {
+    let _ = write!(out, "{:<8} {:<width$}", "Type", "Name");
+    for label in [
+        "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
+    ] {
+        let _ = write!(out, " {label:>7}");
+    }
+    let _ = writeln!(out, " {:>9}", "# reqs");
+    let _ = writeln!(out, "{rule}");
+}
+
+fn percentile_row(out: &mut String, s: &NameStats, width: usize, latency: &LatencySummary) {
     let _ = write!(
         out,
         "{:<8} {:<width$}",
         cut(&s.request_type, 8),
         cut(&s.name, width)
     );
-    for value in s.latency_ms.percentiles() {
+    for value in latency.percentiles() {
         let _ = write!(out, " {:>7}", ms(value));
     }
     let _ = writeln!(out, " {:>9}", s.count);
@@ -91,19 +102,12 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "{rule}");
     request_row(&mut out, &report.total, width);
     let _ = writeln!(out, "\nResponse time percentiles (ms)");
-    let _ = write!(out, "{:<8} {:<width$}", "Type", "Name");
-    for label in [
-        "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
-    ] {
-        let _ = write!(out, " {label:>7}");
-    }
-    let _ = writeln!(out, " {:>9}", "# reqs");
-    let _ = writeln!(out, "{rule}");
+    percentile_header(&mut out, width, &rule);
     for s in &report.stats {
-        percentile_row(&mut out, s, width);
+        percentile_row(&mut out, s, width, &s.latency_ms);
     }
     let _ = writeln!(out, "{rule}");
-    percentile_row(&mut out, &report.total, width);
+    percentile_row(&mut out, &report.total, width, &report.total.latency_ms);
     if report
         .stats
         .iter()
@@ -113,26 +117,10 @@ pub fn render(report: &Report) -> String {
             out,
             "\nCorrected for coordinated omission: latency from each iteration's intended start (ms)"
         );
-        let _ = write!(out, "{:<8} {:<width$}", "Type", "Name");
-        for label in [
-            "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
-        ] {
-            let _ = write!(out, " {label:>7}");
-        }
-        let _ = writeln!(out, " {:>9}", "# reqs");
-        let _ = writeln!(out, "{rule}");
+        percentile_header(&mut out, width, &rule);
         for s in report.stats.iter().chain(std::iter::once(&report.total)) {
             if let Some(corrected) = &s.corrected_latency_ms {
-                let _ = write!(
-                    out,
-                    "{:<8} {:<width$}",
-                    cut(&s.request_type, 8),
-                    cut(&s.name, width)
-                );
-                for value in corrected.percentiles() {
-                    let _ = write!(out, " {:>7}", ms(value));
-                }
-                let _ = writeln!(out, " {:>9}", s.count);
+                percentile_row(&mut out, s, width, corrected);
             }
         }
     }
