@@ -363,7 +363,7 @@ impl VuState {
     ) -> Result<RawResponse, HttpError> {
         let origin = origin_of(url)?;
         let mut request = Request::builder().method(method.clone());
-        let mut header_map = headers.clone();
+        let mut cookie = None;
         if let Some(cookies) = &self.http.cookies {
             let pairs: Vec<String> = cookies
                 .get_request_values(url)
@@ -373,7 +373,7 @@ impl VuState {
                 let value = HeaderValue::from_str(&pairs.join("; ")).map_err(|_| {
                     HttpError::Protocol("a stored cookie is not a valid header".into())
                 })?;
-                header_map.insert(header::COOKIE, value);
+                cookie = Some(value);
             }
         }
         // A fresh connection is used once more if a reused one turns out closed.
@@ -406,7 +406,10 @@ impl VuState {
                 path_and_query(url).parse()
             }
             .map_err(|e| HttpError::InvalidUrl(format!("{url}: {e}")))?;
-            let mut request_headers = header_map.clone();
+            let mut request_headers = headers.clone();
+            if let Some(cookie) = &cookie {
+                request_headers.insert(header::COOKIE, cookie.clone());
+            }
             if !is_h2 && !request_headers.contains_key(header::HOST) {
                 let host = host_header(url);
                 request_headers.insert(

@@ -283,19 +283,7 @@ impl Aggregate {
                 self.total_count += entry.latency_us.len();
                 self.total_failures += entry.failures;
                 match self.entries.get_mut(&(kind.clone(), name.clone())) {
-                    Some(existing) => {
-                        let _ = existing.latency_us.add(&entry.latency_us);
-                        existing.failures += entry.failures;
-                        existing.bytes += entry.bytes;
-                        existing.messages_sent += entry.messages_sent;
-                        existing.messages_received += entry.messages_received;
-                        if let Some(corrected) = &entry.corrected_us {
-                            let target = existing
-                                .corrected_us
-                                .get_or_insert_with(super::new_histogram);
-                            let _ = target.add(corrected);
-                        }
-                    }
+                    Some(existing) => merge_into(existing, &entry),
                     None => {
                         self.entries.insert((kind.clone(), name), entry);
                     }
