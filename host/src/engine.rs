@@ -236,13 +236,17 @@ fn write_cache(component: &Component, target: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The linker with everything a scenario may import: Horde's interfaces and
-/// WASI 0.2 (with nothing granted by the per-VU context).
+/// The linker with everything a scenario may import: Horde's interfaces,
+/// WASI 0.2 (with nothing granted by the per-VU context) and wasi:http's
+/// outgoing handler (under the same grants as Horde's `http`).
 pub fn new_linker(engine: &Engine) -> Result<Linker<VuState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("linking WASI")?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("linking wasi:http")?;
     Scenario::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)
         .map_err(anyhow::Error::from)
         .context("linking Horde's interfaces")?;

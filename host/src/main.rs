@@ -67,7 +67,7 @@ fn main() -> ExitCode {
 
 async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
     let mut raw = horde::cli::RunArgs {
-        scenario: "demo".into(),
+        scenario: args.scenario.clone().unwrap_or_else(|| "demo".into()),
         host: None,
         users: Some(args.users.clone()),
         spawn_rate: Some(args.spawn_rate.clone()),
@@ -80,7 +80,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
         max_queue_time: None,
         thresholds: Vec::new(),
         allow_hosts: Vec::new(),
-        vars: Vec::new(),
+        vars: args.vars.clone(),
         json: args.json.clone(),
         max_vu_memory: None,
         max_task_cpu: None,
@@ -95,16 +95,24 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
     };
     let target = horde::demo::DemoTarget::start(true).await?;
     raw.host = Some(target.url());
-    let mut config = horde::cli::RunConfig::for_embedded(
-        &raw,
-        "demo scenario (guest-examples/rust-http)",
-        horde::demo::DEMO_SCENARIO,
-    )
+    let mut config = match &args.scenario {
+        Some(_) => RunConfig::from_args(&raw),
+        None => RunConfig::for_embedded(
+            &raw,
+            "demo scenario (guest-examples/rust-http)",
+            horde::demo::DEMO_SCENARIO,
+        ),
+    }
     .map_err(|e| anyhow::anyhow!(BadInput(format!("{e:#}"))))?;
     config.quiet = args.quiet;
     eprintln!(
-        "demo target listening on {}; running the example scenario for {}",
+        "demo target listening on {}; running {} for {}",
         target.url(),
+        args.scenario
+            .as_ref()
+            .map_or("the example scenario".to_string(), |p| p
+                .display()
+                .to_string()),
         args.run_time
     );
     horde::run(&config).await

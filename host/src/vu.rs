@@ -9,13 +9,14 @@ use anyhow::{Result, anyhow};
 use tokio::sync::watch;
 use url::Url;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime::{CallHook, Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{Scenario, ScenarioPre, user};
 use crate::caps::grpc::{ProtoSchema, VuGrpc};
 use crate::caps::http::{HttpSettings, VuHttp};
+use crate::caps::wasi_http::VuWasiHttp;
 use crate::guest_log::{GuestLogger, GuestOutput, RecentLines};
 use crate::policy::{Limits, NetworkPolicy, SocketGrants};
 use crate::stats::Stats;
@@ -108,25 +109,37 @@ impl RunContext {
     }
 }
 
-/// Guest CPU time of the current call: wall time minus time spent in host calls.
+/// Guest CPU time of the current call: wall time minus time spent in host
+/// calls (every import, WASI's included, through the store's call hook).
 #[derive(Debug, Default)]
 pub struct CpuBudget {
     started: Option<Instant>,
     host_time: Duration,
+    /// When the guest called into the host, while it is there.
+    in_host_since: Option<Instant>,
 }
 
 impl CpuBudget {
     fn begin(&mut self) {
         self.started = Some(Instant::now());
         self.host_time = Duration::ZERO;
+        self.in_host_since = None;
     }
 
     fn end(&mut self) {
         self.started = None;
     }
 
-    pub fn add_host_time(&mut self, elapsed: Duration) {
-        self.host_time += elapsed;
+    fn entering_host(&mut self) {
+        if self.started.is_some() {
+            self.in_host_since = Some(Instant::now());
+        }
+    }
+
+    fn leaving_host(&mut self) {
+        if let Some(since) = self.in_host_since.take() {
+            self.host_time += since.elapsed();
+        }
     }
 
     fn guest_time(&self) -> Duration {
@@ -182,6 +195,8 @@ pub struct VuState {
     pub iteration_lag: Option<Duration>,
     pub http: VuHttp,
     pub grpc: VuGrpc,
+    /// wasi:http requests (guests with their own HTTP library).
+    pub(crate) wasi_http: VuWasiHttp,
     pub budget: CpuBudget,
     wasi: WasiCtx,
     /// Resources handed to the guest (WASI streams, gRPC streams).
@@ -203,6 +218,7 @@ impl VuState {
     /// the capabilities on it directly (no wasm) as a baseline.
     pub fn new(run: Arc<RunContext>, vu_id: u32, iteration: u64) -> VuState {
         let stderr_tail = RecentLines::default();
+        let wasi_http = VuWasiHttp::new(run.clone());
         VuState {
             wasi: sandboxed_wasi(&run, vu_id, &stderr_tail),
             stderr_tail,
@@ -217,6 +233,7 @@ impl VuState {
             iteration_lag: None,
             http: VuHttp::default(),
             grpc: VuGrpc::default(),
+            wasi_http,
             budget: CpuBudget::default(),
         }
     }
@@ -318,6 +335,15 @@ impl VuInstance {
         let state = VuState::new(run, vu_id, iteration);
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
+        store.call_hook(|mut ctx, hook| {
+            let budget = &mut ctx.data_mut().budget;
+            match hook {
+                CallHook::CallingHost => budget.entering_host(),
+                CallHook::ReturningFromHost => budget.leaving_host(),
+                CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
+            }
+            Ok(())
+        });
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|ctx| {
             let state = ctx.data();

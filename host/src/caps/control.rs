@@ -1,20 +1,18 @@
 //! The `control` capability: sleep, VU identity, run variables, logging, stopping.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::bindings::control::{self as wit, LogLevel};
 use crate::vu::VuState;
 
 impl wit::Host for VuState {
     async fn sleep(&mut self, ms: u64) -> wasmtime::Result<()> {
-        let started = Instant::now();
         // Bounded by the run: a guest cannot sleep past a stop.
         let mut stop = self.run.stop.subscribe();
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
             _ = stop.wait_for(|stopping| *stopping) => {}
         }
-        self.budget.add_host_time(started.elapsed());
         Ok(())
     }
 

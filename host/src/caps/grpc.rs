@@ -424,7 +424,6 @@ impl VuState {
         let started = Instant::now();
         let sent_bytes = request.len();
         let outcome = self.unary(target, method, request, opts).await;
-        self.budget.add_host_time(started.elapsed());
         let counts = Counts {
             sent: 1,
             received: u64::from(outcome.is_ok()),
@@ -651,11 +650,9 @@ impl wit::HostServerStream for VuState {
         &mut self,
         stream: Resource<ServerStream>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        let started = Instant::now();
         let run = self.run.clone();
         let state = self.table.get_mut(&stream).map_err(table_error)?;
         let result = next_recorded(&run, &mut state.inbound, &mut state.record).await;
-        self.budget.add_host_time(started.elapsed());
         Ok(result)
     }
 
@@ -672,10 +669,8 @@ impl wit::HostClientStream for VuState {
         stream: Resource<ClientStream>,
         message: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let started = Instant::now();
         let state = self.table.get_mut(&stream).map_err(table_error)?;
         let result = send_on(&state.sender, message, &mut state.record).await;
-        self.budget.add_host_time(started.elapsed());
         Ok(result)
     }
 
@@ -683,7 +678,6 @@ impl wit::HostClientStream for VuState {
         &mut self,
         stream: Resource<ClientStream>,
     ) -> wasmtime::Result<Result<Reply, Error>> {
-        let started = Instant::now();
         let run = self.run.clone();
         let state = self.table.get_mut(&stream).map_err(table_error)?;
         state.sender = None;
@@ -705,7 +699,6 @@ impl wit::HostClientStream for VuState {
             },
         };
         record_stream(&run, &mut state.record, result.as_ref().err());
-        self.budget.add_host_time(started.elapsed());
         Ok(result)
     }
 
@@ -729,10 +722,8 @@ impl wit::HostBidiStream for VuState {
         stream: Resource<BidiStream>,
         message: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let started = Instant::now();
         let state = self.table.get_mut(&stream).map_err(table_error)?;
         let result = send_on(&state.sender, message, &mut state.record).await;
-        self.budget.add_host_time(started.elapsed());
         Ok(result)
     }
 
@@ -745,11 +736,9 @@ impl wit::HostBidiStream for VuState {
         &mut self,
         stream: Resource<BidiStream>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        let started = Instant::now();
         let run = self.run.clone();
         let state = self.table.get_mut(&stream).map_err(table_error)?;
         let result = next_recorded(&run, &mut state.inbound, &mut state.record).await;
-        self.budget.add_host_time(started.elapsed());
         Ok(result)
     }
 
@@ -784,7 +773,6 @@ impl wit::Host for VuState {
         let outcome = self
             .json_unary(&target, &method, &request_json, &opts)
             .await;
-        self.budget.add_host_time(started.elapsed());
         let counts = Counts {
             sent: 1,
             received: u64::from(outcome.is_ok()),
@@ -823,7 +811,6 @@ impl wit::Host for VuState {
             Ok::<_, Error>(response.into_inner())
         }
         .await;
-        self.budget.add_host_time(started.elapsed());
         record.counts.sent = 1;
         match opened {
             Ok(streaming) => {

@@ -104,19 +104,19 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Origin {
-    tls: bool,
-    host: String,
-    port: u16,
+pub(crate) struct Origin {
+    pub(crate) tls: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
 }
 
-enum Connection {
+pub(crate) enum Connection {
     H1(http1::SendRequest<Full<Bytes>>),
     H2(http2::SendRequest<Full<Bytes>>),
 }
 
 impl Connection {
-    fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         match self {
             Connection::H1(sender) => sender.is_closed(),
             Connection::H2(sender) => sender.is_closed(),
@@ -156,7 +156,6 @@ impl wit::Host for VuState {
         let method = req.method.to_ascii_uppercase();
         let (outcome, name) = self.perform(&req, &method).await;
         let elapsed = started.elapsed();
-        self.budget.add_host_time(elapsed);
         let status_failure = match &outcome {
             Ok(exchange) if !status_expected(exchange.status, &req.expect_status) => Some(format!(
                 "HTTP {} {}",
@@ -211,7 +210,7 @@ pub fn describe_error(error: &HttpError) -> String {
     }
 }
 
-fn path_and_query(url: &Url) -> String {
+pub(crate) fn path_and_query(url: &Url) -> String {
     match url.query() {
         Some(query) => format!("{}?{query}", url.path()),
         None => url.path().to_string(),
@@ -521,7 +520,10 @@ async fn read_response(
 }
 
 /// Open a policy-checked stream to the origin, then handshake HTTP.
-async fn connect(run: &crate::vu::RunContext, origin: &Origin) -> Result<Connection, HttpError> {
+pub(crate) async fn connect(
+    run: &crate::vu::RunContext,
+    origin: &Origin,
+) -> Result<Connection, HttpError> {
     let stream = open_stream(run, &origin.host, origin.port, origin.tls).await?;
     let h2 = if origin.tls {
         stream.alpn_h2()

@@ -5,4 +5,5 @@ pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod net;
+pub mod wasi_http;
 pub mod xmlrpc;

@@ -405,7 +405,6 @@ impl wit::Host for VuState {
             }
         };
         let elapsed = started.elapsed();
-        self.budget.add_host_time(elapsed);
         let message = outcome.as_ref().err().map(describe);
         self.run.stats.record(&RequestEvent {
             request_type: "xmlrpc",

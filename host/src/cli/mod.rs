@@ -123,6 +123,13 @@ pub struct RunArgs {
 /// Options of `horde demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
+    /// A scenario component to run instead of the embedded example (e.g. a
+    /// Python or JavaScript build of the same shopper).
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: Option<PathBuf>,
+    /// A run variable for the scenario (repeatable), as with `horde run`.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
     /// How long to run.
     #[arg(short = 't', long = "run-time", default_value = "10s")]
     pub run_time: String,

@@ -1,0 +1,442 @@
+//! `wasi:http/outgoing-handler` for guests that bring their own HTTP library
+//! (JavaScript `fetch`, Python clients on wasi:http): the same grants as the
+//! `http` capability, a per-VU pool of keep-alive connections, and one
+//! request event per request, timed to the end of its response body.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use wasmtime_wasi_http::{
+    Error as WasiHttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
+    WasiHttpView,
+};
+
+use crate::bindings::http::Error as HttpError;
+use crate::caps::http::{Connection, Origin, connect, describe_error};
+use crate::caps::net::error_chain;
+use crate::stats::RequestEvent;
+use crate::vu::{RunContext, VuState};
+
+/// A request header that names the request in the statistics (like
+/// Locust's `name=`); the host removes it before sending.
+pub const NAME_HEADER: &str = "x-horde-name";
+
+/// Idle HTTP/1.1 connections kept per origin and VU.
+const MAX_IDLE_PER_ORIGIN: usize = 8;
+
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), WasiHttpError>> + Send>,
+                ),
+                WasiHttpError,
+            >,
+        > + Send,
+>;
+
+/// Open connections of one VU's wasi:http requests, by origin. HTTP/1.1
+/// connections are lent to one request at a time and come back when its
+/// response body ends; an HTTP/2 connection is shared.
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<HashMap<Origin, Vec<Connection>>>,
+}
+
+impl Pool {
+    fn take(&self, origin: &Origin) -> Option<Connection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let connections = idle.get_mut(origin)?;
+        while let Some(connection) = connections.pop() {
+            if connection.is_closed() {
+                continue;
+            }
+            if let Connection::H2(sender) = &connection {
+                let shared = Connection::H2(sender.clone());
+                connections.push(connection);
+                return Some(shared);
+            }
+            return Some(connection);
+        }
+        None
+    }
+
+    fn give_back(&self, origin: Origin, connection: Connection) {
+        if connection.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let connections = idle.entry(origin).or_default();
+        let shared_h2 = matches!(connection, Connection::H2(_))
+            && connections.iter().any(|c| matches!(c, Connection::H2(_)));
+        if !shared_h2 && connections.len() < MAX_IDLE_PER_ORIGIN {
+            connections.push(connection);
+        }
+    }
+}
+
+/// The wasi:http state of one VU.
+pub struct VuWasiHttp {
+    ctx: WasiHttpCtx,
+    hooks: Hooks,
+}
+
+impl std::fmt::Debug for VuWasiHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VuWasiHttp").finish_non_exhaustive()
+    }
+}
+
+impl VuWasiHttp {
+    pub fn new(run: Arc<RunContext>) -> VuWasiHttp {
+        VuWasiHttp {
+            ctx: WasiHttpCtx::new(),
+            hooks: Hooks {
+                run,
+                pool: None,
+                lag: None,
+            },
+        }
+    }
+}
+
+struct Hooks {
+    run: Arc<RunContext>,
+    /// Created on the first request: most scenarios never use wasi:http.
+    pool: Option<Arc<Pool>>,
+    /// The current iteration's start lag (open model), copied from the VU.
+    lag: Option<Duration>,
+}
+
+impl WasiHttpView for VuState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        self.wasi_http.hooks.lag = self.iteration_lag;
+        WasiHttpCtxView {
+            ctx: &mut self.wasi_http.ctx,
+            table: &mut self.table,
+            hooks: &mut self.wasi_http.hooks,
+        }
+    }
+}
+
+impl WasiHttpHooks for Hooks {
+    fn send_request(
+        &mut self,
+        request: Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), WasiHttpError>> + Send>,
+    ) -> SendFuture {
+        let run = self.run.clone();
+        let pool = self.pool.get_or_insert_with(Default::default).clone();
+        let lag = self.lag;
+        Box::new(async move {
+            let started = Instant::now();
+            let mut request = request;
+            let method = request.method().as_str().to_string();
+            let name = match request.headers_mut().remove(NAME_HEADER) {
+                Some(name) => String::from_utf8_lossy(name.as_bytes()).into_owned(),
+                None => request
+                    .uri()
+                    .path_and_query()
+                    .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
+            };
+            let pending = PendingEvent {
+                run: run.clone(),
+                method,
+                name,
+                started,
+                lag,
+            };
+            match send(&run, &pool, request, options).await {
+                Ok((response, origin, connection)) => {
+                    let (parts, body) = response.into_parts();
+                    let failure = (parts.status.as_u16() >= 400).then(|| {
+                        format!(
+                            "HTTP {} {}",
+                            parts.status.as_u16(),
+                            parts.status.canonical_reason().unwrap_or("")
+                        )
+                    });
+                    let between_bytes = options
+                        .and_then(|o| o.between_bytes_timeout)
+                        .unwrap_or(run.limits.request_timeout);
+                    let body = RecordingBody {
+                        inner: body,
+                        received: 0,
+                        max_bytes: run.limits.max_body_bytes as u64,
+                        failure,
+                        event: Some(pending),
+                        connection: Some((pool, origin, connection)),
+                        idle_timeout: between_bytes,
+                        timer: Box::pin(tokio::time::sleep(between_bytes)),
+                    };
+                    let response = Response::from_parts(parts, body.boxed_unsync());
+                    let io: Box<dyn Future<Output = Result<(), WasiHttpError>> + Send> =
+                        Box::new(async { Ok(()) });
+                    Ok((response, io))
+                }
+                Err(error) => {
+                    pending.record(0, Some(&describe_error(&error)));
+                    Err(to_wasi_error(&error))
+                }
+            }
+        })
+    }
+}
+
+/// Collect the request body, then send it on a pooled (or new) connection
+/// to the granted origin, within the connect and first-byte timeouts.
+async fn send(
+    run: &RunContext,
+    pool: &Pool,
+    request: Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<(Response<Incoming>, Origin, Connection), HttpError> {
+    let (mut parts, body) = request.into_parts();
+    let origin = origin_of(&parts.uri)?;
+    let body = Limited::new(body, run.limits.max_body_bytes)
+        .collect()
+        .await
+        .map_err(|e| HttpError::Protocol(format!("reading the request body: {e}")))?
+        .to_bytes();
+    if !parts.headers.contains_key(header::USER_AGENT) {
+        parts
+            .headers
+            .insert(header::USER_AGENT, HeaderValue::from_static("horde/0.1"));
+    }
+    let connect_timeout = options
+        .and_then(|o| o.connect_timeout)
+        .unwrap_or(run.limits.request_timeout);
+    let first_byte_timeout = options
+        .and_then(|o| o.first_byte_timeout)
+        .unwrap_or(run.limits.request_timeout);
+    // A pooled connection that turns out closed is replaced once.
+    for attempt in 0..2 {
+        let (mut connection, reused) = match pool.take(&origin) {
+            Some(connection) if attempt == 0 => (connection, true),
+            _ => {
+                let connection = tokio::time::timeout(connect_timeout, connect(run, &origin))
+                    .await
+                    .map_err(|_| HttpError::Timeout)??;
+                (connection, false)
+            }
+        };
+        let mut outgoing = Request::from_parts(parts.clone(), Full::new(body.clone()));
+        let sent = tokio::time::timeout(first_byte_timeout, async {
+            match &mut connection {
+                Connection::H1(sender) => {
+                    // HTTP/1.1 sends the path; the authority goes in `Host`.
+                    let path = outgoing
+                        .uri()
+                        .path_and_query()
+                        .map_or("/", |p| p.as_str())
+                        .to_string();
+                    *outgoing.uri_mut() = path
+                        .parse::<Uri>()
+                        .map_err(|e| HttpError::InvalidUrl(e.to_string()))?;
+                    sender.ready().await.map_err(Sent::from)?;
+                    Ok(sender.send_request(outgoing).await.map_err(Sent::from)?)
+                }
+                Connection::H2(sender) => {
+                    outgoing.headers_mut().remove(header::HOST);
+                    sender.ready().await.map_err(Sent::from)?;
+                    Ok(sender.send_request(outgoing).await.map_err(Sent::from)?)
+                }
+            }
+        })
+        .await
+        .map_err(|_| HttpError::Timeout)?;
+        match sent {
+            Ok(response) => return Ok((response, origin, connection)),
+            Err(Sent::Hyper(e)) if reused && (e.is_canceled() || e.is_closed()) => continue,
+            Err(Sent::Hyper(e)) => return Err(HttpError::Protocol(error_chain(&e))),
+            Err(Sent::Other(e)) => return Err(e),
+        }
+    }
+    Err(HttpError::Protocol(
+        "the connection closed before the request was sent".into(),
+    ))
+}
+
+/// Why sending failed: hyper's error (a closed pooled connection is retried) or ours.
+enum Sent {
+    Hyper(hyper::Error),
+    Other(HttpError),
+}
+
+impl From<hyper::Error> for Sent {
+    fn from(error: hyper::Error) -> Sent {
+        Sent::Hyper(error)
+    }
+}
+
+impl From<HttpError> for Sent {
+    fn from(error: HttpError) -> Sent {
+        Sent::Other(error)
+    }
+}
+
+fn origin_of(uri: &Uri) -> Result<Origin, HttpError> {
+    let tls = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        other => {
+            return Err(HttpError::InvalidUrl(format!(
+                "{uri}: scheme {other:?} is not supported; use http or https"
+            )));
+        }
+    };
+    let authority = uri
+        .authority()
+        .ok_or_else(|| HttpError::InvalidUrl(format!("{uri} has no host")))?;
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    Ok(Origin { tls, host, port })
+}
+
+/// The guest-visible error for a failed request.
+fn to_wasi_error(error: &HttpError) -> WasiHttpError {
+    match error {
+        HttpError::Denied(_) => WasiHttpError::HttpRequestDenied,
+        HttpError::InvalidUrl(_) => WasiHttpError::HttpRequestUriInvalid,
+        HttpError::Dns(message) => WasiHttpError::DnsError {
+            rcode: Some(message.clone()),
+            info_code: None,
+        },
+        HttpError::Connect(_) => WasiHttpError::ConnectionRefused,
+        HttpError::Timeout => WasiHttpError::ConnectionTimeout,
+        HttpError::Tls(_) => WasiHttpError::TlsProtocolError,
+        HttpError::Protocol(_) => WasiHttpError::HttpProtocolError,
+        HttpError::TooLarge(_) => WasiHttpError::HttpResponseBodySize(None),
+    }
+}
+
+/// A request whose event is recorded when its response ends.
+struct PendingEvent {
+    run: Arc<RunContext>,
+    method: String,
+    name: String,
+    started: Instant,
+    lag: Option<Duration>,
+}
+
+impl PendingEvent {
+    fn record(self, response_length: u64, error: Option<&str>) {
+        self.run.stats.record(&RequestEvent {
+            request_type: &self.method,
+            name: &self.name,
+            duration: self.started.elapsed(),
+            response_length,
+            error,
+            messages_sent: 0,
+            messages_received: 0,
+            lag: self.lag,
+        });
+    }
+}
+
+/// The response body handed to the guest: counts bytes, enforces the size
+/// limit and the between-bytes timeout, records the event at its end (or
+/// when the guest drops it), and returns the connection to the pool when
+/// the body was read to the end.
+struct RecordingBody {
+    inner: Incoming,
+    received: u64,
+    max_bytes: u64,
+    /// An unexpected status: the event is a failure even if the body arrives.
+    failure: Option<String>,
+    event: Option<PendingEvent>,
+    connection: Option<(Arc<Pool>, Origin, Connection)>,
+    idle_timeout: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl RecordingBody {
+    fn finish(&mut self, error: Option<String>) {
+        if let Some(event) = self.event.take() {
+            let message = error.or_else(|| self.failure.take());
+            event.record(self.received, message.as_deref());
+        }
+    }
+}
+
+impl Body for RecordingBody {
+    type Data = Bytes;
+    type Error = WasiHttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, WasiHttpError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                this.finish(None);
+                if let Some((pool, origin, connection)) = this.connection.take() {
+                    pool.give_back(origin, connection);
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.received += data.len() as u64;
+                    if this.received > this.max_bytes {
+                        let limit = this.max_bytes;
+                        this.connection = None;
+                        this.finish(Some(format!("too large: response body over {limit} bytes")));
+                        return Poll::Ready(Some(Err(WasiHttpError::HttpResponseBodySize(Some(
+                            limit,
+                        )))));
+                    }
+                }
+                let deadline = tokio::time::Instant::now() + this.idle_timeout;
+                this.timer.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.connection = None;
+                this.finish(Some(format!(
+                    "protocol: reading the body: {}",
+                    error_chain(&e)
+                )));
+                Poll::Ready(Some(Err(WasiHttpError::HttpProtocolError)))
+            }
+            Poll::Pending => {
+                if this.timer.as_mut().poll(cx).is_ready() {
+                    this.connection = None;
+                    this.finish(Some("timeout".to_string()));
+                    return Poll::Ready(Some(Err(WasiHttpError::ConnectionReadTimeout)));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for RecordingBody {
+    fn drop(&mut self) {
+        // The guest stopped reading early: the request ends here.
+        self.finish(None);
+    }
+}

@@ -1,0 +1,66 @@
+"""Horde's Python SDK: write a virtual user the way you would for Locust.
+
+    from horde import HttpUser, task, between
+
+    class Shopper(HttpUser):
+        wait_time = between(1, 3)
+
+        @task(3)
+        def view_item(self):
+            self.client.get("/item/1", name="/item/[id]")
+
+Build it into a component with componentize-py against Horde's wit/ folder
+(see sdk/python/README.md); `horde run` then runs one instance per VU.
+"""
+
+from horde.user import (
+    StopUser,
+    User,
+    between,
+    constant,
+    constant_pacing,
+    constant_throughput,
+    task,
+)
+from horde.http import HttpSession, HttpUser, Response
+from horde.xmlrpc import Fault, ServerProxy, XmlRpcUser
+from horde.runtime import (
+    add_counter,
+    check,
+    iteration,
+    log,
+    record,
+    set_gauge,
+    add_trend,
+    sleep,
+    stop_test,
+    var,
+    vu_id,
+)
+
+__all__ = [
+    "Fault",
+    "HttpSession",
+    "HttpUser",
+    "Response",
+    "ServerProxy",
+    "StopUser",
+    "User",
+    "XmlRpcUser",
+    "add_counter",
+    "add_trend",
+    "between",
+    "check",
+    "constant",
+    "constant_pacing",
+    "constant_throughput",
+    "iteration",
+    "log",
+    "record",
+    "set_gauge",
+    "sleep",
+    "stop_test",
+    "task",
+    "var",
+    "vu_id",
+]
