@@ -1,5 +1,6 @@
-//! Builds every guest in guest-examples/ into constants for the tests, and
-//! fails the build when a guest is not used by any test.
+//! Builds every guest in guest-examples/ (Rust, Python, JavaScript) into
+//! constants for the tests, and fails the build when a guest is not used
+//! by any test.
 
 use std::fmt::Write;
 
@@ -34,6 +35,23 @@ fn main() {
         writeln!(
             constants,
             "/// {package}, built for wasm32-wasip2.\npub const {constant}: &str = {:?};",
+            path.display().to_string()
+        )
+        .expect("writing to a String");
+    }
+    let scripts = guest_build::build_script_guests().unwrap_or_else(|message| panic!("{message}"));
+    for (guest, path) in scripts {
+        for input in guest.inputs() {
+            println!("cargo:rerun-if-changed={}", input.display());
+        }
+        let constant = guest.package.replace('-', "_").to_uppercase();
+        if !test_sources.contains(&format!("guests::{constant}")) {
+            untested.push(format!("{} (guests::{constant})", guest.package));
+        }
+        writeln!(
+            constants,
+            "/// {}, built by componentize-py or componentize-js.\npub const {constant}: &str = {:?};",
+            guest.package,
             path.display().to_string()
         )
         .expect("writing to a String");

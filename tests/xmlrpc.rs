@@ -8,9 +8,19 @@ use horde_tests::{PythonServer, config, guests};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_task_user_against_simplexmlrpcserver() {
+    two_task_user(guests::RUST_XMLRPC).await;
+}
+
+/// The Python port (guest-examples/python-xmlrpc) records the same calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_port_of_the_two_task_user() {
+    two_task_user(guests::PYTHON_XMLRPC).await;
+}
+
+async fn two_task_user(guest: &str) {
     let server = PythonServer::start("xmlrpc_server.py");
     let dir = tempfile::tempdir().unwrap();
-    let mut run = config(guests::RUST_XMLRPC, &server.url(), dir.path());
+    let mut run = config(guest, &server.url(), dir.path());
     run.users = 4;
     run.spawn_rate = 100.0;
     run.run_time = Some(Duration::from_secs(3));

@@ -26,9 +26,16 @@ pub struct Served {
     pub total: AtomicU64,
     /// Of which over HTTP/2.
     pub http2: AtomicU64,
+    /// Connections accepted.
+    pub connections: AtomicU64,
 }
 
 impl Served {
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
     /// (total, over HTTP/2) so far.
     pub fn counts(&self) -> (u64, u64) {
         (
@@ -79,6 +86,7 @@ impl DemoTarget {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                counter.connections.fetch_add(1, Ordering::Relaxed);
                 let counter = counter.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {

@@ -1,5 +1,6 @@
-//! Project automation: `cargo xtask demo | test | build-guests`. Installs
-//! what the commands need (the wasm32-wasip2 target, nginx) when missing.
+//! Project automation: `cargo xtask demo | test | build-guests | bench`.
+//! Installs what the commands need (the wasm32-wasip2 target, servers,
+//! componentize-py, the JS SDK's npm packages) when missing.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -13,7 +14,7 @@ const USAGE: &str = "usage: cargo xtask <command> [args]
 commands:
   demo [horde demo flags]   build horde and run the demo (built-in target + example scenario)
   test                      install what the tests need, then run every test
-  build-guests              build the Rust guest components for wasm32-wasip2
+  build-guests              build every guest component (Rust, Python, JavaScript)
   bench                     Horde vs oha, wrk and Locust on nginx; writes BENCHMARKS.md";
 
 fn main() -> ExitCode {
@@ -144,6 +145,45 @@ fn ensure_python_packages() -> Result<()> {
     Ok(())
 }
 
+/// The guest toolchains: componentize-py (pip) and the JS SDK's packages (npm ci).
+fn ensure_guest_toolchains() -> Result<()> {
+    let version = Command::new("componentize-py").arg("--version").output();
+    let wanted = guest_build::COMPONENTIZE_PY.trim_start_matches("componentize-py==");
+    let current = version
+        .ok()
+        .filter(|o| o.status.success())
+        .is_some_and(|o| String::from_utf8_lossy(&o.stdout).contains(wanted));
+    if !current {
+        eprintln!(
+            "xtask: installing {} with pip",
+            guest_build::COMPONENTIZE_PY
+        );
+        run(Command::new("python3").args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            guest_build::COMPONENTIZE_PY,
+        ]))?;
+    }
+    let sdk = guest_build::repo_root().join("sdk/js");
+    let lock = sdk.join("package-lock.json");
+    let installed = sdk.join("node_modules/.package-lock.json");
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&installed).is_none() || modified(&installed) < modified(&lock) {
+        if !have("npm") {
+            bail!(
+                "the JavaScript guests need Node.js 20+ and npm; install them (e.g. `apt-get install nodejs npm`)"
+            );
+        }
+        eprintln!("xtask: installing the JS SDK's build tools (npm ci in sdk/js)");
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&sdk))?;
+    }
+    Ok(())
+}
+
 fn demo(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
     run(cargo()
@@ -163,6 +203,7 @@ fn test(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
     ensure_servers()?;
     ensure_python_packages()?;
+    ensure_guest_toolchains()?;
     let mut child = cargo()
         .args(["test", "--release", "--workspace"])
         .args(args)
@@ -237,8 +278,12 @@ fn run_bench() -> Result<()> {
 
 fn build_guests() -> Result<()> {
     ensure_wasm_target()?;
+    ensure_guest_toolchains()?;
     let paths = guest_build::build_guests(&[]).map_err(anyhow::Error::msg)?;
     for path in paths {
+        println!("{}", path.display());
+    }
+    for (_, path) in guest_build::build_script_guests().map_err(anyhow::Error::msg)? {
         println!("{}", path.display());
     }
     Ok(())

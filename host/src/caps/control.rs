@@ -28,6 +28,10 @@ impl wit::Host for VuState {
         Ok(self.run.vars.get(&key).cloned())
     }
 
+    async fn base_url(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.run.base_url.as_ref().map(|url| url.to_string()))
+    }
+
     async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         let level = match level {
             LogLevel::Debug => "debug",

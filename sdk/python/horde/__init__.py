@@ -26,6 +26,7 @@ from horde.http import HttpSession, HttpUser, Response
 from horde.xmlrpc import Fault, ServerProxy, XmlRpcUser
 from horde.runtime import (
     add_counter,
+    base_url,
     check,
     iteration,
     log,
@@ -49,6 +50,7 @@ __all__ = [
     "XmlRpcUser",
     "add_counter",
     "add_trend",
+    "base_url",
     "between",
     "check",
     "constant",

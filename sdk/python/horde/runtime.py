@@ -28,6 +28,12 @@ def var(key: str, default: Optional[str] = None) -> Optional[str]:
     return default if value is None else value
 
 
+def base_url() -> Optional[str]:
+    """The run's `--host` (else the user class's `host`), e.g. for libraries
+    that need absolute URLs."""
+    return control.base_url()
+
+
 _LEVELS = {
     "debug": control.LogLevel.DEBUG,
     "info": control.LogLevel.INFO,

@@ -21,7 +21,12 @@ pub fn iteration() -> u64 {
     wit::iteration()
 }
 
-/// A run variable given with `--var key=value`.
+/// The run's `--host` (else the scenario's default host), for building absolute URLs.
+pub fn base_url() -> Option<String> {
+    wit::base_url()
+}
+
+/// A run variable given with `horde run --var key=value`.
 pub fn var(key: &str) -> Option<String> {
     wit::get_var(key)
 }

@@ -1,5 +1,7 @@
-//! Builds Rust guest components from `guest-examples/` for `wasm32-wasip2`,
-//! in their own cargo workspace and target dir, for build scripts and xtask.
+//! Builds the guest components in `guest-examples/`, for build scripts and
+//! xtask: Rust guests for `wasm32-wasip2` in their own cargo workspace and
+//! target dir, Python guests with componentize-py, JavaScript guests with
+//! the JS SDK's build (esbuild + componentize-js).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -110,4 +112,169 @@ pub fn guest_packages() -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
+}
+
+/// The language of a guest written in a scripting language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptLanguage {
+    /// `app.py`, built with componentize-py and the SDK in `sdk/python`.
+    Python,
+    /// `scenario.js`, built with `sdk/js/bin/build.mjs` (esbuild + componentize-js).
+    JavaScript,
+}
+
+/// The pinned componentize-py the Python guests are built with.
+pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+
+/// A Python or JavaScript guest in `guest-examples/`.
+#[derive(Debug, Clone)]
+pub struct ScriptGuest {
+    /// Directory name, e.g. "python-http".
+    pub package: String,
+    pub language: ScriptLanguage,
+    pub dir: PathBuf,
+}
+
+impl ScriptGuest {
+    /// Where the built component goes.
+    pub fn wasm_path(&self) -> PathBuf {
+        guest_target_dir()
+            .join("scripts")
+            .join(format!("{}.wasm", self.package.replace('-', "_")))
+    }
+
+    /// Files whose change must rebuild this guest.
+    pub fn inputs(&self) -> Vec<PathBuf> {
+        let root = repo_root();
+        let mut inputs = vec![root.join("wit"), self.dir.clone()];
+        match self.language {
+            ScriptLanguage::Python => inputs.push(root.join("sdk/python/horde")),
+            ScriptLanguage::JavaScript => {
+                inputs.push(root.join("sdk/js/src"));
+                inputs.push(root.join("sdk/js/bin"));
+                inputs.push(root.join("sdk/js/package-lock.json"));
+            }
+        }
+        inputs
+    }
+}
+
+/// Every Python (`app.py`) and JavaScript (`scenario.js`) guest, by name.
+pub fn script_guests() -> Vec<ScriptGuest> {
+    let examples = repo_root().join("guest-examples");
+    let mut guests: Vec<ScriptGuest> = std::fs::read_dir(examples)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let dir = e.path();
+                    let language = if dir.join("app.py").exists() {
+                        ScriptLanguage::Python
+                    } else if dir.join("scenario.js").exists() {
+                        ScriptLanguage::JavaScript
+                    } else {
+                        return None;
+                    };
+                    Some(ScriptGuest {
+                        package: e.file_name().to_string_lossy().into_owned(),
+                        language,
+                        dir,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    guests.sort_by(|a, b| a.package.cmp(&b.package));
+    guests
+}
+
+/// The newest modification time under `path` (a file or a directory tree).
+fn newest_mtime(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    let mut newest = meta.modified().ok();
+    for entry in std::fs::read_dir(path).ok()?.flatten() {
+        if entry.file_name() == "__pycache__" || entry.file_name() == "node_modules" {
+            continue;
+        }
+        if let Some(time) = newest_mtime(&entry.path()) {
+            newest = Some(newest.map_or(time, |n| n.max(time)));
+        }
+    }
+    newest
+}
+
+/// Build one script guest unless its component is newer than all its inputs.
+pub fn build_script_guest(guest: &ScriptGuest) -> Result<PathBuf, String> {
+    let out = guest.wasm_path();
+    let built = std::fs::metadata(&out).and_then(|m| m.modified()).ok();
+    let newest_input = guest.inputs().iter().filter_map(|p| newest_mtime(p)).max();
+    if let (Some(built), Some(input)) = (built, newest_input)
+        && built > input
+    {
+        return Ok(out);
+    }
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    let root = repo_root();
+    let mut command = match guest.language {
+        ScriptLanguage::Python => {
+            let mut command = Command::new("componentize-py");
+            command
+                .arg("-d")
+                .arg(root.join("wit"))
+                .args(["-w", "scenario", "componentize", "app", "-p"])
+                .arg(&guest.dir)
+                .arg("-p")
+                .arg(root.join("sdk/python"))
+                .arg("-o")
+                .arg(&out);
+            command
+        }
+        ScriptLanguage::JavaScript => {
+            if !root.join("sdk/js/node_modules").exists() {
+                return Err(format!(
+                    "building {} needs the JS SDK's tools: run `npm ci --prefix sdk/js` \
+                     (`cargo xtask test` does this for you)",
+                    guest.package
+                ));
+            }
+            let mut command = Command::new("node");
+            command
+                .arg(root.join("sdk/js/bin/build.mjs"))
+                .arg(guest.dir.join("scenario.js"))
+                .arg("-o")
+                .arg(&out);
+            command
+        }
+    };
+    let output = command.output().map_err(|e| {
+        let tool = match guest.language {
+            ScriptLanguage::Python => {
+                format!("componentize-py (install it with `pip install {COMPONENTIZE_PY}`)")
+            }
+            ScriptLanguage::JavaScript => "node (Node.js 20 or later)".to_string(),
+        };
+        format!("building {}: could not run {tool}: {e}", guest.package)
+    })?;
+    if !output.status.success() {
+        return Err(format!(
+            "building {} failed:\n{}{}",
+            guest.package,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(out)
+}
+
+/// Build every script guest (those already up to date are skipped).
+pub fn build_script_guests() -> Result<Vec<(ScriptGuest, PathBuf)>, String> {
+    script_guests()
+        .into_iter()
+        .map(|guest| build_script_guest(&guest).map(|path| (guest, path)))
+        .collect()
 }

@@ -1,0 +1,62 @@
+"""Test guest for the Python SDK's semantics: exceptions in tasks, checks, custom metrics, run variables, HTTP failures as responses,
+expected statuses, XML-RPC faults, and per-VU random streams."""
+
+import random
+
+from horde import (
+    Fault,
+    HttpUser,
+    ServerProxy,
+    add_counter,
+    add_trend,
+    base_url,
+    check,
+    constant,
+    record,
+    task,
+    var,
+    vu_id,
+)
+
+
+class SdkUser(HttpUser):
+    options = {"users": 3, "spawn-rate": 1000, "iterations": 30}
+    wait_time = constant(0.02)
+
+    def on_start(self):
+        # The build snapshot must not fix the random stream: each VU reports its first draw.
+        record("random", f"vu{vu_id()} {random.random()}", 0)
+    thresholds = ["checks: rate>0.5"]
+
+    @task
+    def raises(self):
+        {}["missing"]
+
+    @task
+    def metrics(self):
+        add_counter("orders", 2)
+        response = self.client.get("/item/7", name="item")
+        add_trend("body_size", len(response.content))
+        check("status is 200", response.status_code == 200)
+        check("json id is 7", response.json()["id"] == 7)
+        check("base url is the host", base_url() == var("expected_base"))
+
+    @task
+    def statuses(self):
+        missing = self.client.get("/item/none", name="expected 404", expect_status=[404])
+        check("404 seen", missing.status_code == 404 and missing.ok is False)
+        denied = self.client.get("http://127.0.0.1:9/", name="denied")
+        check("denied is status 0 with an error",
+              denied.status_code == 0 and denied.error.startswith("denied"))
+
+    @task
+    def fault(self):
+        endpoint = var("xmlrpc")
+        if endpoint is None:
+            return
+        try:
+            ServerProxy(endpoint).fail()
+            check("fault raised", False)
+        except Fault as fault:
+            check("fault raised", (fault.faultCode, fault.faultString) == (42, "no such luck"))
+
