@@ -177,7 +177,7 @@ fn example_bin(name: &str) -> PathBuf {
 }
 
 fn run_horde(
-    guest: &str,
+    guest: &std::path::Path,
     base: &str,
     connections: u32,
     vars: &[&str],
@@ -187,7 +187,7 @@ fn run_horde(
     let mut command = Command::new(horde_bin());
     command
         .arg("run")
-        .arg(guest_build::guest_wasm_path(guest))
+        .arg(guest)
         .args([
             "--host",
             base,
@@ -424,13 +424,15 @@ fn locust_percentiles(entry: &Value) -> (f64, f64) {
 
 /// Wall time of `horde run -i 1` of a Rust guest (one GET) with an empty
 /// cache (cold), and again with the compiled component cached.
-fn startup(base: &str) -> Result<(f64, f64)> {
+/// Wall time of `horde run -i 1` of `guest`: with an empty component cache,
+/// then the mean of three runs with the compiled component cached.
+fn startup(guest: &std::path::Path, base: &str) -> Result<(f64, f64)> {
     let cache = tempfile_path("cache");
     let once = || -> Result<f64> {
         let started = Instant::now();
         let status = Command::new(horde_bin())
             .arg("run")
-            .arg(guest_build::guest_wasm_path("test-load"))
+            .arg(guest)
             .args(["--host", base, "-i", "1", "-q", "--var", "path=/item/1"])
             .env("HORDE_CACHE_DIR", &cache)
             .stdout(Stdio::null())
@@ -447,10 +449,10 @@ fn startup(base: &str) -> Result<(f64, f64)> {
     Ok((cold, cached.iter().sum::<f64>() / cached.len() as f64))
 }
 
-/// The vu_footprint example's figures for `vus` VUs.
-fn footprint(vus: u32) -> Result<Value> {
+/// The vu_footprint example's figures for `vus` VUs of `guest`.
+fn footprint(guest: &std::path::Path, vus: u32) -> Result<Value> {
     let output = Command::new(example_bin("vu_footprint"))
-        .arg(guest_build::guest_wasm_path("rust-http"))
+        .arg(guest)
         .arg(vus.to_string())
         .output()?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -473,6 +475,98 @@ fn footprint(vus: u32) -> Result<Value> {
         "compile_cold_ms": number("compile cold:"),
         "compile_cached_ms": number("compile cached:"),
     }))
+}
+
+/// VUs of the per-language comparison.
+const LANGUAGE_VUS: u32 = 16;
+/// VUs of the per-language footprint.
+const LANGUAGE_FOOTPRINT_VUS: u32 = 200;
+
+/// The per-language section: its Markdown and raw figures.
+struct LanguageSection {
+    markdown: String,
+    json: Value,
+}
+
+/// The same shopper scenario in Rust, Python and JavaScript (and through a
+/// `fetch()` library): requests/s and CPU at 16 VUs on the same nginx,
+/// start-up cold and cached, instantiation and RSS per VU at 200 VUs.
+fn languages(base: &str, skipped: &mut Vec<String>) -> LanguageSection {
+    let guests: [(&'static str, PathBuf); 4] = [
+        ("rust-http", guest_build::guest_wasm_path("rust-http")),
+        ("python-http", guest_build::script_wasm_path("python-http")),
+        ("js-http", guest_build::script_wasm_path("js-http")),
+        (
+            "js-fetch (fetch() through wasi:http)",
+            guest_build::script_wasm_path("js-fetch"),
+        ),
+    ];
+    let mut runs: Vec<Measured> = Vec::new();
+    for repetition in 0..REPETITIONS {
+        eprintln!(
+            "xtask bench: scenario languages, repetition {}",
+            repetition + 1
+        );
+        for (label, path) in &guests {
+            match run_horde(path, base, LANGUAGE_VUS, &["wait=none"], label) {
+                Ok(measured) => runs.push(measured),
+                Err(error) => {
+                    let message = format!("{label}: {error:#}");
+                    if !skipped.contains(&message) {
+                        eprintln!("xtask bench: skipped {message}");
+                        skipped.push(message);
+                    }
+                }
+            }
+        }
+    }
+    let mut markdown = String::new();
+    let _ = writeln!(
+        markdown,
+        "\n## Scenario languages\n\nThe same shopper (log in, then item/index/cart tasks 5:2:1, no wait) \
+         built from each language, {LANGUAGE_VUS} VUs for {RUN_SECONDS} s on the same nginx, medians of \
+         {REPETITIONS} interleaved runs; start-up is `horde run -i 1` wall time; footprint at \
+         {LANGUAGE_FOOTPRINT_VUS} VUs from the vu_footprint example.\n"
+    );
+    let _ = writeln!(
+        markdown,
+        "| scenario | requests/s | p50 ms | p99 ms | CPU s per 1,000 requests | start-up cold / cached | component compile cold / cached | instantiation per VU | RSS per VU after configure |"
+    );
+    let _ = writeln!(markdown, "|---|---|---|---|---|---|---|---|---|");
+    let mut raw = Vec::new();
+    for (label, path) in &guests {
+        let of: Vec<&Measured> = runs.iter().filter(|r| r.tool == *label).collect();
+        let (cold, cached) = startup(path, base).unwrap_or((f64::NAN, f64::NAN));
+        let print = footprint(path, LANGUAGE_FOOTPRINT_VUS)
+            .unwrap_or_else(|e| json!({ "error": e.to_string() }));
+        let mut rps: Vec<f64> = of.iter().map(|r| r.rps()).collect();
+        let mut p50: Vec<f64> = of.iter().map(|r| r.p50_ms).collect();
+        let mut p99: Vec<f64> = of.iter().map(|r| r.p99_ms).collect();
+        let mut per_cpu: Vec<f64> = of.iter().map(|r| r.per_cpu_second()).collect();
+        let number = |key: &str| print[key].as_f64().unwrap_or(f64::NAN);
+        let _ = writeln!(
+            markdown,
+            "| {label} | {:.0} | {:.2} | {:.2} | {:.3} | {cold:.0} ms / {cached:.0} ms | {:.0} ms / {:.1} ms | {:.0} us | {:.0} KiB |",
+            median(&mut rps),
+            median(&mut p50),
+            median(&mut p99),
+            1000.0 / median(&mut per_cpu).max(1e-9),
+            number("compile_cold_ms"),
+            number("compile_cached_ms"),
+            number("instantiate_us_per_vu"),
+            number("rss_kib_per_vu_after_first_call"),
+        );
+        raw.push(json!({
+            "scenario": label,
+            "runs": of.iter().map(|r| r.json()).collect::<Vec<_>>(),
+            "startup_ms": { "cold": cold, "cached": cached },
+            "footprint": print,
+        }));
+    }
+    LanguageSection {
+        markdown,
+        json: Value::Array(raw),
+    }
 }
 
 /// criterion's estimate for the stats recording benches, in ns.
@@ -596,7 +690,7 @@ pub fn bench() -> Result<()> {
                     "horde",
                     Box::new(|| {
                         run_horde(
-                            "rust-http",
+                            &guest_build::guest_wasm_path("rust-http"),
                             &base,
                             connections,
                             &["wait=none"],
@@ -611,7 +705,7 @@ pub fn bench() -> Result<()> {
                     "horde-get",
                     Box::new(|| {
                         run_horde(
-                            "test-load",
+                            &guest_build::guest_wasm_path("test-load"),
                             &base,
                             connections,
                             &["path=/item/1"],
@@ -635,9 +729,11 @@ pub fn bench() -> Result<()> {
             }
         }
     }
-    let (cold_ms, cached_ms) = startup(&base)?;
+    let (cold_ms, cached_ms) = startup(&guest_build::guest_wasm_path("test-load"), &base)?;
+    let languages = languages(&base, &mut skipped);
     drop(nginx);
-    let footprints = [footprint(1000)?, footprint(10_000)?];
+    let rust_http = guest_build::guest_wasm_path("rust-http");
+    let footprints = [footprint(&rust_http, 1000)?, footprint(&rust_http, 10_000)?];
     let record = record_cost().unwrap_or_default();
 
     let mut table = String::new();
@@ -787,10 +883,7 @@ pub fn bench() -> Result<()> {
     for (name, ns) in &record {
         let _ = writeln!(doc, "| stats: {name} | {ns:.1} ns |");
     }
-    let _ = writeln!(
-        doc,
-        "\nPython and JavaScript scenarios are not measured yet: their SDKs do not exist yet."
-    );
+    let _ = writeln!(doc, "{}", languages.markdown);
     if !skipped.is_empty() {
         let _ = writeln!(doc, "\nSkipped in this run:\n");
         for s in &skipped {
@@ -808,6 +901,7 @@ pub fn bench() -> Result<()> {
         "runs": runs.iter().map(Measured::json).collect::<Vec<_>>(),
         "startup_ms": { "cold": cold_ms, "cached": cached_ms },
         "footprint": footprints,
+        "languages": languages.json,
         "record_ns": record.iter().map(|(n, v)| json!({"bench": n, "ns": v})).collect::<Vec<_>>(),
         "skipped": skipped,
     });

@@ -249,6 +249,7 @@ fn parse_test_result(line: &str) -> Option<(u64, u64)> {
 
 fn run_bench() -> Result<()> {
     ensure_wasm_target()?;
+    ensure_guest_toolchains()?;
     ensure_apt(&APT_BENCH)?;
     if !have("locust") {
         eprintln!("xtask: installing locust with pip");
@@ -273,6 +274,7 @@ fn run_bench() -> Result<()> {
         "--bins",
         "--examples",
     ]))?;
+    guest_build::build_script_guests().map_err(anyhow::Error::msg)?;
     bench::bench()
 }
 

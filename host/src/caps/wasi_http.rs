@@ -436,7 +436,14 @@ impl Body for RecordingBody {
 
 impl Drop for RecordingBody {
     fn drop(&mut self) {
-        // The guest stopped reading early: the request ends here.
+        // A body with nothing left (HEAD, 204) may never be polled: its
+        // connection is still reusable. Otherwise the guest stopped reading
+        // early and the connection, mid-response, is dropped.
+        if self.inner.is_end_stream()
+            && let Some((pool, origin, connection)) = self.connection.take()
+        {
+            pool.give_back(origin, connection);
+        }
         self.finish(None);
     }
 }

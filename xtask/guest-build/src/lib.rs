@@ -138,9 +138,7 @@ pub struct ScriptGuest {
 impl ScriptGuest {
     /// Where the built component goes.
     pub fn wasm_path(&self) -> PathBuf {
-        guest_target_dir()
-            .join("scripts")
-            .join(format!("{}.wasm", self.package.replace('-', "_")))
+        script_wasm_path(&self.package)
     }
 
     /// Files whose change must rebuild this guest.
@@ -157,6 +155,13 @@ impl ScriptGuest {
         }
         inputs
     }
+}
+
+/// Where the script guest `package` (e.g. "python-http") is built.
+pub fn script_wasm_path(package: &str) -> PathBuf {
+    guest_target_dir()
+        .join("scripts")
+        .join(format!("{}.wasm", package.replace('-', "_")))
 }
 
 /// Every Python (`app.py`) and JavaScript (`scenario.js`) guest, by name.
