@@ -15,8 +15,12 @@ use wasmtime::{Config, Engine, OptLevel};
 use crate::bindings::{Scenario, ScenarioPre};
 use crate::vu::VuState;
 
-/// How often the epoch advances: the granularity of guest yields and CPU checks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances: the granularity of CPU checks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Guest time after which a VU computing without pause yields to the other
+/// VUs on its thread (it delays their responses by at most about this much).
+pub const YIELD_AFTER: Duration = Duration::from_millis(3);
 
 /// Largest wasm stack a guest may use.
 const MAX_WASM_STACK: usize = 1 << 20;

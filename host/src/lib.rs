@@ -14,6 +14,7 @@ pub mod schedule;
 pub mod stats;
 pub mod thresholds;
 pub mod vu;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -271,7 +272,10 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         config.run_limit(),
         config.quiet,
     ));
+    let workers =
+        Arc::new(workers::VuWorkers::per_core().context("starting the VU worker threads")?);
     let shared = schedule::Shared {
+        workers: workers.clone(),
         engine: engine.clone(),
         pre: loaded.pre.clone(),
         run: run.clone(),

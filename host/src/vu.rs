@@ -2,6 +2,7 @@
 //! and one VU's instance lifecycle: instantiate, configure, start, tasks, stop.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use anyhow::{Result, anyhow};
 use tokio::sync::watch;
 use url::Url;
 use wasmtime::component::ResourceTable;
-use wasmtime::{CallHook, Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -17,6 +18,7 @@ use crate::bindings::{Scenario, ScenarioPre, user};
 use crate::caps::grpc::{ProtoSchema, VuGrpc};
 use crate::caps::http::{HttpSettings, VuHttp};
 use crate::caps::wasi_http::VuWasiHttp;
+use crate::engine::{EPOCH_TICK, YIELD_AFTER};
 use crate::guest_log::{GuestLogger, GuestOutput, RecentLines};
 use crate::policy::{Limits, NetworkPolicy, SocketGrants};
 use crate::stats::Stats;
@@ -109,43 +111,82 @@ impl RunContext {
     }
 }
 
-/// Guest CPU time of the current call: wall time minus time spent in host
-/// calls (every import, WASI's included, through the store's call hook).
-#[derive(Debug, Default)]
+/// CPU time of a VU's current call: the time its future spends being
+/// polled (running wasm, and host code working for it), not the time it
+/// waits for the network or a timer. Shared by the call's metering wrapper
+/// and the epoch callback, hence atomics (never contended).
+#[derive(Debug)]
 pub struct CpuBudget {
-    started: Option<Instant>,
-    host_time: Duration,
-    /// When the guest called into the host, while it is there.
-    in_host_since: Option<Instant>,
+    base: Instant,
+    /// Nanoseconds of finished polls in this call.
+    spent: AtomicU64,
+    /// When the current poll started (nanoseconds after `base`, plus one); 0 between polls.
+    polling_since: AtomicU64,
+    /// Guest time of the current call when the epoch last made it yield.
+    at_yield: AtomicU64,
+}
+
+impl Default for CpuBudget {
+    fn default() -> CpuBudget {
+        CpuBudget {
+            base: Instant::now(),
+            spent: AtomicU64::new(0),
+            polling_since: AtomicU64::new(0),
+            at_yield: AtomicU64::new(0),
+        }
+    }
 }
 
 impl CpuBudget {
-    fn begin(&mut self) {
-        self.started = Some(Instant::now());
-        self.host_time = Duration::ZERO;
-        self.in_host_since = None;
+    fn now(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX) + 1
     }
 
-    fn end(&mut self) {
-        self.started = None;
+    fn begin(&self) {
+        self.spent.store(0, Ordering::Relaxed);
+        self.at_yield.store(0, Ordering::Relaxed);
     }
 
-    fn entering_host(&mut self) {
-        if self.started.is_some() {
-            self.in_host_since = Some(Instant::now());
-        }
-    }
-
-    fn leaving_host(&mut self) {
-        if let Some(since) = self.in_host_since.take() {
-            self.host_time += since.elapsed();
-        }
+    /// Poll `call` to completion, counting the time spent in its polls.
+    async fn meter<F: Future>(&self, call: F) -> F::Output {
+        self.begin();
+        let mut call = std::pin::pin!(call);
+        std::future::poll_fn(|cx| {
+            let started = self.now();
+            self.polling_since.store(started, Ordering::Relaxed);
+            let result = call.as_mut().poll(cx);
+            self.polling_since.store(0, Ordering::Relaxed);
+            self.spent
+                .fetch_add(self.now() - started, Ordering::Relaxed);
+            result
+        })
+        .await
     }
 
     fn guest_time(&self) -> Duration {
-        self.started.map_or(Duration::ZERO, |s| {
-            s.elapsed().saturating_sub(self.host_time)
-        })
+        let mut nanos = self.spent.load(Ordering::Relaxed);
+        let since = self.polling_since.load(Ordering::Relaxed);
+        if since != 0 {
+            nanos += self.now().saturating_sub(since);
+        }
+        Duration::from_nanos(nanos)
+    }
+
+    /// What the epoch callback does: yield once the call has computed
+    /// [`YIELD_AFTER`] since it last yielded, else go on until the earliest
+    /// tick at which that could happen.
+    fn next_deadline(&self, guest_time: Duration) -> UpdateDeadline {
+        let nanos = u64::try_from(guest_time.as_nanos()).unwrap_or(u64::MAX);
+        let since_yield = nanos.saturating_sub(self.at_yield.load(Ordering::Relaxed));
+        let yield_after = YIELD_AFTER.as_nanos() as u64;
+        if since_yield >= yield_after {
+            self.at_yield.store(nanos, Ordering::Relaxed);
+            // tokio's yield lets the runtime poll its timers and sockets
+            // first, so the VUs sharing this thread get their turn.
+            return UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()));
+        }
+        let ticks = (yield_after - since_yield).div_ceil(EPOCH_TICK.as_nanos() as u64);
+        UpdateDeadline::Continue(ticks.max(1))
     }
 }
 
@@ -197,7 +238,7 @@ pub struct VuState {
     pub grpc: VuGrpc,
     /// wasi:http requests (guests with their own HTTP library).
     pub(crate) wasi_http: VuWasiHttp,
-    pub budget: CpuBudget,
+    pub budget: Arc<CpuBudget>,
     wasi: WasiCtx,
     /// Resources handed to the guest (WASI streams, gRPC streams).
     pub(crate) table: ResourceTable,
@@ -234,7 +275,7 @@ impl VuState {
             http: VuHttp::default(),
             grpc: VuGrpc::default(),
             wasi_http,
-            budget: CpuBudget::default(),
+            budget: Arc::default(),
         }
     }
 }
@@ -335,26 +376,20 @@ impl VuInstance {
         let state = VuState::new(run, vu_id, iteration);
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.call_hook(|mut ctx, hook| {
-            let budget = &mut ctx.data_mut().budget;
-            match hook {
-                CallHook::CallingHost => budget.entering_host(),
-                CallHook::ReturningFromHost => budget.leaving_host(),
-                CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
-            }
-            Ok(())
-        });
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|ctx| {
             let state = ctx.data();
             let limit = state.run.limits.max_task_cpu;
-            if state.budget.guest_time() > limit {
+            let guest_time = state.budget.guest_time();
+            if guest_time > limit {
                 return Err(wasmtime::format_err!(
                     "the VU used more than {} of CPU in one call (raise it with --max-task-cpu)",
                     humantime::format_duration(limit)
                 ));
             }
-            Ok(UpdateDeadline::Yield(1))
+            // A guest that waits on the host yields there; only one that
+            // computes without pause is made to yield.
+            Ok(state.budget.next_deadline(guest_time))
         });
         let scenario = pre
             .instantiate_async(&mut store)
@@ -373,49 +408,55 @@ impl VuInstance {
 
     /// Ask the scenario for its configuration.
     pub async fn configure(&mut self) -> Result<user::Config, GuestFailure> {
-        self.store.data_mut().budget.begin();
-        let result = self
-            .scenario
-            .horde_scenario_user()
-            .call_configure(&mut self.store)
+        let budget = self.store.data().budget.clone();
+        let result = budget
+            .meter(
+                self.scenario
+                    .horde_scenario_user()
+                    .call_configure(&mut self.store),
+            )
             .await;
-        self.store.data_mut().budget.end();
         result
             .map_err(|e| GuestFailure::Trap(trap_message(&e, Some(&self.store.data().stderr_tail))))
     }
 
     pub async fn on_start(&mut self) -> Result<(), GuestFailure> {
-        self.store.data_mut().budget.begin();
-        let result = self
-            .scenario
-            .horde_scenario_user()
-            .call_on_start(&mut self.store)
+        let budget = self.store.data().budget.clone();
+        let result = budget
+            .meter(
+                self.scenario
+                    .horde_scenario_user()
+                    .call_on_start(&mut self.store),
+            )
             .await;
         self.finish(result)
     }
 
     pub async fn run_task(&mut self, index: u32) -> Result<(), GuestFailure> {
-        self.store.data_mut().budget.begin();
-        let result = self
-            .scenario
-            .horde_scenario_user()
-            .call_run_task(&mut self.store, index)
+        let budget = self.store.data().budget.clone();
+        let result = budget
+            .meter(
+                self.scenario
+                    .horde_scenario_user()
+                    .call_run_task(&mut self.store, index),
+            )
             .await;
         self.finish(result)
     }
 
     pub async fn on_stop(&mut self) -> Result<(), GuestFailure> {
-        self.store.data_mut().budget.begin();
-        let result = self
-            .scenario
-            .horde_scenario_user()
-            .call_on_stop(&mut self.store)
+        let budget = self.store.data().budget.clone();
+        let result = budget
+            .meter(
+                self.scenario
+                    .horde_scenario_user()
+                    .call_on_stop(&mut self.store),
+            )
             .await;
         self.finish(result)
     }
 
     fn finish(&mut self, result: wasmtime::Result<Result<(), String>>) -> Result<(), GuestFailure> {
-        self.store.data_mut().budget.end();
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(GuestFailure::Error(message)),

@@ -147,12 +147,10 @@ pub async fn run(shared: Arc<Shared>, plan: UserPlan) -> Outcome {
             if staying < desired {
                 for _ in staying..desired {
                     let (leave, leave_rx) = watch::channel(false);
-                    let task = tokio::spawn(drive_vu(
-                        shared.clone(),
-                        iterations.clone(),
+                    let task = shared.workers.spawn(
                         next_id,
-                        leave_rx,
-                    ));
+                        drive_vu(shared.clone(), iterations.clone(), next_id, leave_rx),
+                    );
                     vus.insert(
                         next_id,
                         VuHandle {
@@ -233,8 +231,11 @@ async fn drive_vu(
             }
             let pause = shared.wait.after(task_started.elapsed());
             if pause.is_zero() {
-                // Let other tasks (and the controller) run between back-to-back tasks.
-                tokio::task::yield_now().await;
+                // Tasks that wait on the network yield anyway; one that never
+                // does still lets the others (and the controller) run now and then.
+                if iteration.is_multiple_of(BACK_TO_BACK_YIELD) {
+                    tokio::task::yield_now().await;
+                }
             } else {
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
@@ -252,6 +253,9 @@ async fn drive_vu(
         return;
     }
 }
+
+/// Back-to-back tasks (no wait) between explicit yields to the scheduler.
+const BACK_TO_BACK_YIELD: u64 = 64;
 
 async fn replaced(shared: &Shared, leave: &mut watch::Receiver<bool>) {
     shared.progress.replaced.fetch_add(1, Ordering::Relaxed);

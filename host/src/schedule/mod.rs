@@ -35,6 +35,8 @@ pub struct Outcome {
 
 /// What every executor needs.
 pub struct Shared {
+    /// The single-threaded runtimes the VUs run on.
+    pub workers: Arc<crate::workers::VuWorkers>,
     pub engine: Engine,
     pub pre: ScenarioPre<VuState>,
     pub run: Arc<RunContext>,

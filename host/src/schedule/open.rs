@@ -104,13 +104,17 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
         let (shared, events_tx, id) = (shared.clone(), events_tx.clone(), *next_vu_id);
         *vus_total += 1;
         *next_vu_id += 1;
-        starting.spawn(async move {
-            let event = match start_instance(&shared, id, 0).await {
-                Ok(vu) => PoolEvent::Ready(Box::new(vu)),
-                Err(_) => PoolEvent::Lost,
-            };
-            let _ = events_tx.send(event).await;
-        });
+        let worker = shared.workers.handle(id).clone();
+        starting.spawn_on(
+            async move {
+                let event = match start_instance(&shared, id, 0).await {
+                    Ok(vu) => PoolEvent::Ready(Box::new(vu)),
+                    Err(_) => PoolEvent::Lost,
+                };
+                let _ = events_tx.send(event).await;
+            },
+            &worker,
+        );
     };
     for _ in 0..plan.pre_vus.min(plan.max_vus) {
         grow(&mut starting, &mut vus_total, &mut next_vu_id);
@@ -151,19 +155,24 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
                 backlog.pop_front();
                 vu.state_mut().iteration_lag = Some(intended.elapsed());
                 let (shared, events_tx) = (shared.clone(), events_tx.clone());
-                busy.spawn(async move {
-                    let index = shared.tasks.pick();
-                    let iteration = vu.state().iteration + 1;
-                    vu.state_mut().iteration = iteration;
-                    let event = match run_task(&shared, &mut vu, index).await {
-                        TaskEnd::Done => PoolEvent::Ready(vu),
-                        TaskEnd::Trapped => {
-                            shared.progress.replaced.fetch_add(1, Ordering::Relaxed);
-                            PoolEvent::Lost
-                        }
-                    };
-                    let _ = events_tx.send(event).await;
-                });
+                // A VU always runs on the runtime its connections live on.
+                let worker = shared.workers.handle(vu.state().vu_id).clone();
+                busy.spawn_on(
+                    async move {
+                        let index = shared.tasks.pick();
+                        let iteration = vu.state().iteration + 1;
+                        vu.state_mut().iteration = iteration;
+                        let event = match run_task(&shared, &mut vu, index).await {
+                            TaskEnd::Done => PoolEvent::Ready(vu),
+                            TaskEnd::Trapped => {
+                                shared.progress.replaced.fetch_add(1, Ordering::Relaxed);
+                                PoolEvent::Lost
+                            }
+                        };
+                        let _ = events_tx.send(event).await;
+                    },
+                    &worker,
+                );
             } else if vus_total < plan.max_vus {
                 // One new VU for each waiting arrival not already covered by one starting.
                 let wanted = backlog.len().saturating_sub(starting.len());
