@@ -1,6 +1,7 @@
 //! The wasm-boundary baseline of `cargo xtask bench`: the same HTTP
 //! capability code a guest calls (`http::Host::send` on a VU's state, with
-//! its recording), called directly from Rust by N tasks for a while.
+//! its recording), called directly from Rust by N tasks for a while, on the
+//! same thread-per-core runtimes the VUs run on.
 //! Prints one JSON line: requests, failures, seconds, p50/p99 ms.
 //!
 //!     cargo run --release -p horde --example direct_baseline -- http://127.0.0.1:8080/item/1 64 5
@@ -12,6 +13,7 @@ use horde::bindings::http::{Host, Request};
 use horde::policy::{Grant, NetworkPolicy};
 use horde::stats::Stats;
 use horde::vu::{RunContext, VuState};
+use horde::workers::VuWorkers;
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -30,25 +32,29 @@ async fn main() -> Result<()> {
     let run = RunContext::standalone(stats.clone(), NetworkPolicy::new(vec![grant]));
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
+    let workers = VuWorkers::per_core()?;
     let mut tasks = tokio::task::JoinSet::new();
     for vu_id in 1..=connections {
         let (run, url) = (run.clone(), url.clone());
-        tasks.spawn(async move {
-            let mut state = VuState::new(run, vu_id, 0);
-            while Instant::now() < deadline {
-                let request = Request {
-                    method: "GET".into(),
-                    url: url.clone(),
-                    headers: Vec::new(),
-                    body: Vec::new(),
-                    name: Some("/item/[id]".into()),
-                    timeout_ms: None,
-                    expect_status: Vec::new(),
-                    follow_redirects: true,
-                };
-                let _ = state.send(request).await;
-            }
-        });
+        tasks.spawn_on(
+            async move {
+                let mut state = VuState::new(run, vu_id, 0);
+                while Instant::now() < deadline {
+                    let request = Request {
+                        method: "GET".into(),
+                        url: url.clone(),
+                        headers: Vec::new(),
+                        body: Vec::new(),
+                        name: Some("/item/[id]".into()),
+                        timeout_ms: None,
+                        expect_status: Vec::new(),
+                        follow_redirects: true,
+                    };
+                    let _ = state.send(request).await;
+                }
+            },
+            workers.handle(vu_id),
+        );
     }
     while tasks.join_next().await.is_some() {}
     let elapsed = started.elapsed().as_secs_f64();
