@@ -159,6 +159,7 @@ fn assert_sdk_semantics(report: &Report, exception: &str) {
     for name in [
         "status is 200",
         "json id is 7",
+        "content type header",
         "base url is the host",
         "404 seen",
         "denied is status 0 with an error",

@@ -36,6 +36,7 @@ export const tasks = {
     check(response, {
       'status is 200': (r) => r.status === 200,
       'json id is 7': (r) => r.json('id') === 7,
+      'content type header': (r) => r.headers['Content-Type'] === 'application/json',
       'base url is the host': () => baseUrl() === env('expected_base'),
     });
   },

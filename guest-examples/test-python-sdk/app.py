@@ -39,6 +39,7 @@ class SdkUser(HttpUser):
         add_trend("body_size", len(response.content))
         check("status is 200", response.status_code == 200)
         check("json id is 7", response.json()["id"] == 7)
+        check("content type header", response.headers["Content-Type"] == "application/json")
         check("base url is the host", base_url() == var("expected_base"))
 
     @task

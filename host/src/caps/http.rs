@@ -142,7 +142,8 @@ impl std::fmt::Debug for VuHttp {
 /// What one exchange produced, before it becomes an event.
 pub(crate) struct Exchange {
     pub(crate) status: StatusCode,
-    pub(crate) headers: Vec<wit::Header>,
+    /// `name: value\n` lines.
+    pub(crate) headers: String,
     pub(crate) body: Bytes,
     pub(crate) url: Url,
 }
@@ -474,7 +475,7 @@ fn host_header(url: &Url) -> String {
 
 struct RawResponse {
     status: StatusCode,
-    headers: Vec<wit::Header>,
+    headers: String,
     location: Option<String>,
     set_cookies: Vec<String>,
     body: Bytes,
@@ -485,17 +486,17 @@ async fn read_response(
     max_body: usize,
 ) -> Result<RawResponse, HttpError> {
     let (parts, body) = response.into_parts();
-    let mut headers = Vec::with_capacity(parts.headers.len());
+    let mut headers = String::with_capacity(parts.headers.len() * 32);
     let mut set_cookies = Vec::new();
     for (name, value) in &parts.headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        let value = String::from_utf8_lossy(value.as_bytes());
         if name == header::SET_COOKIE {
-            set_cookies.push(value.clone());
+            set_cookies.push(value.clone().into_owned());
         }
-        headers.push(wit::Header {
-            name: name.as_str().to_string(),
-            value,
-        });
+        headers.push_str(name.as_str());
+        headers.push_str(": ");
+        headers.push_str(&value);
+        headers.push('\n');
     }
     let location = parts
         .headers

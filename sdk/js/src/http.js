@@ -54,7 +54,11 @@ export class Response {
     this.status = reply ? reply.status : 0;
     this.url = reply ? reply.url : request.url;
     this.headers = {};
-    for (const { name, value } of reply ? reply.headers : []) {
+    for (const line of reply ? reply.headers.split('\n') : []) {
+      const colon = line.indexOf(': ');
+      if (colon < 0) continue;
+      const name = line.slice(0, colon);
+      const value = line.slice(colon + 2);
       const key = name.toLowerCase().replace(/(^|-)([a-z])/g, (_, dash, c) => dash + c.toUpperCase());
       this.headers[key] = key in this.headers ? `${this.headers[key]}, ${value}` : value;
     }

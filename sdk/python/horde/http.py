@@ -159,7 +159,7 @@ class HttpSession:
             return Response(0, Headers(), b"", url, 0, describe_error(e.value))
         return Response(
             reply.status,
-            Headers((h.name, h.value) for h in reply.headers),
+            Headers(line.split(": ", 1) for line in reply.headers.splitlines() if ": " in line),
             reply.body,
             reply.url,
             reply.elapsed_us,

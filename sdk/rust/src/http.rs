@@ -138,11 +138,17 @@ impl Response {
 
     /// The first header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// Every header as (name, value), in the order received; names are lower-case.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0
             .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
+            .lines()
+            .filter_map(|line| line.split_once(": "))
     }
 
     /// Fail the task unless the status is `expected`.
