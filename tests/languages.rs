@@ -210,7 +210,7 @@ fn assert_sdk_semantics(report: &Report, exception: &str) {
         "{draws:?}"
     );
     // The scenario's own defaults (users, iterations, threshold) applied.
-    assert_eq!(report.iterations, 30);
+    assert_eq!(report.iterations, 60);
     assert_eq!(report.thresholds.len(), 1, "{:?}", report.thresholds);
 }
 
@@ -228,26 +228,38 @@ async fn run_sdk_guest(guest: &str, extra: &[(&str, String)], grants: &[String])
     for grant in grants {
         run.allow_hosts.push(Grant::parse(grant).unwrap());
     }
+    run.proto = Some(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("servers/hello_test.proto"),
+    );
     horde::run(&run).await.unwrap().report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_semantics() {
-    let server = PythonServer::start("xmlrpc_server.py");
-    let authority = server.url().trim_start_matches("http://").to_string();
+    let xmlrpc = PythonServer::start("xmlrpc_server.py");
+    let grpc = PythonServer::start("grpc_hello_server.py");
+    let authority = |url: String| url.trim_start_matches("http://").to_string();
     let report = run_sdk_guest(
         guests::TEST_PYTHON_SDK,
-        &[("xmlrpc", server.url())],
-        &[authority],
+        &[("xmlrpc", xmlrpc.url()), ("grpc", grpc.url())],
+        &[authority(xmlrpc.url()), authority(grpc.url())],
     )
     .await;
     assert_sdk_semantics(&report, "task raises: KeyError: 'missing' (app.py:");
-    let fault = report
-        .checks
+    for name in ["fault raised", "grpc json reply", "grpc bytes reply", "grpc status raised"] {
+        let check = report
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no check {name}: {:?}", report.checks));
+        assert!(check.passes > 0 && check.fails == 0, "{check:?}");
+    }
+    let fail = report
+        .errors
         .iter()
-        .find(|c| c.name == "fault raised")
-        .expect("fault check");
-    assert!(fault.passes > 0 && fault.fails == 0, "{fault:?}");
+        .find(|e| e.name == "/hello.HelloService/Fail")
+        .expect("the failed gRPC call is recorded");
+    assert_eq!(fail.message, "NOT_FOUND: no such greeting");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

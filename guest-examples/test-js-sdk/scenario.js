@@ -12,7 +12,7 @@ const sizes = new Trend('body_size');
 export const options = {
   users: 3,
   spawnRate: 1000,
-  iterations: 30,
+  iterations: 60,
   wait: constant(0.02),
   thresholds: { checks: ['rate>0.5'] },
 };

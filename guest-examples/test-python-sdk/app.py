@@ -1,8 +1,10 @@
 """Test guest for the Python SDK's semantics: exceptions in tasks, checks, custom metrics, run variables, HTTP failures as responses,
-expected statuses, XML-RPC faults, and per-VU random streams."""
+expected statuses, XML-RPC faults, gRPC calls and statuses, and per-VU
+random streams."""
 
 import random
 
+from horde import grpc
 from horde import (
     Fault,
     HttpUser,
@@ -20,7 +22,7 @@ from horde import (
 
 
 class SdkUser(HttpUser):
-    options = {"users": 3, "spawn-rate": 1000, "iterations": 30}
+    options = {"users": 3, "spawn-rate": 1000, "iterations": 60}
     wait_time = constant(0.02)
 
     def on_start(self):
@@ -49,6 +51,21 @@ class SdkUser(HttpUser):
         denied = self.client.get("http://127.0.0.1:9/", name="denied")
         check("denied is status 0 with an error",
               denied.status_code == 0 and denied.error.startswith("denied"))
+
+    @task
+    def grpc_calls(self):
+        target = var("grpc")
+        if target is None:
+            return
+        reply = grpc.call_json("/hello.HelloService/SayHello", {"name": "py"}, target=target)
+        check("grpc json reply", reply.get("message") == "Hello, py!")
+        raw = grpc.call("/hello.HelloService/SayHello", b"\x0a\x02py", target=target)
+        check("grpc bytes reply", raw.endswith(b"Hello, py!"))
+        try:
+            grpc.call_json("/hello.HelloService/Fail", {"name": "py"}, target=target)
+            check("grpc status raised", False)
+        except grpc.GrpcError as error:
+            check("grpc status raised", (error.code, error.message) == ("NOT_FOUND", "no such greeting"))
 
     @task
     def fault(self):
