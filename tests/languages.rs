@@ -228,9 +228,8 @@ async fn run_sdk_guest(guest: &str, extra: &[(&str, String)], grants: &[String])
     for grant in grants {
         run.allow_hosts.push(Grant::parse(grant).unwrap());
     }
-    run.proto = Some(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("servers/hello_test.proto"),
-    );
+    run.proto =
+        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("servers/hello_test.proto"));
     horde::run(&run).await.unwrap().report
 }
 
@@ -246,7 +245,12 @@ async fn python_sdk_semantics() {
     )
     .await;
     assert_sdk_semantics(&report, "task raises: KeyError: 'missing' (app.py:");
-    for name in ["fault raised", "grpc json reply", "grpc bytes reply", "grpc status raised"] {
+    for name in [
+        "fault raised",
+        "grpc json reply",
+        "grpc bytes reply",
+        "grpc status raised",
+    ] {
         let check = report
             .checks
             .iter()
