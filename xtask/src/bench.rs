@@ -477,6 +477,25 @@ fn footprint(guest: &std::path::Path, vus: u32) -> Result<Value> {
     }))
 }
 
+/// Keep a measurement, or note (once) why a tool was skipped.
+fn keep_or_skip(
+    label: &str,
+    result: Result<Measured>,
+    runs: &mut Vec<Measured>,
+    skipped: &mut Vec<String>,
+) {
+    match result {
+        Ok(measured) => runs.push(measured),
+        Err(error) => {
+            let message = format!("{label}: {error:#}");
+            if !skipped.contains(&message) {
+                eprintln!("xtask bench: skipped {message}");
+                skipped.push(message);
+            }
+        }
+    }
+}
+
 /// VUs of the per-language comparison.
 const LANGUAGE_VUS: u32 = 16;
 /// VUs of the per-language footprint.
@@ -508,16 +527,12 @@ fn languages(base: &str, skipped: &mut Vec<String>) -> LanguageSection {
             repetition + 1
         );
         for (label, path) in &guests {
-            match run_horde(path, base, LANGUAGE_VUS, &["wait=none"], label) {
-                Ok(measured) => runs.push(measured),
-                Err(error) => {
-                    let message = format!("{label}: {error:#}");
-                    if !skipped.contains(&message) {
-                        eprintln!("xtask bench: skipped {message}");
-                        skipped.push(message);
-                    }
-                }
-            }
+            keep_or_skip(
+                label,
+                run_horde(path, base, LANGUAGE_VUS, &["wait=none"], label),
+                &mut runs,
+                skipped,
+            );
         }
     }
     let mut markdown = String::new();
@@ -716,16 +731,7 @@ pub fn bench() -> Result<()> {
                 ("direct", Box::new(|| run_direct(&url, connections))),
             ];
             for (label, attempt) in attempts {
-                match attempt() {
-                    Ok(measured) => runs.push(measured),
-                    Err(error) => {
-                        let message = format!("{label}: {error:#}");
-                        if !skipped.contains(&message) {
-                            eprintln!("xtask bench: skipped {message}");
-                            skipped.push(message);
-                        }
-                    }
-                }
+                keep_or_skip(label, attempt(), &mut runs, &mut skipped);
             }
         }
     }
