@@ -15,6 +15,11 @@ use serde_json::{Value, json};
 const RUN_SECONDS: u64 = 5;
 /// Connection (user) counts compared.
 const CONNECTIONS: [u32; 2] = [16, 64];
+/// VUs of the wasm-boundary comparison at scale (Horde's one-GET guest and
+/// the direct client only).
+const MANY_VUS: u32 = 1000;
+/// Every connection count reported.
+const REPORTED: [u32; 3] = [16, 64, MANY_VUS];
 /// Repetitions of every (tool, connections) pair, interleaved.
 const REPETITIONS: usize = 2;
 
@@ -735,6 +740,30 @@ pub fn bench() -> Result<()> {
             }
         }
     }
+    for repetition in 0..REPETITIONS {
+        eprintln!(
+            "xtask bench: wasm boundary at {MANY_VUS} VUs, repetition {}",
+            repetition + 1
+        );
+        keep_or_skip(
+            "horde-get",
+            run_horde(
+                &guest_build::guest_wasm_path("test-load"),
+                &base,
+                MANY_VUS,
+                &["path=/item/1"],
+                "horde (one GET per task)",
+            ),
+            &mut runs,
+            &mut skipped,
+        );
+        keep_or_skip(
+            "direct",
+            run_direct(&url, MANY_VUS),
+            &mut runs,
+            &mut skipped,
+        );
+    }
     let (cold_ms, cached_ms) = startup(&guest_build::guest_wasm_path("test-load"), &base)?;
     let languages = languages(&base, &mut skipped);
     drop(nginx);
@@ -759,7 +788,7 @@ pub fn bench() -> Result<()> {
         }
         unique
     };
-    for &connections in &CONNECTIONS {
+    for &connections in &REPORTED {
         for tool in &tools {
             let of: Vec<&Measured> = runs
                 .iter()
@@ -791,7 +820,7 @@ pub fn bench() -> Result<()> {
         "| ratio | connections | requests/s | requests per CPU-second |"
     );
     let _ = writeln!(ratios, "|---|---|---|---|");
-    for &connections in &CONNECTIONS {
+    for &connections in &REPORTED {
         for (numerator, denominator, label) in [
             ("horde (rust-http example)", "oha", "Horde / oha"),
             ("horde (rust-http example)", "wrk", "Horde / wrk"),
@@ -842,7 +871,8 @@ pub fn bench() -> Result<()> {
     let _ = writeln!(
         doc,
         "Target: nginx on loopback (one worker, access log off, `keepalive_requests` raised), a small JSON body. \
-         Each tool runs {RUN_SECONDS} s per repetition at each connection count; tools are interleaved \
+         Each tool runs {RUN_SECONDS} s per repetition at each connection count (Horde's one-GET guest and the \
+         direct client also at {MANY_VUS} VUs); tools are interleaved \
          (A B A B) and ratios are taken within the same repetition. Generators share the 2 cores with nginx, \
          so **requests per CPU-second of the generator** (user+sys from `/usr/bin/time`) is the primary figure.\n"
     );
