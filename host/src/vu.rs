@@ -337,6 +337,9 @@ pub enum GuestFailure {
 pub struct VuInstance {
     store: Store<VuState>,
     scenario: Scenario,
+    /// The store's CPU budget, held here so a call can be metered while the
+    /// store is borrowed by it.
+    budget: Arc<CpuBudget>,
 }
 
 impl std::fmt::Debug for VuInstance {
@@ -395,7 +398,12 @@ impl VuInstance {
             .instantiate_async(&mut store)
             .await
             .map_err(|e| anyhow!("instantiating the scenario: {}", trap_message(&e, None)))?;
-        Ok(VuInstance { store, scenario })
+        let budget = store.data().budget.clone();
+        Ok(VuInstance {
+            store,
+            scenario,
+            budget,
+        })
     }
 
     pub fn state(&self) -> &VuState {
@@ -408,8 +416,8 @@ impl VuInstance {
 
     /// Ask the scenario for its configuration.
     pub async fn configure(&mut self) -> Result<user::Config, GuestFailure> {
-        let budget = self.store.data().budget.clone();
-        let result = budget
+        let result = self
+            .budget
             .meter(
                 self.scenario
                     .horde_scenario_user()
@@ -421,8 +429,8 @@ impl VuInstance {
     }
 
     pub async fn on_start(&mut self) -> Result<(), GuestFailure> {
-        let budget = self.store.data().budget.clone();
-        let result = budget
+        let result = self
+            .budget
             .meter(
                 self.scenario
                     .horde_scenario_user()
@@ -433,8 +441,8 @@ impl VuInstance {
     }
 
     pub async fn run_task(&mut self, index: u32) -> Result<(), GuestFailure> {
-        let budget = self.store.data().budget.clone();
-        let result = budget
+        let result = self
+            .budget
             .meter(
                 self.scenario
                     .horde_scenario_user()
@@ -445,8 +453,8 @@ impl VuInstance {
     }
 
     pub async fn on_stop(&mut self) -> Result<(), GuestFailure> {
-        let budget = self.store.data().budget.clone();
-        let result = budget
+        let result = self
+            .budget
             .meter(
                 self.scenario
                     .horde_scenario_user()

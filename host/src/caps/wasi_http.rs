@@ -230,7 +230,13 @@ async fn send(
                 (connection, false)
             }
         };
-        let mut outgoing = Request::from_parts(parts.clone(), Full::new(body.clone()));
+        // Only a request on a reused connection may need a second attempt.
+        let this_attempt = if reused {
+            parts.clone()
+        } else {
+            std::mem::replace(&mut parts, Request::new(()).into_parts().0)
+        };
+        let mut outgoing = Request::from_parts(this_attempt, Full::new(body.clone()));
         let sent = tokio::time::timeout(first_byte_timeout, async {
             match &mut connection {
                 Connection::H1(sender) => {
