@@ -2,7 +2,6 @@
 //! origin, a cookie jar, HTTP/1.1 and HTTP/2 (h2c prior knowledge, ALPN over
 //! TLS), redirects and timeouts; every call is timed and recorded.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -124,11 +123,42 @@ impl Connection {
     }
 }
 
+impl Origin {
+    /// Whether `url` is served by this origin (no allocation: this runs per request).
+    fn serves(&self, url: &Url) -> bool {
+        self.tls == (url.scheme() == "https")
+            && Some(self.port) == url.port_or_known_default()
+            && url.host_str().is_some_and(|host| {
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .eq_ignore_ascii_case(&self.host)
+            })
+    }
+}
+
+/// A VU's open connection to one origin, with the `Host` header it sends there.
+struct OpenConnection {
+    origin: Origin,
+    connection: Connection,
+    /// The URL port the header was made for (`Host` carries an explicit port).
+    host_port: Option<u16>,
+    host_header: HeaderValue,
+}
+
 /// One VU's HTTP client state: open connections and cookies.
 #[derive(Default)]
 pub struct VuHttp {
-    connections: HashMap<Origin, Connection>,
+    /// One per origin; a VU talks to a few origins, so a scan beats hashing.
+    connections: Vec<OpenConnection>,
     cookies: Option<Box<CookieStore>>,
+}
+
+impl VuHttp {
+    fn position(&self, url: &Url) -> Option<usize> {
+        self.connections
+            .iter()
+            .position(|open| open.origin.serves(url))
+    }
 }
 
 impl std::fmt::Debug for VuHttp {
@@ -361,8 +391,6 @@ impl VuState {
         headers: &http::HeaderMap,
         body: Bytes,
     ) -> Result<RawResponse, HttpError> {
-        let origin = origin_of(url)?;
-        let mut request = Request::builder().method(method.clone());
         let mut cookie = None;
         if let Some(cookies) = &self.http.cookies {
             let pairs: Vec<String> = cookies
@@ -380,30 +408,37 @@ impl VuState {
         let mut attempts = 0;
         loop {
             attempts += 1;
+            let mut position = self.http.position(url);
             // A connection the server closed (HTTP/1.0, `Connection: close`) is not reused.
-            if self
-                .http
-                .connections
-                .get(&origin)
-                .is_some_and(Connection::is_closed)
+            if let Some(index) = position
+                && self.http.connections[index].connection.is_closed()
             {
-                self.http.connections.remove(&origin);
+                self.http.connections.swap_remove(index);
+                position = None;
             }
-            let reused = self.http.connections.contains_key(&origin);
-            if !reused {
-                let connection = connect(&self.run, &origin).await?;
-                self.http.connections.insert(origin.clone(), connection);
-            }
-            let connection = self
-                .http
-                .connections
-                .get_mut(&origin)
-                .expect("inserted above");
-            let is_h2 = matches!(connection, Connection::H2(_));
+            let reused = position.is_some();
+            let index = match position {
+                Some(index) => index,
+                None => {
+                    let origin = origin_of(url)?;
+                    // Boxed: the handshake's state would otherwise make every
+                    // request's future larger (and slower to move).
+                    let connection = Box::pin(connect(&self.run, &origin)).await?;
+                    self.http.connections.push(OpenConnection {
+                        origin,
+                        connection,
+                        host_port: url.port(),
+                        host_header: host_header_value(url)?,
+                    });
+                    self.http.connections.len() - 1
+                }
+            };
+            let open = &mut self.http.connections[index];
+            let is_h2 = matches!(open.connection, Connection::H2(_));
             let uri: Uri = if is_h2 {
                 url.as_str().parse()
             } else {
-                path_and_query(url).parse()
+                url[url::Position::BeforePath..url::Position::AfterQuery].parse()
             }
             .map_err(|e| HttpError::InvalidUrl(format!("{url}: {e}")))?;
             let mut request_headers = headers.clone();
@@ -411,19 +446,18 @@ impl VuState {
                 request_headers.insert(header::COOKIE, cookie.clone());
             }
             if !is_h2 && !request_headers.contains_key(header::HOST) {
-                let host = host_header(url);
-                request_headers.insert(
-                    header::HOST,
-                    HeaderValue::from_str(&host)
-                        .map_err(|_| HttpError::InvalidUrl(format!("bad host in {url}")))?,
-                );
+                let host = if open.host_port == url.port() {
+                    open.host_header.clone()
+                } else {
+                    host_header_value(url)?
+                };
+                request_headers.insert(header::HOST, host);
             }
-            let mut built = request
-                .uri(uri)
-                .body(Full::new(body.clone()))
-                .map_err(|e| HttpError::InvalidUrl(format!("{url}: {e}")))?;
+            let mut built = Request::new(Full::new(body.clone()));
+            *built.method_mut() = method.clone();
+            *built.uri_mut() = uri;
             *built.headers_mut() = request_headers;
-            let sent = match connection {
+            let sent = match &mut open.connection {
                 Connection::H1(sender) => match sender.ready().await {
                     Ok(()) => sender.send_request(built).await,
                     Err(e) => Err(e),
@@ -436,9 +470,8 @@ impl VuState {
             let response = match sent {
                 Ok(response) => response,
                 Err(e) => {
-                    self.http.connections.remove(&origin);
+                    self.http.connections.swap_remove(index);
                     if reused && attempts == 1 && (e.is_canceled() || e.is_closed()) {
-                        request = Request::builder().method(method.clone());
                         continue;
                     }
                     return Err(HttpError::Protocol(error_chain(&e)));
@@ -448,7 +481,7 @@ impl VuState {
             let raw = match read {
                 Ok(raw) => raw,
                 Err(e) => {
-                    self.http.connections.remove(&origin);
+                    self.http.connections.swap_remove(index);
                     return Err(e);
                 }
             };
@@ -463,6 +496,11 @@ impl VuState {
             return Ok(raw);
         }
     }
+}
+
+fn host_header_value(url: &Url) -> Result<HeaderValue, HttpError> {
+    HeaderValue::from_str(&host_header(url))
+        .map_err(|_| HttpError::InvalidUrl(format!("bad host in {url}")))
 }
 
 fn host_header(url: &Url) -> String {
@@ -489,7 +527,10 @@ async fn read_response(
     let mut headers = String::with_capacity(parts.headers.len() * 32);
     let mut set_cookies = Vec::new();
     for (name, value) in &parts.headers {
-        let value = String::from_utf8_lossy(value.as_bytes());
+        let value = match value.to_str() {
+            Ok(ascii) => std::borrow::Cow::Borrowed(ascii),
+            Err(_) => String::from_utf8_lossy(value.as_bytes()),
+        };
         if name == header::SET_COOKIE {
             set_cookies.push(value.clone().into_owned());
         }
