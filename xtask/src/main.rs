@@ -257,24 +257,52 @@ fn run_bench() -> Result<()> {
     }
     let home_oha =
         std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo/bin/oha"));
-    if !have("oha") && !home_oha.is_some_and(|p| p.exists()) {
-        eprintln!("xtask: installing oha with cargo install (a few minutes, once)");
-        if run(cargo().args(["install", "--locked", "--quiet", "oha"])).is_err() {
-            eprintln!(
-                "xtask: oha could not be installed; the bench runs without it (install it with `cargo install oha`)"
-            );
-        }
-    }
-    run(cargo().args([
+    // oha builds while Horde does: each cargo leaves a core idle for long
+    // stretches (one big crate at a time), so side by side they finish
+    // minutes sooner than one after the other.
+    let oha_install = if !have("oha") && !home_oha.is_some_and(|p| p.exists()) {
+        eprintln!(
+            "xtask: installing oha with cargo install (a few minutes, once), alongside the build"
+        );
+        cargo()
+            .args(["install", "--locked", "--quiet", "oha"])
+            .spawn()
+            .map_err(|e| eprintln!("xtask: starting cargo install oha: {e}"))
+            .ok()
+    } else {
+        None
+    };
+    let built = run(cargo().args([
         "build",
         "--release",
         "--quiet",
         "-p",
         "horde",
         "--bins",
-        "--examples",
-    ]))?;
-    guest_build::build_script_guests().map_err(anyhow::Error::msg)?;
+        "--example",
+        "direct_baseline",
+        "--example",
+        "vu_footprint",
+    ]))
+    .and_then(|()| {
+        // The stats recording bench, compiled now rather than mid-measurement.
+        run(cargo().args([
+            "bench", "--quiet", "-p", "horde", "--bench", "record", "--no-run",
+        ]))
+    })
+    .and_then(|()| {
+        guest_build::build_script_guests()
+            .map(drop)
+            .map_err(anyhow::Error::msg)
+    });
+    if let Some(mut child) = oha_install
+        && !child.wait().is_ok_and(|status| status.success())
+    {
+        eprintln!(
+            "xtask: oha could not be installed; the bench runs without it (install it with `cargo install oha`)"
+        );
+    }
+    built?;
     bench::bench()
 }
 
