@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 /// Seconds each load run lasts.
-const RUN_SECONDS: u64 = 5;
+const RUN_SECONDS: u64 = 4;
 /// Connection (user) counts compared.
 const CONNECTIONS: [u32; 2] = [16, 64];
 /// VUs of the wasm-boundary comparison at scale (Horde's one-GET guest and

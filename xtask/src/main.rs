@@ -265,7 +265,14 @@ fn run_bench() -> Result<()> {
             "xtask: installing oha with cargo install (a few minutes, once), alongside the build"
         );
         cargo()
-            .args(["install", "--locked", "--quiet", "oha"])
+            // Plain HTTP only: TLS (rustls, ring) is not needed to load nginx.
+            .args([
+                "install",
+                "--locked",
+                "--quiet",
+                "--no-default-features",
+                "oha",
+            ])
             .spawn()
             .map_err(|e| eprintln!("xtask: starting cargo install oha: {e}"))
             .ok()
