@@ -265,14 +265,7 @@ fn run_bench() -> Result<()> {
             "xtask: installing oha with cargo install (a few minutes, once), alongside the build"
         );
         cargo()
-            // Plain HTTP only: TLS (rustls, ring) is not needed to load nginx.
-            .args([
-                "install",
-                "--locked",
-                "--quiet",
-                "--no-default-features",
-                "oha",
-            ])
+            .args(["install", "--locked", "--quiet", "oha"])
             .spawn()
             .map_err(|e| eprintln!("xtask: starting cargo install oha: {e}"))
             .ok()
