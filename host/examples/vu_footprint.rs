@@ -27,7 +27,7 @@ async fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .context("usage: vu_footprint <scenario.wasm> [vus]")?;
+        .context("usage: vu_footprint <scenario.wasm> [vus] [compile-cache-dir]")?;
     let vus: u32 = args
         .next()
         .as_deref()
@@ -48,9 +48,14 @@ async fn main() -> Result<()> {
         }
     );
     let linker = engine::new_linker(&engine)?;
-    let cache = tempfile::tempdir()?;
-    let cold = engine::load_scenario(&engine, &linker, path, None, Some(cache.path()))?;
-    let cached = engine::load_scenario(&engine, &linker, path, None, Some(cache.path()))?;
+    // A given cache dir (one `horde run` filled) spares compiling again.
+    let temporary = tempfile::tempdir()?;
+    let cache = args
+        .next()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| temporary.path().to_path_buf());
+    let cold = engine::load_scenario(&engine, &linker, path, None, Some(&cache))?;
+    let cached = engine::load_scenario(&engine, &linker, path, None, Some(&cache))?;
     println!(
         "compile cold:   {:>10.2} ms ({:?})",
         cold.load_time.as_secs_f64() * 1e3,

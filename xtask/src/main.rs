@@ -102,6 +102,11 @@ fn ensure_apt(wanted: &[(&str, &str)]) -> Result<()> {
         .filter(|(program, _)| !have(program))
         .map(|(_, package)| *package)
         .collect();
+    ensure_packages(&missing)
+}
+
+/// Install Debian `packages` with apt-get (as root), or say what to install.
+fn ensure_packages(missing: &[&str]) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
@@ -112,7 +117,7 @@ fn ensure_apt(wanted: &[(&str, &str)]) -> Result<()> {
         .unwrap_or(false);
     if !is_root || !have("apt-get") {
         bail!(
-            "the tests need {}: install them (e.g. `sudo apt-get install {}`) and run again",
+            "this needs {}: install them (e.g. `sudo apt-get install {}`) and run again",
             missing.join(", "),
             missing.join(" ")
         );
@@ -121,7 +126,7 @@ fn ensure_apt(wanted: &[(&str, &str)]) -> Result<()> {
     run(Command::new("apt-get").args(["update", "-qq"]))?;
     run(Command::new("apt-get")
         .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(&missing)
+        .args(missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
@@ -248,6 +253,10 @@ fn parse_test_result(line: &str) -> Option<(u64, u64)> {
 }
 
 fn run_bench() -> Result<()> {
+    // oha builds while everything else installs and builds: each cargo
+    // leaves a core idle for long stretches (one big crate at a time), so
+    // side by side they finish minutes sooner than one after the other.
+    let oha_install = start_oha_install()?;
     ensure_wasm_target()?;
     ensure_guest_toolchains()?;
     ensure_apt(&APT_BENCH)?;
@@ -255,23 +264,6 @@ fn run_bench() -> Result<()> {
         eprintln!("xtask: installing locust with pip");
         run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "locust"]))?;
     }
-    let home_oha =
-        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo/bin/oha"));
-    // oha builds while Horde does: each cargo leaves a core idle for long
-    // stretches (one big crate at a time), so side by side they finish
-    // minutes sooner than one after the other.
-    let oha_install = if !have("oha") && !home_oha.is_some_and(|p| p.exists()) {
-        eprintln!(
-            "xtask: installing oha with cargo install (a few minutes, once), alongside the build"
-        );
-        cargo()
-            .args(["install", "--locked", "--quiet", "oha"])
-            .spawn()
-            .map_err(|e| eprintln!("xtask: starting cargo install oha: {e}"))
-            .ok()
-    } else {
-        None
-    };
     let built = run(cargo().args([
         "build",
         "--release",
@@ -291,9 +283,13 @@ fn run_bench() -> Result<()> {
         ]))
     })
     .and_then(|()| {
-        guest_build::build_script_guests()
-            .map(drop)
-            .map_err(anyhow::Error::msg)
+        for guest in guest_build::script_guests()
+            .iter()
+            .filter(|g| bench::SCRIPT_GUESTS.contains(&g.package.as_str()))
+        {
+            guest_build::build_script_guest(guest).map_err(anyhow::Error::msg)?;
+        }
+        Ok(())
     });
     if let Some(mut child) = oha_install
         && !child.wait().is_ok_and(|status| status.success())
@@ -304,6 +300,37 @@ fn run_bench() -> Result<()> {
     }
     built?;
     bench::bench()
+}
+
+/// Start `cargo install oha` in the background when oha is missing. It is
+/// built with native-tls (the system OpenSSL) instead of its default
+/// rustls + aws-lc, whose C build would cost minutes; the bench speaks plain
+/// HTTP, so oha's measured path is the same.
+fn start_oha_install() -> Result<Option<std::process::Child>> {
+    let home_oha =
+        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo/bin/oha"));
+    if have("oha") || home_oha.is_some_and(|p| p.exists()) {
+        return Ok(None);
+    }
+    if !std::path::Path::new("/usr/include/openssl/ssl.h").exists() {
+        ensure_packages(&["libssl-dev", "pkg-config"])?;
+    }
+    eprintln!(
+        "xtask: installing oha with cargo install (a few minutes, once), alongside the build"
+    );
+    Ok(cargo()
+        .args([
+            "install",
+            "--locked",
+            "--quiet",
+            "--no-default-features",
+            "--features",
+            "native-tls",
+            "oha",
+        ])
+        .spawn()
+        .map_err(|e| eprintln!("xtask: starting cargo install oha: {e}"))
+        .ok())
 }
 
 fn build_guests() -> Result<()> {
