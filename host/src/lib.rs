@@ -102,11 +102,7 @@ fn bad_input(error: anyhow::Error) -> anyhow::Error {
 /// Check that the target accepts TCP connections, so a typo in `--host`
 /// fails at once with a clear message instead of as N failed requests.
 async fn preflight(url: &Url) -> Result<()> {
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
+    let host = policy::unbracketed(url.host_str().unwrap_or_default());
     let port = url.port_or_known_default().unwrap_or(80);
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
@@ -240,11 +236,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     };
     let mut grants = config.allow_hosts.clone();
     if let Some(url) = &base_url {
-        let host = url
-            .host_str()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
+        let host = policy::unbracketed(url.host_str().unwrap_or_default());
         grants.push(Grant::origin(
             host,
             url.port_or_known_default().unwrap_or(80),

@@ -93,7 +93,7 @@ impl Grant {
             let port = url
                 .port_or_known_default()
                 .ok_or_else(|| bad("the URL has no port and its scheme has no default"))?;
-            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let host = unbracketed(host);
             return Ok(Grant {
                 host: HostPattern::Exact(normalize_host(host)),
                 port: Some(port),
@@ -171,6 +171,11 @@ fn split_host_port(value: &str) -> Result<(&str, Option<u16>), String> {
     }
 }
 
+/// A host name or address as written in a URL, without an IPv6 address's brackets.
+pub fn unbracketed(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
 /// The run's network policy.
 #[derive(Debug, Clone, Default)]
 pub struct NetworkPolicy {
@@ -188,7 +193,7 @@ impl NetworkPolicy {
 
     /// Check a destination by name, before DNS.
     pub fn check_name(&self, host: &str, port: u16) -> Result<(), Denied> {
-        let host = normalize_host(host.trim_start_matches('[').trim_end_matches(']'));
+        let host = normalize_host(unbracketed(host));
         if self.grants.iter().any(|g| g.matches(&host, port)) {
             Ok(())
         } else {

@@ -431,19 +431,8 @@ fn locust_percentiles(entry: &Value) -> (f64, f64) {
 /// cache (cold), and again with the compiled component cached.
 /// Wall time of `horde run -i 1` of `guest`: with an empty component cache,
 /// then the mean of three runs with the compiled component cached.
-fn startup(guest: &std::path::Path, base: &str) -> Result<(f64, f64)> {
-    let cache = tempfile_path("cache");
-    let timed = startup_with_cache(guest, base, &cache);
-    let _ = std::fs::remove_dir_all(&cache);
-    timed
-}
-
-/// [`startup`], leaving the compiled component in `cache`.
-fn startup_with_cache(
-    guest: &std::path::Path,
-    base: &str,
-    cache: &std::path::Path,
-) -> Result<(f64, f64)> {
+/// The compiled component is left in `cache` (the caller removes it).
+fn startup(guest: &std::path::Path, base: &str, cache: &std::path::Path) -> Result<(f64, f64)> {
     let once = || -> Result<f64> {
         let started = Instant::now();
         let status = Command::new(horde_bin())
@@ -464,17 +453,9 @@ fn startup_with_cache(
     Ok((cold, cached.iter().sum::<f64>() / cached.len() as f64))
 }
 
-/// The vu_footprint example's figures for `vus` VUs of `guest`.
-fn footprint(guest: &std::path::Path, vus: u32) -> Result<Value> {
-    footprint_cached(guest, vus, None)
-}
-
-/// [`footprint`], loading the component from a compile `cache` if given.
-fn footprint_cached(
-    guest: &std::path::Path,
-    vus: u32,
-    cache: Option<&std::path::Path>,
-) -> Result<Value> {
+/// The vu_footprint example's figures for `vus` VUs of `guest`, loading the
+/// component from a compile `cache` if given (else compiling it, timed).
+fn footprint(guest: &std::path::Path, vus: u32, cache: Option<&std::path::Path>) -> Result<Value> {
     let output = Command::new(example_bin("vu_footprint"))
         .arg(guest)
         .arg(vus.to_string())
@@ -533,12 +514,12 @@ struct LanguageSection {
     json: Value,
 }
 
-/// The same shopper scenario in Rust, Python and JavaScript (and through a
-/// `fetch()` library): requests/s and CPU at 16 VUs on the same nginx,
-/// start-up cold and cached, instantiation and RSS per VU at 200 VUs.
 /// The Python and JavaScript guests the language comparison runs.
 pub const SCRIPT_GUESTS: [&str; 3] = ["python-http", "js-http", "js-fetch"];
 
+/// The same shopper scenario in Rust, Python and JavaScript (and through a
+/// `fetch()` library): requests/s and CPU at 16 VUs on the same nginx,
+/// start-up cold and cached, instantiation and RSS per VU at 200 VUs.
 fn languages(base: &str, skipped: &mut Vec<String>) -> LanguageSection {
     let guests: [(&'static str, PathBuf); 4] = [
         ("rust-http", guest_build::guest_wasm_path("rust-http")),
@@ -585,8 +566,8 @@ fn languages(base: &str, skipped: &mut Vec<String>) -> LanguageSection {
         let of: Vec<&Measured> = runs.iter().filter(|r| r.tool == *label).collect();
         // Start-up cold includes compiling; the footprint reuses that compilation.
         let cache = tempfile_path("cache");
-        let (cold, cached) = startup_with_cache(path, base, &cache).unwrap_or((f64::NAN, f64::NAN));
-        let print = footprint_cached(path, LANGUAGE_FOOTPRINT_VUS, Some(&cache))
+        let (cold, cached) = startup(path, base, &cache).unwrap_or((f64::NAN, f64::NAN));
+        let print = footprint(path, LANGUAGE_FOOTPRINT_VUS, Some(&cache))
             .unwrap_or_else(|e| json!({ "error": e.to_string() }));
         let _ = std::fs::remove_dir_all(&cache);
         let mut rps: Vec<f64> = of.iter().map(|r| r.rps()).collect();
@@ -793,11 +774,17 @@ pub fn bench() -> Result<()> {
             &mut skipped,
         );
     }
-    let (cold_ms, cached_ms) = startup(&guest_build::guest_wasm_path("test-load"), &base)?;
+    let cache = tempfile_path("cache");
+    let timed = startup(&guest_build::guest_wasm_path("test-load"), &base, &cache);
+    let _ = std::fs::remove_dir_all(&cache);
+    let (cold_ms, cached_ms) = timed?;
     let languages = languages(&base, &mut skipped);
     drop(nginx);
     let rust_http = guest_build::guest_wasm_path("rust-http");
-    let footprints = [footprint(&rust_http, 1000)?, footprint(&rust_http, 10_000)?];
+    let footprints = [
+        footprint(&rust_http, 1000, None)?,
+        footprint(&rust_http, 10_000, None)?,
+    ];
     let record = record_cost().unwrap_or_default();
 
     let mut table = String::new();

@@ -290,9 +290,8 @@ impl VuState {
         };
         let host = url
             .host_str()
+            .map(crate::policy::unbracketed)
             .ok_or_else(|| Error::Invalid(format!("target {target:?} has no host")))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
             .to_ascii_lowercase();
         let port = url
             .port_or_known_default()

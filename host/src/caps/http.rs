@@ -128,20 +128,20 @@ impl Origin {
     fn serves(&self, url: &Url) -> bool {
         self.tls == (url.scheme() == "https")
             && Some(self.port) == url.port_or_known_default()
-            && url.host_str().is_some_and(|host| {
-                host.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .eq_ignore_ascii_case(&self.host)
-            })
+            && bare_host(url).is_some_and(|host| host.eq_ignore_ascii_case(&self.host))
     }
 }
 
-/// A VU's open connection to one origin, with the `Host` header it sends there.
+/// The URL's host without an IPv6 address's brackets.
+fn bare_host(url: &Url) -> Option<&str> {
+    url.host_str().map(crate::policy::unbracketed)
+}
+
+/// A VU's open connection to one origin, with the `Host` header it sends
+/// there (the same for every URL of the origin: `url` omits a default port).
 struct OpenConnection {
     origin: Origin,
     connection: Connection,
-    /// The URL port the header was made for (`Host` carries an explicit port).
-    host_port: Option<u16>,
     host_header: HeaderValue,
 }
 
@@ -273,11 +273,8 @@ pub fn resolve_url(base: Option<&Url>, raw: &str) -> Result<Url, HttpError> {
 }
 
 fn origin_of(url: &Url) -> Result<Origin, HttpError> {
-    let host = url
-        .host_str()
+    let host = bare_host(url)
         .ok_or_else(|| HttpError::InvalidUrl(format!("{url} has no host")))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
         .to_ascii_lowercase();
     let port = url
         .port_or_known_default()
@@ -427,7 +424,6 @@ impl VuState {
                     self.http.connections.push(OpenConnection {
                         origin,
                         connection,
-                        host_port: url.port(),
                         host_header: host_header_value(url)?,
                     });
                     self.http.connections.len() - 1
@@ -446,12 +442,7 @@ impl VuState {
                 request_headers.insert(header::COOKIE, cookie.clone());
             }
             if !is_h2 && !request_headers.contains_key(header::HOST) {
-                let host = if open.host_port == url.port() {
-                    open.host_header.clone()
-                } else {
-                    host_header_value(url)?
-                };
-                request_headers.insert(header::HOST, host);
+                request_headers.insert(header::HOST, open.host_header.clone());
             }
             let mut built = Request::new(Full::new(body.clone()));
             *built.method_mut() = method.clone();
@@ -498,17 +489,14 @@ impl VuState {
     }
 }
 
+/// The `Host` header for `url`: its host, and its port unless the scheme's default.
 fn host_header_value(url: &Url) -> Result<HeaderValue, HttpError> {
-    HeaderValue::from_str(&host_header(url))
-        .map_err(|_| HttpError::InvalidUrl(format!("bad host in {url}")))
-}
-
-fn host_header(url: &Url) -> String {
     let host = url.host_str().unwrap_or_default();
-    match url.port() {
+    let value = match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_string(),
-    }
+    };
+    HeaderValue::from_str(&value).map_err(|_| HttpError::InvalidUrl(format!("bad host in {url}")))
 }
 
 struct RawResponse {

@@ -304,11 +304,7 @@ fn origin_of(uri: &Uri) -> Result<Origin, HttpError> {
     let authority = uri
         .authority()
         .ok_or_else(|| HttpError::InvalidUrl(format!("{uri} has no host")))?;
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
+    let host = crate::policy::unbracketed(authority.host()).to_ascii_lowercase();
     let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
     Ok(Origin { tls, host, port })
 }
