@@ -49,6 +49,8 @@ async fn main() -> Result<()> {
                         timeout_ms: None,
                         expect_status: Vec::new(),
                         follow_redirects: true,
+                        cookie_jar: true,
+                        record_event: true,
                     };
                     let _ = state.send(request).await;
                 }

@@ -248,6 +248,9 @@ pub fn new_linker(engine: &Engine) -> Result<Linker<VuState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("linking WASI")?;
+    crate::caps::ip_name_lookup::add_to_linker(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("linking wasi:sockets/ip-name-lookup")?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("linking wasi:http")?;

@@ -255,11 +255,14 @@ fn special_address_kind(ip: IpAddr) -> Option<&'static str> {
 }
 
 /// Socket destinations a guest may open itself (`wasi:sockets`): the
-/// grants' addresses, resolved once by the host when the run starts. Guests
-/// cannot resolve names, so they connect to addresses.
+/// grants' addresses, resolved once by the host when the run starts. A
+/// guest's own name lookups are answered from the same resolution
+/// (`caps::ip_name_lookup`), so what it resolves is what it may reach.
 #[derive(Debug, Clone, Default)]
 pub struct SocketGrants {
     allowed: Vec<(IpAddr, Option<u16>)>,
+    /// Each granted name (lower-case, no trailing dot) and its checked addresses.
+    names: Vec<(String, Vec<IpAddr>)>,
 }
 
 impl SocketGrants {
@@ -267,6 +270,7 @@ impl SocketGrants {
     /// resolved and are skipped: they grant HTTP only).
     pub async fn resolve(policy: &NetworkPolicy) -> SocketGrants {
         let mut allowed = Vec::new();
+        let mut names: Vec<(String, Vec<IpAddr>)> = Vec::new();
         for grant in policy.grants() {
             let HostPattern::Exact(host) = &grant.host else {
                 continue;
@@ -275,17 +279,42 @@ impl SocketGrants {
                 allowed.push((ip, grant.port));
                 continue;
             }
+            let mut checked = Vec::new();
             if let Ok(addrs) =
                 tokio::net::lookup_host((host.as_str(), grant.port.unwrap_or(0))).await
             {
                 for addr in addrs {
                     if policy.check_resolved(host, addr).is_ok() {
                         allowed.push((addr.ip(), grant.port));
+                        let ip = addr.ip().to_canonical();
+                        if !checked.contains(&ip) {
+                            checked.push(ip);
+                        }
                     }
                 }
             }
+            match names.iter_mut().find(|(name, _)| name == host) {
+                Some((_, known)) => {
+                    for ip in checked {
+                        if !known.contains(&ip) {
+                            known.push(ip);
+                        }
+                    }
+                }
+                None => names.push((host.clone(), checked)),
+            }
         }
-        SocketGrants { allowed }
+        SocketGrants { allowed, names }
+    }
+
+    /// The checked addresses of a granted name (case and a trailing dot do
+    /// not matter); None when no exact grant names it.
+    pub fn addresses_of(&self, name: &str) -> Option<Vec<IpAddr>> {
+        let name = normalize_host(name);
+        self.names
+            .iter()
+            .find(|(granted, _)| *granted == name)
+            .map(|(_, addresses)| addresses.clone())
     }
 
     /// May a guest connect (TCP) or send (UDP) to `addr`?

@@ -289,10 +289,11 @@ impl WasiView for VuState {
     }
 }
 
-/// WASI with nothing granted: no files, no environment, no arguments, no
-/// name lookups; stdout/stderr go to the rate-limited logger. Sockets reach
-/// only granted addresses (connect and send); listening and binding to a
-/// chosen address are refused.
+/// WASI with nothing granted: no files, no environment, no arguments;
+/// stdout/stderr go to the rate-limited logger. Sockets reach only granted
+/// addresses (connect and send); listening and binding to a chosen address
+/// are refused. Name lookups are answered from the grants by
+/// `caps::ip_name_lookup`, which replaces WASI's in the linker.
 fn sandboxed_wasi(run: &RunContext, vu_id: u32, recent: &RecentLines) -> WasiCtx {
     let logger = &run.logger;
     let mut builder = WasiCtxBuilder::new();

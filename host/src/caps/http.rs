@@ -199,16 +199,18 @@ impl wit::Host for VuState {
             Err(error) => Some(describe_error(error)),
             Ok(_) => status_failure,
         };
-        self.run.stats.record(&RequestEvent {
-            request_type: &method,
-            name: &name,
-            duration: elapsed,
-            response_length: outcome.as_ref().map_or(0, |e| e.body.len() as u64),
-            error: error_message.as_deref(),
-            messages_sent: 0,
-            messages_received: 0,
-            lag: self.iteration_lag,
-        });
+        if req.record_event {
+            self.run.stats.record(&RequestEvent {
+                request_type: &method,
+                name: &name,
+                duration: elapsed,
+                response_length: outcome.as_ref().map_or(0, |e| e.body.len() as u64),
+                error: error_message.as_deref(),
+                messages_sent: 0,
+                messages_received: 0,
+                lag: self.iteration_lag,
+            });
+        }
         Ok(outcome.map(|exchange| wit::Response {
             status: exchange.status.as_u16(),
             headers: exchange.headers,
@@ -342,7 +344,7 @@ impl VuState {
         let mut redirects = 0;
         loop {
             let response = self
-                .send_once(&method, &url, &headers, body.clone())
+                .send_once(&method, &url, &headers, body.clone(), req.cookie_jar)
                 .await?;
             let status = response.status;
             let location = response.location.clone();
@@ -387,9 +389,10 @@ impl VuState {
         url: &Url,
         headers: &http::HeaderMap,
         body: Bytes,
+        cookie_jar: bool,
     ) -> Result<RawResponse, HttpError> {
         let mut cookie = None;
-        if let Some(cookies) = &self.http.cookies {
+        if let Some(cookies) = self.http.cookies.as_ref().filter(|_| cookie_jar) {
             let pairs: Vec<String> = cookies
                 .get_request_values(url)
                 .map(|(n, v)| format!("{n}={v}"))
@@ -476,7 +479,7 @@ impl VuState {
                     return Err(e);
                 }
             };
-            if !raw.set_cookies.is_empty() {
+            if cookie_jar && !raw.set_cookies.is_empty() {
                 let jar = self.http.cookies.get_or_insert_with(Default::default);
                 let cookies = raw
                     .set_cookies

@@ -3,6 +3,7 @@
 pub mod control;
 pub mod grpc;
 pub mod http;
+pub mod ip_name_lookup;
 pub mod metrics;
 pub mod net;
 pub mod wasi_http;

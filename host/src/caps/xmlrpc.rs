@@ -386,6 +386,8 @@ impl wit::Host for VuState {
                     timeout_ms: None,
                     expect_status: Vec::new(),
                     follow_redirects: false,
+                    cookie_jar: true,
+                    record_event: true,
                 };
                 match self.perform(&request, "POST").await.0 {
                     Err(error) => (Err(Error::Transport(error)), 0),

@@ -124,6 +124,8 @@ export function request(method, url, body = null, params = {}) {
     timeoutMs: parseTimeout(params.timeout),
     expectStatus: new Uint16Array(params.expectedStatuses ?? []),
     followRedirects: params.redirects === undefined ? true : Number(params.redirects) > 0,
+    cookieJar: true,
+    recordEvent: true,
   };
   try {
     return new Response(req, wit.send(req), undefined);

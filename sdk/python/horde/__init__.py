@@ -24,6 +24,7 @@ from horde.user import (
 )
 from horde.http import HttpSession, HttpUser, Response
 from horde.xmlrpc import Fault, ServerProxy, XmlRpcUser
+from horde.timed import events, timed
 from horde.runtime import (
     add_counter,
     base_url,
@@ -56,6 +57,7 @@ __all__ = [
     "constant",
     "constant_pacing",
     "constant_throughput",
+    "events",
     "iteration",
     "log",
     "record",
@@ -63,6 +65,7 @@ __all__ = [
     "sleep",
     "stop_test",
     "task",
+    "timed",
     "var",
     "vu_id",
 ]

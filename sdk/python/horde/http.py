@@ -152,6 +152,8 @@ class HttpSession:
             timeout_ms=None if timeout is None else max(1, int(timeout * 1000)),
             expect_status=list(expect_status or []),
             follow_redirects=allow_redirects,
+            cookie_jar=True,
+            record_event=True,
         )
         try:
             reply = wit.send(request)

@@ -18,6 +18,8 @@ from componentize_py_types import Err
 from wit_world.exports import user as wit
 from wit_world.imports import control
 
+from horde.timed import Environment
+
 
 class StopUser(Exception):
     """Raised by `User.stop()`: ends the task and stops this VU."""
@@ -122,6 +124,8 @@ class User:
     tasks = None
     options: dict = {}
     thresholds: list = []
+    #: Locust's `self.environment`, for `self.environment.events.request.fire(...)`.
+    environment = Environment()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -264,7 +268,11 @@ class _Runtime:
     @property
     def user(self):
         if self._user is None:
-            self._user = self.cls()
+            user = self.cls()
+            # As in Locust, `self.host` is the effective host: `--host` when
+            # given, else the class's own.
+            user.host = (control.base_url() or "").rstrip("/") or self.cls.host
+            self._user = user
         return self._user
 
     def _guard(self, call: Callable[[], None]) -> None:
@@ -293,6 +301,10 @@ _the_runtime: Optional[_Runtime] = None
 def _runtime() -> _Runtime:
     global _the_runtime
     if _the_runtime is None:
+        # The first call at run time: the network exists from now on.
+        from horde import sockets
+
+        sockets.run_started()
         # The module was imported while the component was built, so the
         # random generator holds the build's seed: reseed it per instance.
         random.seed(os.urandom(16))

@@ -27,6 +27,8 @@ pub fn request(method: &str, url: impl Into<String>) -> RequestBuilder {
             timeout_ms: None,
             expect_status: Vec::new(),
             follow_redirects: true,
+            cookie_jar: true,
+            record_event: true,
         },
     }
 }

@@ -1,0 +1,112 @@
+"""Test guest: Python's own networking and unchanged third-party client
+libraries in the sandbox. `requests` is imported at module level (its
+import used to leave a stale network handle that made every socket call
+trap). One task; `--var case=NAME` picks what it does, so each test runs
+one case against its own real server."""
+
+import http.client
+import json
+import socket
+import urllib.error
+import urllib.request
+import xmlrpc.client
+
+import redis
+import requests
+
+import horde
+from horde import User, check, task, var
+
+
+def _tcp_get(host: str, port: int) -> bytes:
+    """A plain HTTP/1.0 GET over a socket the scenario opens itself."""
+    with socket.create_connection((host, port), timeout=5) as conn:
+        conn.sendall(b"GET /item/1 HTTP/1.0\r\nHost: test\r\n\r\n")
+        data = b""
+        while chunk := conn.recv(4096):
+            data += chunk
+    return data
+
+
+class Libraries(User):
+    wait_time = None
+
+    def on_start(self):
+        self.target = var("target", "")
+        self.session = requests.Session()
+
+    def case_requests(self):
+        reply = requests.get(f"{self.target}/item/1")
+        check("requests json", reply.json()["id"] == 1)
+        login = self.session.post(f"{self.target}/login", json={"username": "ann", "password": "x"})
+        check("requests session post", login.status_code == 200 and "token" in login.json())
+        check("requests response type", isinstance(login, requests.Response))
+        missing = self.session.get(f"{self.target}/item/0")
+        try:
+            missing.raise_for_status()
+            check("requests HTTPError", False)
+        except requests.exceptions.HTTPError:
+            check("requests HTTPError", True)
+
+    def case_refused(self):
+        try:
+            requests.get(var("refused"), timeout=5)
+            check("requests refused raises ConnectionError", False)
+        except requests.exceptions.ConnectionError:
+            check("requests refused raises ConnectionError", True)
+
+    def case_raw_socket(self):
+        port = int(var("port"))
+        with horde.timed("tcp", "raw GET") as call:
+            data = _tcp_get(var("address", "127.0.0.1"), port)
+            call.length = len(data)
+        check("raw socket reply", data.startswith(b"HTTP/1.") and b'"id":1' in data)
+
+    def case_denied_lookup(self):
+        try:
+            socket.getaddrinfo("not-granted.invalid", 80)
+            check("denied lookup names the flag", False)
+        except socket.gaierror as error:
+            check("denied lookup names the flag", "--allow-host not-granted.invalid:80" in str(error))
+
+    def case_stdlib(self):
+        with urllib.request.urlopen(f"{self.target}/item/2", timeout=5) as reply:
+            check("urllib json", json.loads(reply.read())["id"] == 2)
+        try:
+            urllib.request.urlopen(f"{self.target}/item/0")
+            check("urllib HTTPError", False)
+        except urllib.error.HTTPError as error:
+            check("urllib HTTPError", error.code == 404)
+        host, port = self.target.split("//")[1].rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        conn.request("POST", "/cart", body=json.dumps({"item": 3}),
+                     headers={"Content-Type": "application/json"})
+        reply = conn.getresponse()
+        check("http.client status", reply.status == 200 and isinstance(reply, http.client.HTTPResponse))
+        reply.read()
+        conn.request("GET", "/item/3")  # the same connection object again
+        check("http.client reuse", json.loads(conn.getresponse().read())["id"] == 3)
+
+    def case_xmlrpc(self):
+        proxy = xmlrpc.client.ServerProxy(var("xmlrpc"))
+        with horde.timed("xmlrpc", "get_random_number"):
+            number = proxy.get_random_number(1, 10)
+        check("xmlrpc value", 1 <= number <= 10)
+        try:
+            proxy.fail("boom")
+            check("xmlrpc fault", False)
+        except xmlrpc.client.Fault:
+            check("xmlrpc fault", True)
+
+    def case_redis(self):
+        client = redis.Redis(host="localhost", port=int(var("port")))
+        with horde.timed("redis", "SET"):
+            client.set("horde:key", "value")
+        with horde.timed("redis", "GET") as call:
+            value = client.get("horde:key")
+            call.length = len(value)
+        check("redis value", value == b"value")
+
+    @task
+    def run(self):
+        getattr(self, "case_" + var("case"))()

@@ -1,0 +1,131 @@
+"""Python's `socket` module in the sandbox: name lookups and connections
+under the run's grants, with messages that say which flag grants what.
+
+Imported by `sitecustomize` (this SDK's), before the scenario module, while
+componentize-py builds the component. Three things are set up here:
+
+- No network while the component is built. wasi-libc fetches its network
+  handle once and keeps it in a static; if a library touches the network
+  at import time (urllib3 probes IPv6 by binding a socket), the handle of
+  the build's sandbox is kept in the snapshot and every later socket call
+  at run time traps with "unknown handle index". So until the run starts,
+  socket calls that need the network raise `OSError` instead (urllib3 then
+  assumes no IPv6, as it would on any machine without it).
+- `encodings.idna` is imported, so it is bundled: `getaddrinfo` encodes
+  names with it, and a codec imported lazily is not in the component.
+- A refused lookup or connection raises with the `--allow-host` hint.
+"""
+
+import errno
+import socket
+import sys
+
+import encodings.idna  # noqa: F401  (bundled for getaddrinfo; see above)
+
+_building = True
+
+
+def run_started() -> None:
+    """Called on the first call into the component at run time."""
+    global _building
+    _building = False
+
+
+def _not_while_building(what: str) -> None:
+    if _building:
+        raise OSError(
+            errno.ENETUNREACH,
+            f"{what} while the scenario is being built: the network exists only at run time "
+            "(move this call from module level into on_start or a task)",
+        )
+
+
+_getaddrinfo = socket.getaddrinfo
+
+
+def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+    _not_while_building("a name lookup")
+    try:
+        return _getaddrinfo(host, port, family, type, proto, flags)
+    except PermissionError:
+        name = host.decode() if isinstance(host, bytes) else host
+        raise socket.gaierror(
+            getattr(socket, "EAI_FAIL", -4),
+            f"name lookup of {name!r} denied: not granted to this run; add "
+            f"`--allow-host {name}:{port}` to allow it",
+        ) from None
+
+
+getaddrinfo.__doc__ = _getaddrinfo.__doc__
+socket.getaddrinfo = getaddrinfo
+
+
+def _gethostbyname(host):
+    return getaddrinfo(host, 0, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+
+
+socket.gethostbyname = _gethostbyname
+
+
+def _address_text(address) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(address)
+
+
+def _guarded_connect(method, what):
+    def call(self, address, *args):
+        _not_while_building(what)
+        try:
+            return method(self, address, *args)
+        except PermissionError:
+            target = _address_text(address)
+            raise PermissionError(
+                errno.EACCES,
+                f"{what} to {target} denied: not granted to this run; add "
+                f"`--allow-host {target}` to allow it",
+            ) from None
+
+    call.__name__ = method.__name__
+    call.__doc__ = method.__doc__
+    return call
+
+
+def _guarded(method, what):
+    def call(self, *args):
+        _not_while_building(what)
+        return method(self, *args)
+
+    call.__name__ = method.__name__
+    call.__doc__ = method.__doc__
+    return call
+
+
+socket.socket.connect = _guarded_connect(socket.socket.connect, "connect")
+socket.socket.connect_ex = _guarded(socket.socket.connect_ex, "connect")
+socket.socket.bind = _guarded(socket.socket.bind, "bind")
+socket.socket.sendto = _guarded(socket.socket.sendto, "send")
+
+_SSL_MESSAGE = (
+    "the ssl module is not available in Horde's sandbox (its Python has no OpenSSL). "
+    "Use https:// URLs through requests, urllib or http.client: Horde's host does the TLS; "
+    "for gRPC use horde.grpc.secure_channel"
+)
+
+
+class _NoSsl:
+    """Explains a missing `ssl` instead of `No module named '_ssl'`."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name in ("ssl", "_ssl"):
+            raise ModuleNotFoundError(_SSL_MESSAGE, name=name)
+        return None
+
+
+try:
+    import ssl  # noqa: F401
+except ImportError:
+    sys.modules.pop("ssl", None)
+    sys.meta_path.insert(0, _NoSsl)

@@ -1,0 +1,12 @@
+"""Horde's Python SDK, set up before the scenario module is imported.
+
+CPython imports `sitecustomize` from its path when it starts; componentize-py
+puts this SDK's folder (`-p .../sdk/python`) on that path, so this runs
+while the component is built, before any library the scenario imports.
+It installs `horde.patches`: Python's own networking (`socket`,
+`http.client`, `urllib`, `xmlrpc.client`, urllib3, `requests`) then works
+in the sandbox and goes through the host. A scenario folder with its own
+`sitecustomize.py` earlier on the path would hide this one.
+"""
+
+import horde.patches  # noqa: F401
