@@ -11,6 +11,8 @@ import urllib.error
 import urllib.request
 import xmlrpc.client
 
+import paho.mqtt.client as mqtt
+import pg8000.native
 import redis
 import requests
 
@@ -106,6 +108,35 @@ class Libraries(User):
             value = client.get("horde:key")
             call.length = len(value)
         check("redis value", value == b"value")
+
+    def case_mqtt(self):
+        received = []
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"horde-{horde.vu_id()}")
+        client.on_message = lambda _client, _data, message: received.append(message.payload)
+        topic = f"horde/test/{horde.vu_id()}"
+        with horde.timed("mqtt", "connect"):
+            client.connect("localhost", int(var("port")))
+            client.subscribe(topic, qos=1)
+        with horde.timed("mqtt", "publish and receive"):
+            client.publish(topic, b"hello", qos=1)
+            for _ in range(200):
+                client.loop(timeout=0.05)
+                if received:
+                    break
+            if not received:
+                raise TimeoutError("the published message did not come back")
+        client.disconnect()
+        check("mqtt round trip", received == [b"hello"])
+
+    def case_postgres(self):
+        with horde.timed("postgres", "connect"):
+            db = pg8000.native.Connection(user="horde", password="secret", host="localhost",
+                                          port=int(var("port")), database="postgres")
+        with horde.timed("postgres", "SELECT") as call:
+            rows = db.run("SELECT :n * 2, 'text'", n=21)
+            call.length = len(rows)
+        db.close()
+        check("postgres rows", rows == [[42, "text"]])
 
     @task
     def run(self):

@@ -11,7 +11,6 @@ use tokio::sync::watch;
 use url::Url;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
-use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{Scenario, ScenarioPre, user};
@@ -290,10 +289,9 @@ impl WasiView for VuState {
 }
 
 /// WASI with nothing granted: no files, no environment, no arguments;
-/// stdout/stderr go to the rate-limited logger. Sockets reach only granted
-/// addresses (connect and send); listening and binding to a chosen address
-/// are refused. Name lookups are answered from the grants by
-/// `caps::ip_name_lookup`, which replaces WASI's in the linker.
+/// stdout/stderr go to the rate-limited logger. Sockets are checked by
+/// `caps::sockets` (granted addresses only); name lookups are answered from
+/// the grants by `caps::ip_name_lookup`, which replaces WASI's in the linker.
 fn sandboxed_wasi(run: &RunContext, vu_id: u32, recent: &RecentLines) -> WasiCtx {
     let logger = &run.logger;
     let mut builder = WasiCtxBuilder::new();
@@ -303,25 +301,7 @@ fn sandboxed_wasi(run: &RunContext, vu_id: u32, recent: &RecentLines) -> WasiCtx
         .allow_tcp(true)
         .allow_udp(true)
         .allow_ip_name_lookup(false);
-    let grants = run.sockets.clone();
-    let logger = logger.clone();
-    builder.socket_addr_check(move |addr, use_| {
-        let allowed = match use_ {
-            SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
-                grants.allows(addr)
-            }
-            // Implicit binds before connect/send use the wildcard address, port 0.
-            SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => addr.ip().is_unspecified() && addr.port() == 0,
-            SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
-        };
-        if !allowed {
-            let message = format!(
-                "socket {use_:?} to {addr} denied: not granted to this run; add `--allow-host {addr}` to allow it"
-            );
-            logger.log(vu_id, "warn", message.as_bytes());
-        }
-        Box::pin(async move { allowed })
-    });
+    crate::caps::sockets::restrict(&mut builder, run.sockets.clone(), logger.clone(), vu_id);
     builder.build()
 }
 

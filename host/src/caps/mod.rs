@@ -6,5 +6,6 @@ pub mod http;
 pub mod ip_name_lookup;
 pub mod metrics;
 pub mod net;
+pub mod sockets;
 pub mod wasi_http;
 pub mod xmlrpc;

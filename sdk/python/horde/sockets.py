@@ -14,6 +14,7 @@ componentize-py builds the component. Three things are set up here:
 - `encodings.idna` is imported, so it is bundled: `getaddrinfo` encodes
   names with it, and a codec imported lazily is not in the component.
 - A refused lookup or connection raises with the `--allow-host` hint.
+- `ssl`, missing from this Python, is `horde.ssl_standin` (see there).
 """
 
 import errno
@@ -104,28 +105,31 @@ def _guarded(method, what):
 
 socket.socket.connect = _guarded_connect(socket.socket.connect, "connect")
 socket.socket.connect_ex = _guarded(socket.socket.connect_ex, "connect")
-socket.socket.bind = _guarded(socket.socket.bind, "bind")
+def _guarded_bind(method):
+    def bind(self, address):
+        _not_while_building("bind")
+        try:
+            return method(self, address)
+        except PermissionError:
+            raise PermissionError(
+                errno.EACCES,
+                f"bind to {_address_text(address)} denied: a scenario may not listen or bind to "
+                "a chosen port in Horde's sandbox (no flag allows it); bind to port 0 or not at all",
+            ) from None
+
+    bind.__doc__ = method.__doc__
+    return bind
+
+
+socket.socket.bind = _guarded_bind(socket.socket.bind)
 socket.socket.sendto = _guarded(socket.socket.sendto, "send")
-
-_SSL_MESSAGE = (
-    "the ssl module is not available in Horde's sandbox (its Python has no OpenSSL). "
-    "Use https:// URLs through requests, urllib or http.client: Horde's host does the TLS; "
-    "for gRPC use horde.grpc.secure_channel"
-)
-
-
-class _NoSsl:
-    """Explains a missing `ssl` instead of `No module named '_ssl'`."""
-
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name in ("ssl", "_ssl"):
-            raise ModuleNotFoundError(_SSL_MESSAGE, name=name)
-        return None
-
 
 try:
     import ssl  # noqa: F401
 except ImportError:
-    sys.modules.pop("ssl", None)
-    sys.meta_path.insert(0, _NoSsl)
+    # No OpenSSL in this Python: `import ssl` gives the stand-in, whose names
+    # let libraries import and whose TLS calls explain what to use instead.
+    from horde import ssl_standin
+
+    ssl_standin.__name__ = "ssl"
+    sys.modules["ssl"] = ssl_standin
