@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use horde::cli::RunConfig;
 
+pub mod third_party;
+
 /// Paths of the guest components, built by build.rs.
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));

@@ -50,6 +50,13 @@ class Libraries(User):
         except requests.exceptions.HTTPError:
             check("requests HTTPError", True)
 
+    def case_https(self):
+        # This Python has no OpenSSL: the host does the TLS.
+        reply = requests.get(f"{self.target}/item/4", timeout=5)
+        check("https through requests", reply.status_code == 200 and reply.json()["id"] == 4)
+        with urllib.request.urlopen(f"{self.target}/item/5", timeout=5) as answer:
+            check("https through urllib", json.loads(answer.read())["id"] == 5)
+
     def case_refused(self):
         try:
             requests.get(var("refused"), timeout=5)

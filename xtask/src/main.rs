@@ -86,7 +86,12 @@ fn have(program: &str) -> bool {
 
 /// Debian packages of the third-party servers the integration tests run
 /// against: (program, package).
-const APT_SERVERS: [(&str, &str); 2] = [("nginx", "nginx-light"), ("redis-server", "redis-server")];
+const APT_SERVERS: [(&str, &str); 4] = [
+    ("nginx", "nginx-light"),
+    ("redis-server", "redis-server"),
+    ("mosquitto", "mosquitto"),
+    ("pg_ctlcluster", "postgresql"),
+];
 /// Debian packages the bench needs: (program, package).
 const APT_BENCH: [(&str, &str); 3] = [("nginx", "nginx-light"), ("wrk", "wrk"), ("time", "time")];
 
@@ -130,12 +135,20 @@ fn ensure_packages(missing: &[&str]) -> Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-/// Python packages of the third-party servers the tests run: (module, pip requirement).
-const PIP_SERVERS: [(&str, &str); 1] = [("grpc", "grpcio==1.76.0")];
+/// Python packages the tests need: the third-party servers they run, and
+/// the client libraries the Python test guests bundle (componentize-py
+/// takes them from this Python's site-packages): (module, pip requirement).
+const PIP_PACKAGES: [(&str, &str); 5] = [
+    ("grpc", "grpcio==1.76.0"),
+    ("requests", "requests==2.34.2"),
+    ("redis", "redis==8.1.0"),
+    ("paho.mqtt", "paho-mqtt==2.2.0"),
+    ("pg8000", "pg8000==1.31.6"),
+];
 
 /// Install missing Python packages with pip.
 fn ensure_python_packages() -> Result<()> {
-    for (module, requirement) in PIP_SERVERS {
+    for (module, requirement) in PIP_PACKAGES {
         let present = Command::new("python3")
             .args(["-c", &format!("import {module}")])
             .output()

@@ -24,7 +24,7 @@ from horde.user import (
 )
 from horde.http import HttpSession, HttpUser, Response
 from horde.xmlrpc import Fault, ServerProxy, XmlRpcUser
-from horde.timed import events, timed
+from horde.recording import events, timed
 from horde.runtime import (
     add_counter,
     base_url,

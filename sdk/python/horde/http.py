@@ -6,12 +6,14 @@ its `Response` has `status_code` 0 and `error` set."""
 
 import datetime
 import json as jsonlib
+import sys
 from typing import Any, Dict, Iterable, List, Optional
 from urllib.parse import urlencode
 
 from componentize_py_types import Err
 from wit_world.imports import http as wit
 
+from horde import requests_session
 from horde.user import User
 
 _ERROR_KINDS = {
@@ -190,10 +192,15 @@ class HttpSession:
 
 
 class HttpUser(User):
-    """A user with an HTTP `client` (Locust's `HttpUser`)."""
+    """A user with an HTTP `client` (Locust's `HttpUser`): a real
+    `requests.Session` when the scenario imports `requests` (see
+    `horde.requests_session`), else the lighter `HttpSession`."""
 
     abstract = True
 
-    def __init__(self):
-        super().__init__()
-        self.client = HttpSession()
+    def __init__(self, environment=None):
+        super().__init__(environment)
+        if "requests" in sys.modules:
+            self.client = requests_session.make(self.host)
+        else:
+            self.client = HttpSession()

@@ -6,7 +6,8 @@ module and anything it imports).
 - `horde.sockets`: no network while the component is built; name lookups
   and connections under the grants, with the `--allow-host` hint.
 - `horde.http_client`: `http.client`'s connections go through the host
-  (so do `urllib.request` and `xmlrpc.client`).
+  (so do `urllib.request` and `xmlrpc.client`, whose calls are recorded as
+  `xmlrpc` events named by the method).
 - `horde.urllib3_pool`: urllib3's pools go through the host (so does
   `requests`), patched when those modules are first imported.
 - `horde.bundle`: modules the scenario's libraries import lazily are
@@ -15,12 +16,13 @@ module and anything it imports).
 
 import sys
 
-from horde import bundle, http_client, sockets, urllib3_pool  # noqa: F401  (sockets acts on import)
+from horde import bundle, http_client, sockets, urllib3_pool, xmlrpc  # noqa: F401  (sockets acts on import)
 
 # Module name -> function called with the module right after it is executed.
 _AFTER_IMPORT = {
     "urllib3.connectionpool": urllib3_pool.patch_connectionpool,
     "requests.adapters": urllib3_pool.patch_requests_adapters,
+    "xmlrpc.client": xmlrpc.patch_xmlrpc_client,
 }
 
 

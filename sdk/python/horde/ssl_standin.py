@@ -20,9 +20,11 @@ MESSAGE = (
     "horde.grpc.secure_channel"
 )
 
-OPENSSL_VERSION = "none (Horde's sandbox: the host does TLS)"
-OPENSSL_VERSION_INFO = (0, 0, 0, 0, 0)
-OPENSSL_VERSION_NUMBER = 0
+# Shaped like OpenSSL's, so libraries that check the version (urllib3) do
+# not warn; this module does no TLS at all.
+OPENSSL_VERSION = "OpenSSL 3.0.0 (stand-in: Horde's sandbox has no TLS, the host does it)"
+OPENSSL_VERSION_INFO = (3, 0, 0, 0, 0)
+OPENSSL_VERSION_NUMBER = 0x30000000
 HAS_SNI = HAS_ALPN = HAS_ECDH = HAS_NPN = HAS_PSK = False
 HAS_NEVER_CHECK_COMMON_NAME = True
 HAS_TLSv1 = HAS_TLSv1_1 = False

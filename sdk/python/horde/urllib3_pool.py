@@ -112,3 +112,4 @@ def patch_requests_adapters(module) -> None:
     """`requests` checks that its CA bundle file exists before an https
     request; the sandbox has no files, and the host checks certificates."""
     module.HTTPAdapter.cert_verify = lambda self, conn, url, verify, cert: None
+

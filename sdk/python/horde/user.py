@@ -8,6 +8,7 @@ scenario's class, and the exported calls are passed on to one instance of
 it per VU.
 """
 
+import inspect
 import os
 import random
 import sys
@@ -18,7 +19,8 @@ from componentize_py_types import Err
 from wit_world.exports import user as wit
 from wit_world.imports import control
 
-from horde.timed import Environment
+from horde import recording
+from horde.recording import Environment
 
 
 class StopUser(Exception):
@@ -127,6 +129,16 @@ class User:
     #: Locust's `self.environment`, for `self.environment.events.request.fire(...)`.
     environment = Environment()
 
+    def __init__(self, environment: Optional[Environment] = None):
+        if environment is not None:
+            self.environment = environment
+        # componentize-py makes the exported `User` while it builds, when the
+        # host does not exist yet; the scenario's users are made at run time.
+        if type(self) is not User:
+            # As in Locust, `self.host` is the effective host: `--host` when
+            # given, else the class's own (set before a subclass's __init__ goes on).
+            self.host = effective_host(type(self))
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _register(cls)
@@ -153,6 +165,11 @@ class User:
 
     def run_task(self, index: int) -> None:
         _runtime().run_task(index)
+
+
+def effective_host(cls: type) -> Optional[str]:
+    """`--host` when the run has one (without a trailing slash), else `cls.host`."""
+    return (control.base_url() or "").rstrip("/") or cls.host
 
 
 def _task_table(cls: type) -> List[Tuple[str, int, Callable]]:
@@ -268,11 +285,14 @@ class _Runtime:
     @property
     def user(self):
         if self._user is None:
-            user = self.cls()
-            # As in Locust, `self.host` is the effective host: `--host` when
-            # given, else the class's own.
-            user.host = (control.base_url() or "").rstrip("/") or self.cls.host
-            self._user = user
+            # Locust passes the environment to the constructor; a class
+            # whose __init__ takes no argument gets none.
+            parameters = inspect.signature(self.cls).parameters.values()
+            positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            if any(p.kind in positional for p in parameters):
+                self._user = self.cls(User.environment)
+            else:
+                self._user = self.cls()
         return self._user
 
     def _guard(self, call: Callable[[], None]) -> None:
@@ -284,6 +304,8 @@ class _Runtime:
             raise
         except Exception as error:
             raise Err(_describe(error)) from None
+        finally:
+            recording.flush()
 
     def call_hook(self, name: str) -> None:
         self._guard(lambda: getattr(self.user, name)())

@@ -5,11 +5,13 @@ type `xmlrpc`, named by the method. Faults raise `Fault`; other failures
 raise `ProtocolError`."""
 
 import datetime
+import time
 from typing import Any, List
 
 from componentize_py_types import Err
 from wit_world.imports import xmlrpc as wit
 
+from horde import transport
 from horde.http import describe_error
 from horde.user import User
 
@@ -157,6 +159,39 @@ class XmlRpcUser(User):
     abstract = True
     endpoint = "/"
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, environment=None):
+        super().__init__(environment)
         self.client = ServerProxy(self.endpoint)
+
+
+def patch_xmlrpc_client(module) -> None:
+    """Each `ServerProxy` call is one event of type `xmlrpc` named by the
+    method (as Horde's own XML-RPC client and Locust's wrapper record it),
+    instead of an HTTP POST; a fault or HTTP error is a failure."""
+    from horde import recording
+
+    original = module.ServerProxy._ServerProxy__request
+
+    def request(self, methodname, params):
+        if not transport._record.get():
+            return original(self, methodname, params)  # inside horde.timed
+        recording.flush()
+        token = transport._record.set(False)
+        started = time.perf_counter()
+        error = None
+        try:
+            return original(self, methodname, params)
+        except module.Fault as fault:
+            error = f"fault {fault.faultCode}: {fault.faultString}"
+            raise
+        except module.ProtocolError as failure:
+            error = f"HTTP {failure.errcode} {failure.errmsg}"
+            raise
+        except OSError as failure:
+            error = f"{type(failure).__name__}: {failure}"
+            raise
+        finally:
+            transport._record.reset(token)
+            recording.defer("xmlrpc", methodname, (time.perf_counter() - started) * 1000.0, 0, error)
+
+    module.ServerProxy._ServerProxy__request = request

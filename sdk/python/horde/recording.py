@@ -7,9 +7,12 @@ does not speak itself (redis-py, paho-mqtt, database drivers, ...).
         call.length = len(value or b"")
 
 One event per block: timed from entry to exit, a failure when the block
-raises (the exception goes on), its message `Type: message`. HTTP requests
-made inside the block through Python's own clients are not recorded on
-their own: the block is the request, as in a Locust wrapper."""
+raises (the exception goes on), its message `Type: message`. Calls made
+inside the block through Python's own clients (HTTP, `xmlrpc.client`) are
+not recorded on their own: the block is the request, as in a Locust
+wrapper. Likewise an event fired right after an `xmlrpc.client` call with
+the same type and name (`xmlrpc`, the method) replaces the one the SDK
+records for that call, so Locust's wrapper counts each call once."""
 
 import functools
 import time
@@ -17,6 +20,30 @@ from typing import Any, Optional
 
 from horde import transport
 from horde.runtime import record
+
+
+# An event the SDK recorded on a library's behalf (an `xmlrpc.client` call),
+# held until the next call, the end of the task, or a fired event that
+# replaces it: (type, name, duration_ms, length, error).
+_pending = None
+
+
+def defer(request_type: str, name: str, duration_ms: float, length: int,
+          error: Optional[str]) -> None:
+    """Record a library call's event, unless the scenario records the same
+    call itself right after (Locust's wrapper around `ServerProxy` fires
+    `events.request` with the same type and name): then that one counts."""
+    global _pending
+    flush()
+    _pending = (request_type, name, duration_ms, length, error)
+
+
+def flush() -> None:
+    """Record the held event, if any (the SDK calls this after every task)."""
+    global _pending
+    if _pending is not None:
+        event, _pending = _pending, None
+        record(*event)
 
 
 class timed:
@@ -32,6 +59,7 @@ class timed:
         self._token = None
 
     def __enter__(self) -> "timed":
+        flush()
         self.length = 0
         self._token = transport._record.set(False)
         self._started = time.perf_counter()
@@ -67,6 +95,10 @@ class _RequestEvent:
              response_length: int = 0, exception: Optional[BaseException] = None,
              context: Any = None, response: Any = None, url: Any = None,
              start_time: Any = None, **_ignored) -> None:
+        global _pending
+        if _pending is not None and _pending[:2] == (str(request_type), str(name)):
+            _pending = None  # the scenario records this call itself
+        flush()
         message = None
         if exception is not None:
             text = str(exception)
