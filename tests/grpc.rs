@@ -40,6 +40,40 @@ async fn say_hello_against_grpcio() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_calls_without_proto_or_with_a_wrong_method_stop_the_run_as_bad_input() {
+    let server = PythonServer::start("grpc_hello_server.py");
+    let dir = tempfile::tempdir().unwrap();
+    let wrong_proto = dir.path().join("other.proto");
+    std::fs::write(
+        &wrong_proto,
+        "syntax = \"proto3\";\npackage hello;\nmessage M { string name = 1; }\n\
+         service HelloService { rpc Other (M) returns (M); }\n",
+    )
+    .unwrap();
+    for (proto, expected) in [
+        (None, "run it with --proto FILE"),
+        (Some(wrong_proto), "has no method \"SayHello\""),
+    ] {
+        let mut run = config(guests::RUST_GRPC, &server.url(), dir.path());
+        run.users = 4;
+        run.spawn_rate = 100.0;
+        run.run_time = Some(Duration::from_secs(20));
+        run.vars.insert("mode".into(), "json".into());
+        run.proto = proto;
+        let outcome = horde::run(&run).await.unwrap();
+        let misuse = outcome.misuse.clone().expect("the misuse is reported");
+        assert!(misuse.contains(expected), "{misuse}");
+        assert_eq!(outcome.judgement(), horde::Judgement::BadInput);
+        // Stopped at the first calls, not after thousands of failures.
+        assert!(
+            outcome.report.total.count <= 8,
+            "{:?}",
+            outcome.report.total
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_deadlines_malformed_and_denied() {
     let server = PythonServer::start("grpc_hello_server.py");
     let not_grpc = DemoTarget::start(false).await.unwrap();

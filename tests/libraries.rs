@@ -192,8 +192,13 @@ async fn xmlrpc_client_server_proxy_with_horde_timed_records_like_locust() {
         (ITERATIONS, 0),
         "{seen:?}"
     );
-    // The untimed call (a fault in an HTTP 200) is recorded as its POST.
-    assert_eq!(seen[&key("POST", "/RPC2")], (ITERATIONS, 0), "{seen:?}");
+    // The untimed call is recorded by the SDK as `xmlrpc` named by the
+    // method (not as its HTTP POST); its fault is a failure.
+    assert_eq!(
+        seen[&key("xmlrpc", "fail")],
+        (ITERATIONS, ITERATIONS),
+        "{seen:?}"
+    );
     assert_eq!(seen.len(), 2, "{seen:?}");
 }
 

@@ -89,7 +89,7 @@ class Libraries(User):
         host, port = self.target.split("//")[1].rsplit(":", 1)
         conn = http.client.HTTPConnection(host, int(port), timeout=5)
         conn.request("POST", "/cart", body=json.dumps({"item": 3}),
-                     headers={"Content-Type": "application/json"})
+                     headers={"Content-Type": "application/json", "Authorization": "Bearer token-ann"})
         reply = conn.getresponse()
         check("http.client status", reply.status == 200 and isinstance(reply, http.client.HTTPResponse))
         reply.read()

@@ -54,6 +54,10 @@ pub struct RunOutcome {
     /// Time to compile or load the component.
     pub load_time: Duration,
     pub compile_source: CompileSource,
+    /// Set when the scenario used a capability in a way no call could
+    /// succeed with (e.g. JSON gRPC without `--proto`): the run stopped at
+    /// once and is judged bad input (exit code 2).
+    pub misuse: Option<String>,
 }
 
 /// How a finished run is judged.
@@ -65,6 +69,9 @@ pub enum Judgement {
     ThresholdsFailed,
     /// No thresholds were given and requests failed or tasks raised exceptions.
     Failures,
+    /// The scenario misused a capability in a way the run's flags must fix
+    /// (the message is in `RunOutcome::misuse`).
+    BadInput,
 }
 
 impl RunOutcome {
@@ -76,7 +83,9 @@ impl RunOutcome {
     /// Thresholds decide when there are any (as in k6); otherwise any
     /// failure or exception fails the run (as in Locust).
     pub fn judgement(&self) -> Judgement {
-        if !self.report.thresholds.is_empty() {
+        if self.misuse.is_some() {
+            Judgement::BadInput
+        } else if !self.report.thresholds.is_empty() {
             if self.report.thresholds.iter().all(|v| v.passed) {
                 Judgement::Passed
             } else {
@@ -310,6 +319,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         replaced_instances: progress.replaced.load(Ordering::Relaxed),
         load_time: loaded.load_time,
         compile_source: loaded.source,
+        misuse: run.misuse_reported(),
     };
     if let Some(path) = &config.json {
         output::json::write(

@@ -55,6 +55,10 @@ fn main() -> ExitCode {
                 Judgement::Passed => ExitCode::SUCCESS,
                 Judgement::Failures => ExitCode::from(EXIT_FAILURES),
                 Judgement::ThresholdsFailed => ExitCode::from(EXIT_THRESHOLDS),
+                Judgement::BadInput => {
+                    eprintln!("error: {}", outcome.misuse.as_deref().unwrap_or_default());
+                    ExitCode::from(EXIT_BAD_INPUT)
+                }
             }
         }
         Err(error) => {

@@ -40,6 +40,7 @@ pub struct RunContext {
     /// Set by a second signal: stop at once, without the grace period.
     pub abort: watch::Sender<bool>,
     stop_reason: Mutex<Option<String>>,
+    misuse: Mutex<Option<String>>,
 }
 
 impl RunContext {
@@ -68,6 +69,7 @@ impl RunContext {
             stop: watch::Sender::new(false),
             abort: watch::Sender::new(false),
             stop_reason: Mutex::new(None),
+            misuse: Mutex::new(None),
         })
     }
 
@@ -96,6 +98,30 @@ impl RunContext {
             *slot = Some(reason);
         }
         self.stop.send_replace(true);
+    }
+
+    /// The scenario used a capability in a way no call can succeed with
+    /// until the command line changes (`message` says how): stop the run at
+    /// once; it ends as bad input (exit code 2), its results still written.
+    pub fn misuse(&self, message: String) {
+        {
+            let mut slot = self.misuse.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                *slot = Some(message.clone());
+            }
+        }
+        self.request_stop(format!(
+            "stopped at the first call that cannot work: {message}"
+        ));
+        self.abort.send_replace(true);
+    }
+
+    /// The first misuse reported, if any.
+    pub fn misuse_reported(&self) -> Option<String> {
+        self.misuse
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn stopping(&self) -> bool {

@@ -443,10 +443,20 @@ impl VuState {
         request_json: &str,
         opts: &Options,
     ) -> Result<(String, usize), Error> {
-        let schema = self.run.proto.clone().ok_or_else(|| {
-            Error::Invalid("call-json needs the run to be given --proto FILE".into())
+        let Some(schema) = self.run.proto.clone() else {
+            let message = format!(
+                "the scenario calls {method} with JSON messages (call-json), which needs the \
+                 service's .proto file: run it with --proto FILE"
+            );
+            self.run.misuse(message.clone());
+            return Err(Error::Invalid(message));
+        };
+        let descriptor = schema.method(method).inspect_err(|error| {
+            if let Error::Invalid(message) = error {
+                self.run
+                    .misuse(format!("{message} (in the --proto file given to the run)"));
+            }
         })?;
-        let descriptor = schema.method(method)?;
         let mut deserializer = serde_json::Deserializer::from_str(request_json);
         let request = DynamicMessage::deserialize(descriptor.input(), &mut deserializer)
             .map_err(|e| {
