@@ -172,3 +172,33 @@ async fn streams_over_tls() {
         report.errors
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_stubs_generated_by_grpcio_tools_run_unchanged() {
+    let server = PythonServer::start("grpc_hello_server.py");
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = config(guests::PYTHON_GRPC, &server.url(), dir.path());
+    run.users = 2;
+    run.spawn_rate = 100.0;
+    run.iterations = Some(6);
+    run.vars.insert("mode".into(), "all".into());
+    let report = horde::run(&run).await.unwrap().report;
+    assert!(report.exceptions.is_empty(), "{:?}", report.exceptions);
+    assert_eq!(report.checks.len(), 7, "{:?}", report.checks);
+    for check in &report.checks {
+        assert_eq!((check.passes, check.fails), (6, 0), "{check:?}");
+    }
+    // One `grpc` event per call (streams too), named by the method path.
+    for stat in &report.stats {
+        assert_eq!(stat.request_type, "grpc");
+        assert_eq!(stat.count, 6, "{stat:?}");
+        let failing = ["/hello.HelloService/Fail", "/hello.HelloService/Slow"];
+        let expected_failures = if failing.contains(&stat.name.as_str()) {
+            6
+        } else {
+            0
+        };
+        assert_eq!(stat.failures, expected_failures, "{stat:?}");
+    }
+    assert_eq!(report.stats.len(), 7, "{:?}", report.stats);
+}

@@ -2,8 +2,9 @@
 
 Serves hello.HelloService (see guest-examples/rust-grpc/hello.proto):
 SayHello like Locust's gRPC example, plus Fail (NOT_FOUND), Whoami (echoes
-the x-user metadata), Slow (sleeps 2 s) and Garbage (a reply that is not a
-HelloResponse) for the tests. Binds 127.0.0.1 on the port given (0 = any
+the x-user metadata), Slow (sleeps 2 s), Garbage (a reply that is not a
+HelloResponse), and GreetEach, GreetAll and Chat (server, client and
+bidirectional streams) for the tests (tests/servers/hello_test.proto). Binds 127.0.0.1 on the port given (0 = any
 free port) and prints "listening on PORT" once ready.
 """
 
@@ -77,6 +78,25 @@ def garbage(request, context):
     return b"\xff\xff\xff\xff"
 
 
+def greet_each(request, context):
+    """Server stream: one greeting per character of the name."""
+    name = decode_string_field_1(request)
+    for index in range(len(name)):
+        yield encode_string_field_1(f"Hello, {name[: index + 1]}!")
+
+
+def greet_all(requests, context):
+    """Client stream: one greeting for every name sent."""
+    names = [decode_string_field_1(request) for request in requests]
+    return encode_string_field_1(f"Hello, {' and '.join(names)}!")
+
+
+def chat(requests, context):
+    """Bidirectional stream: a greeting for each name, as it comes."""
+    for request in requests:
+        yield encode_string_field_1(f"Hello, {decode_string_field_1(request)}!")
+
+
 def identity(data):
     return data
 
@@ -93,6 +113,10 @@ def main():
             "Garbage": garbage,
         }.items()
     }
+    plain = {"request_deserializer": identity, "response_serializer": identity}
+    handlers["GreetEach"] = grpc.unary_stream_rpc_method_handler(greet_each, **plain)
+    handlers["GreetAll"] = grpc.stream_unary_rpc_method_handler(greet_all, **plain)
+    handlers["Chat"] = grpc.stream_stream_rpc_method_handler(chat, **plain)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("hello.HelloService", handlers),))
     bound = server.add_insecure_port(f"127.0.0.1:{port}")

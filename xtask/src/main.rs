@@ -138,8 +138,9 @@ fn ensure_packages(missing: &[&str]) -> Result<()> {
 /// Python packages the tests need: the third-party servers they run, and
 /// the client libraries the Python test guests bundle (componentize-py
 /// takes them from this Python's site-packages): (module, pip requirement).
-const PIP_PACKAGES: [(&str, &str); 5] = [
+const PIP_PACKAGES: [(&str, &str); 6] = [
     ("grpc", "grpcio==1.76.0"),
+    ("google.protobuf", "protobuf==6.33.6"),
     ("requests", "requests==2.34.2"),
     ("redis", "redis==8.1.0"),
     ("paho.mqtt", "paho-mqtt==2.2.0"),
