@@ -278,3 +278,59 @@ async fn js_sdk_semantics() {
         report.exceptions
     );
 }
+
+/// Run one case of the JS protocol guest (2 iterations) and check that all
+/// its checks passed and nothing raised.
+async fn js_protocol_case(
+    case: &str,
+    host: &str,
+    setup: impl FnOnce(&mut horde::cli::RunConfig),
+) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = config(guests::TEST_JS_PROTOCOLS, host, dir.path());
+    run.iterations = Some(2);
+    run.vars.insert("case".into(), case.into());
+    setup(&mut run);
+    let report = horde::run(&run).await.unwrap().report;
+    assert!(
+        report.exceptions.is_empty(),
+        "{case}: {:?}",
+        report.exceptions
+    );
+    assert!(!report.checks.is_empty(), "{case}: no checks ran");
+    for check in &report.checks {
+        assert_eq!((check.passes, check.fails), (2, 0), "{case}: {check:?}");
+    }
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_xmlrpc_and_grpc_modules_and_fetch_with_a_relative_url() {
+    let xmlrpc = PythonServer::start("xmlrpc_server.py");
+    let report = js_protocol_case("xmlrpc", &xmlrpc.url(), |_| {}).await;
+    assert_eq!(count(&report, "xmlrpc", "get_random_number"), 2);
+    assert_eq!(count(&report, "xmlrpc", "echo"), 2);
+
+    let grpc = PythonServer::start("grpc_hello_server.py");
+    let report = js_protocol_case("grpc", &grpc.url(), |run| {
+        run.proto =
+            Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("servers/hello_test.proto"));
+    })
+    .await;
+    assert_eq!(count(&report, "grpc", "/hello.HelloService/SayHello"), 4);
+    assert_eq!(count(&report, "grpc", "/hello.HelloService/Chat"), 2);
+    let failures: Vec<&str> = report.errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(failures, ["NOT_FOUND: no such greeting"]);
+
+    let target = DemoTarget::start(false).await.unwrap();
+    let report = js_protocol_case("relative_fetch", &target.url(), |_| {}).await;
+    assert_eq!(count(&report, "GET", "/item/1"), 2);
+
+    // A gRPC call made with plain fetch() (gRPC-web style framing over h2c):
+    // fetch() cannot send `te: trailers`, the host adds it for gRPC.
+    let report = js_protocol_case("grpc_fetch", &grpc.url(), |run| {
+        run.http2_prior_knowledge = true
+    })
+    .await;
+    assert_eq!(count(&report, "POST", "/hello.HelloService/SayHello"), 2);
+}

@@ -213,6 +213,18 @@ async fn send(
             .headers
             .insert(header::USER_AGENT, HeaderValue::from_static("horde/0.1"));
     }
+    // gRPC over HTTP/2 requires `te: trailers`, which `fetch()` never sends
+    // (the Fetch standard forbids scripts to set TE), so gRPC calls made
+    // with `fetch()` get it here, as every gRPC client sends it.
+    let grpc = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    if grpc && !parts.headers.contains_key(header::TE) {
+        parts
+            .headers
+            .insert(header::TE, HeaderValue::from_static("trailers"));
+    }
     let connect_timeout = options
         .and_then(|o| o.connect_timeout)
         .unwrap_or(run.limits.request_timeout);

@@ -42,14 +42,20 @@ if (!existsSync(join(wit, 'scenario.wit'))) {
   usage(`${wit} has no scenario.wit; pass Horde's wit/ folder with --wit`);
 }
 
-// `horde`, `horde/http`, `horde/metrics` resolve to this SDK; WIT imports stay external.
-const sdkModules = { horde: 'index.js', 'horde/http': 'http.js', 'horde/metrics': 'metrics.js' };
+// `horde` and its modules resolve to this SDK; WIT imports stay external.
+const sdkModules = {
+  horde: 'index.js',
+  'horde/http': 'http.js',
+  'horde/metrics': 'metrics.js',
+  'horde/xmlrpc': 'xmlrpc.js',
+  'horde/grpc': 'grpc.js',
+};
 const resolveSdk = {
   name: 'horde-sdk',
   setup(b) {
     b.onResolve({ filter: /^horde(\/[a-z]+)?$/ }, (a) => {
       const file = sdkModules[a.path];
-      if (!file) return { errors: [{ text: `${a.path} is not a module of the Horde SDK (use horde, horde/http or horde/metrics)` }] };
+      if (!file) return { errors: [{ text: `${a.path} is not a module of the Horde SDK (use horde, horde/http, horde/metrics, horde/xmlrpc or horde/grpc)` }] };
       return { path: join(sdkDir, 'src', file) };
     });
   },
@@ -60,7 +66,10 @@ try {
   const entry = join(work, 'entry.js');
   await writeFile(
     entry,
-    `import * as scenario from ${JSON.stringify(source)};\n` +
+    // The SDK's runtime first: it makes `fetch()` resolve relative URLs
+    // before any of the scenario's modules runs.
+    `import ${JSON.stringify(join(sdkDir, 'src', 'runtime.js'))};\n` +
+      `import * as scenario from ${JSON.stringify(source)};\n` +
       `import { makeUser } from ${JSON.stringify(join(sdkDir, 'src', 'user.js'))};\n` +
       'export const user = makeUser(scenario);\n',
   );

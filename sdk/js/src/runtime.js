@@ -63,13 +63,35 @@ export function baseUrl() {
 export function nameRequests(rules) {
   const original = globalThis.fetch;
   globalThis.fetch = (input, init = {}) => {
-    const url = new URL(typeof input === 'string' || input instanceof URL ? String(input) : input.url);
+    const url = new URL(typeof input === 'string' || input instanceof URL ? absoluteUrl(input) : input.url);
     const rule = rules.find(([pattern]) => pattern.test(url.pathname));
     if (!rule) return original(input, init);
     const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
     headers.set('x-horde-name', rule[1]);
     return original(input, { ...init, headers });
   };
+}
+
+/**
+ * `input` as an absolute URL: a relative one ('/item/1') is resolved against
+ * the run's `--host`, as `http.get` does (a script has no page to be relative to).
+ */
+export function absoluteUrl(input) {
+  const text = String(input);
+  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(text)) return text;
+  const base = baseUrl();
+  if (base === undefined) {
+    throw new TypeError(`${text} is a relative URL and the run has no --host to resolve it against`);
+  }
+  return new URL(text, base).href;
+}
+
+// `fetch('/path')` resolves against `--host` (the base is read when called:
+// it exists only at run time).
+const builtinFetch = globalThis.fetch;
+if (builtinFetch !== undefined) {
+  globalThis.fetch = (input, init) =>
+    builtinFetch(typeof input === 'string' || input instanceof URL ? absoluteUrl(input) : input, init);
 }
 
 /** Write a line to Horde's log: level is debug, info, warn or error. */

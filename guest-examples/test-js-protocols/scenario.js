@@ -1,0 +1,81 @@
+// Test guest for the JS SDK's protocol modules and fetch(): `horde/xmlrpc`,
+// `horde/grpc` (JSON through --proto, bytes, statuses, a stream), fetch()
+// with a relative URL, and a gRPC call made with plain fetch(). One task;
+// `--var case=NAME` picks what it does.
+
+import { check, env } from 'horde';
+import grpc from 'horde/grpc';
+import xmlrpc, { XmlRpcFault } from 'horde/xmlrpc';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// A HelloRequest / HelloResponse: field 1, a string (names here are short).
+const hello = (name) => {
+  const bytes = encoder.encode(name);
+  return new Uint8Array([0x0a, bytes.length, ...bytes]);
+};
+const greeting = (message) => decoder.decode(message.slice(2, 2 + message[1]));
+
+const cases = {
+  xmlrpc() {
+    const n = xmlrpc.call('/RPC2', 'get_random_number', 1, 10);
+    check(n, { 'xmlrpc number': (v) => v >= 1 && v <= 10 });
+    const client = new xmlrpc.Client('/RPC2');
+    const value = { id: 7, tags: ['a', 'b'], ok: true, ratio: 1.5, none: null };
+    check(client.call('echo', value), { 'xmlrpc echo': (v) => JSON.stringify(v) === JSON.stringify(value) });
+    let fault = null;
+    try {
+      client.call('fail');
+    } catch (e) {
+      fault = e;
+    }
+    check(fault, { 'xmlrpc fault': (e) => e instanceof XmlRpcFault && typeof e.faultCode === 'number' });
+  },
+
+  grpc() {
+    const client = new grpc.Client();
+    client.load(['.'], 'hello_test.proto');
+    client.connect(env('grpc'), { plaintext: true });
+    const res = client.invoke('hello.HelloService/SayHello', { name: 'js' });
+    check(res, { 'grpc json': (r) => r.status === grpc.StatusOK && r.message.message === 'Hello, js!' });
+    const raw = client.invokeBytes('hello.HelloService/SayHello', hello('b'));
+    check(raw, { 'grpc bytes': (r) => r.status === grpc.StatusOK && greeting(r.message) === 'Hello, b!' });
+    const failed = client.invoke('hello.HelloService/Fail', { name: 'x' });
+    check(failed, { 'grpc status': (r) => r.status === grpc.StatusNotFound && r.error.message === 'no such greeting' });
+    const replies = [];
+    let ended = false;
+    const stream = new grpc.Stream(client, 'hello.HelloService/Chat');
+    stream.on('data', (m) => replies.push(greeting(m)));
+    stream.on('end', () => { ended = true; });
+    stream.write(hello('x'));
+    stream.write(hello('y'));
+    stream.end();
+    check(replies, { 'grpc stream': (r) => ended && r.join('|') === 'Hello, x!|Hello, y!' });
+    client.close();
+  },
+
+  async relative_fetch() {
+    const res = await fetch('/item/1');
+    const item = await res.json();
+    check(item, { 'relative fetch': (i) => res.status === 200 && i.id === 1 });
+  },
+
+  async grpc_fetch() {
+    const message = hello('web');
+    const frame = new Uint8Array(5 + message.length);
+    frame.set([0, 0, 0, 0, message.length]);
+    frame.set(message, 5);
+    const res = await fetch('/hello.HelloService/SayHello', {
+      method: 'POST',
+      headers: { 'content-type': 'application/grpc' },
+      body: frame,
+    });
+    const body = new Uint8Array(await res.arrayBuffer());
+    check(body, { 'grpc over fetch': (b) => res.status === 200 && greeting(b.slice(5)) === 'Hello, web!' });
+  },
+};
+
+export default async function () {
+  await cases[env('case')]();
+}
