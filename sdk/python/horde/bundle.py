@@ -21,6 +21,7 @@ is the scenario module componentize-py builds.
 
 import importlib
 import importlib.util
+import os
 import re
 import sys
 
@@ -142,6 +143,41 @@ def complete() -> None:
                 _try_import(name)
 
 
+def _c_extension_hint(error: ImportError):
+    """A clear message when the import failed on a compiled extension (a
+    `.so` beside the module on the path), which cannot run in the sandbox."""
+    name = getattr(error, "name", None) or ""
+    path = getattr(error, "path", None) or ""
+    if path.endswith((".so", ".pyd")):
+        for entry in sys.path:
+            if entry and path.startswith(entry.rstrip("/") + "/"):
+                relative = path[len(entry.rstrip("/")) + 1:]
+                return _c_extension_message(relative.partition(".")[0].replace("/", "."))
+        return _c_extension_message(name or os.path.basename(path).partition(".")[0])
+    if not name:
+        return None
+    *package, leaf = name.split(".")
+    for entry in sys.path:
+        folder = os.path.join(entry, *package)
+        try:
+            files = os.listdir(folder)
+        except OSError:
+            continue
+        if any(f.startswith(leaf + ".") and f.endswith((".so", ".pyd")) for f in files):
+            return _c_extension_message(name)
+    return None
+
+
+def _c_extension_message(name: str) -> str:
+    top = name.partition(".")[0]
+    return (
+        f"{name} is a compiled extension module (C, Cython, Rust), which cannot run in "
+        f"Horde's sandbox: only pure-Python code is bundled. Use a pure-Python library "
+        f"instead of {top} (for gRPC, `import grpc` is Horde's own; for PostgreSQL, "
+        f"pg8000; for MySQL, PyMySQL)"
+    )
+
+
 class _FirstImport:
     """Runs `complete()` after the first top-level module imported once
     start-up is over (the scenario module)."""
@@ -160,7 +196,13 @@ class _FirstImport:
         execute = spec.loader.exec_module
 
         def exec_module(module):
-            execute(module)
+            try:
+                execute(module)
+            except ImportError as error:
+                hint = _c_extension_hint(error)
+                if hint is None:
+                    raise
+                raise ImportError(hint, name=error.name) from error
             complete()
 
         spec.loader.exec_module = exec_module
