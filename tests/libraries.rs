@@ -109,8 +109,17 @@ async fn a_refused_connection_is_a_requests_connection_error() {
         },
     )
     .await;
-    all_checks_pass(&report, &["requests refused raises ConnectionError"]);
-    assert_eq!(events(&report)[&key("GET", "/x")], (ITERATIONS, ITERATIONS));
+    all_checks_pass(
+        &report,
+        &[
+            "requests refused raises ConnectionError",
+            "urllib refused raises URLError",
+        ],
+    );
+    assert_eq!(
+        events(&report)[&key("GET", "/x")],
+        (2 * ITERATIONS, 2 * ITERATIONS)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

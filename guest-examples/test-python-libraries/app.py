@@ -63,6 +63,11 @@ class Libraries(User):
             check("requests refused raises ConnectionError", False)
         except requests.exceptions.ConnectionError:
             check("requests refused raises ConnectionError", True)
+        try:
+            urllib.request.urlopen(var("refused"), timeout=5)
+            check("urllib refused raises URLError", False)
+        except urllib.error.URLError as error:
+            check("urllib refused raises URLError", isinstance(error.reason, ConnectionRefusedError))
 
     def case_raw_socket(self):
         port = int(var("port"))
