@@ -82,10 +82,17 @@ async fn requests_goes_through_the_host_and_is_recorded() {
             "requests session post",
             "requests response type",
             "requests HTTPError",
+            "client is a requests.Session",
         ],
     );
     let seen = events(&report);
     assert_eq!(seen[&key("GET", "/item/1")], (ITERATIONS, 0), "{seen:?}");
+    // Locust's rename_request groups both requests of the block.
+    assert_eq!(
+        seen[&key("GET", "/item/[id]")],
+        (2 * ITERATIONS, 0),
+        "{seen:?}"
+    );
     assert_eq!(seen[&key("POST", "/login")], (ITERATIONS, 0), "{seen:?}");
     assert_eq!(
         seen[&key("GET", "/item/0")],

@@ -17,7 +17,7 @@ import redis
 import requests
 
 import horde
-from horde import User, check, task, var
+from horde import HttpUser, check, task, var
 
 
 def _tcp_get(host: str, port: int) -> bytes:
@@ -30,7 +30,7 @@ def _tcp_get(host: str, port: int) -> bytes:
     return data
 
 
-class Libraries(User):
+class Libraries(HttpUser):
     wait_time = None
 
     def on_start(self):
@@ -43,6 +43,10 @@ class Libraries(User):
         login = self.session.post(f"{self.target}/login", json={"username": "ann", "password": "x"})
         check("requests session post", login.status_code == 200 and "token" in login.json())
         check("requests response type", isinstance(login, requests.Response))
+        check("client is a requests.Session", isinstance(self.client, requests.Session))
+        with self.client.rename_request("/item/[id]"):
+            self.client.get("/item/2")
+            self.client.get(f"{self.target}/item/3")
         missing = self.session.get(f"{self.target}/item/0")
         try:
             missing.raise_for_status()

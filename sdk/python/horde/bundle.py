@@ -25,7 +25,9 @@ import os
 import re
 import sys
 
-# Imported lazily by the interpreter's C code, so no source scan finds them.
+# Imported lazily by the interpreter's C code (so no source scan finds
+# them), or by standard modules whose lazy imports are not followed but
+# that popular libraries need.
 _IMPORTED_BY_C = (
     "_strptime",  # time.strptime, datetime.strptime
     "encodings.idna",  # socket.getaddrinfo on names
@@ -37,6 +39,9 @@ _IMPORTED_BY_C = (
     "encodings.hex_codec",
     "encodings.base64_codec",
     "encodings.punycode",
+    # importlib.resources.files() (certifi, hence httpx) imports these lazily.
+    "importlib.readers",
+    "importlib.resources._adapters",
 )
 
 # Never imported on a module's behalf: side effects at import (a browser, a

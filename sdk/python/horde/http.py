@@ -4,6 +4,7 @@ request; a status of 400 or more counts as a failure unless `expect_status`
 says otherwise. Like Locust, a request that gets no response does not raise:
 its `Response` has `status_code` 0 and `error` set."""
 
+import contextlib
 import datetime
 import json as jsonlib
 import sys
@@ -104,6 +105,17 @@ class HttpSession:
 
     def __init__(self):
         self.headers: Dict[str, str] = {}
+        self.request_name: Optional[str] = None
+
+    @contextlib.contextmanager
+    def rename_request(self, name: str):
+        """Group every request in the block under `name` (Locust's
+        `HttpSession.rename_request`)."""
+        self.request_name = name
+        try:
+            yield
+        finally:
+            self.request_name = None
 
     def request(
         self,
@@ -150,7 +162,7 @@ class HttpSession:
             url=url,
             headers=[wit.Header(name=k, value=str(v)) for k, v in merged.items()],
             body=body,
-            name=name,
+            name=name or self.request_name,
             timeout_ms=None if timeout is None else max(1, int(timeout * 1000)),
             expect_status=list(expect_status or []),
             follow_redirects=allow_redirects,
@@ -163,7 +175,7 @@ class HttpSession:
             return Response(0, Headers(), b"", url, 0, describe_error(e.value))
         return Response(
             reply.status,
-            Headers(line.split(": ", 1) for line in reply.headers.splitlines() if ": " in line),
+            Headers(line.split(": ", 1) for line in reply.headers.split("\n") if ": " in line),
             reply.body,
             reply.url,
             reply.elapsed_us,

@@ -105,6 +105,10 @@ class HTTPConnection(_StdHTTPConnection):
         pass
 
     def send(self, data):
+        if self._reply is not None:
+            raise std.CannotSendRequest(
+                "the request was already sent whole; read its response before sending more"
+            )
         if hasattr(data, "read"):
             while chunk := data.read(self.blocksize):
                 self._wire += chunk.encode("iso-8859-1") if isinstance(chunk, str) else chunk

@@ -10,9 +10,10 @@ One event per block: timed from entry to exit, a failure when the block
 raises (the exception goes on), its message `Type: message`. Calls made
 inside the block through Python's own clients (HTTP, `xmlrpc.client`) are
 not recorded on their own: the block is the request, as in a Locust
-wrapper. Likewise an event fired right after an `xmlrpc.client` call with
-the same type and name (`xmlrpc`, the method) replaces the one the SDK
-records for that call, so Locust's wrapper counts each call once."""
+wrapper. Likewise an event of the same type (`xmlrpc`) fired right after an
+`xmlrpc.client` call replaces the one the SDK records for that call, under
+whatever name the wrapper gives it, so Locust's wrapper counts each call
+once."""
 
 import functools
 import time
@@ -32,7 +33,7 @@ def defer(request_type: str, name: str, duration_ms: float, length: int,
           error: Optional[str]) -> None:
     """Record a library call's event, unless the scenario records the same
     call itself right after (Locust's wrapper around `ServerProxy` fires
-    `events.request` with the same type and name): then that one counts."""
+    `events.request` with the same type): then that one counts."""
     global _pending
     flush()
     _pending = (request_type, name, duration_ms, length, error)
@@ -96,8 +97,8 @@ class _RequestEvent:
              context: Any = None, response: Any = None, url: Any = None,
              start_time: Any = None, **_ignored) -> None:
         global _pending
-        if _pending is not None and _pending[:2] == (str(request_type), str(name)):
-            _pending = None  # the scenario records this call itself
+        if _pending is not None and _pending[0] == str(request_type):
+            _pending = None  # the scenario records this call itself (maybe renamed)
         flush()
         message = None
         if exception is not None:

@@ -10,7 +10,8 @@ like every `requests` call (see `horde.urllib3_pool`). As in Locust:
 
 - a URL without a host is joined to `self.host` (`--host`);
 - `name=` groups requests in the statistics (the first request of a call;
-  redirect hops are recorded under their own paths);
+  redirect hops are recorded under their own paths), and so does
+  `with self.client.rename_request(name):` for every request in the block;
 - a request that gets no response does not raise: the response has
   `status_code` 0 and `error` set to the exception.
 
@@ -20,6 +21,7 @@ Without `requests` in the scenario, `HttpUser.client` is the lighter
 check types.
 """
 
+import contextlib
 from typing import Optional
 
 from horde import transport
@@ -36,6 +38,17 @@ def _make_class():
         def __init__(self, base_url: Optional[str] = None):
             super().__init__()
             self.base_url = (base_url or "").rstrip("/")
+            self.request_name: Optional[str] = None
+
+        @contextlib.contextmanager
+        def rename_request(self, name: str):
+            """Group every request in the block under `name` (Locust's
+            `HttpSession.rename_request`), e.g. for an SDK that builds URLs."""
+            self.request_name = name
+            try:
+                yield
+            finally:
+                self.request_name = None
 
         def _build_url(self, path: str) -> str:
             if "://" in path or not self.base_url:
@@ -51,7 +64,7 @@ def _make_class():
                     "horde.check() for content assertions"
                 )
             url = self._build_url(url)
-            name_token = transport._name.set(name)
+            name_token = transport._name.set(name or self.request_name)
             expect_token = transport._expect.set(tuple(expect_status or ()))
             try:
                 response = super().request(method, url, **kwargs)

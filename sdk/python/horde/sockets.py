@@ -65,7 +65,16 @@ def _gethostbyname(host):
     return getaddrinfo(host, 0, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
 
 
+def _gethostbyname_ex(host):
+    addresses = []
+    for *_, address in getaddrinfo(host, 0, socket.AF_INET, socket.SOCK_STREAM):
+        if address[0] not in addresses:
+            addresses.append(address[0])
+    return host, [], addresses
+
+
 socket.gethostbyname = _gethostbyname
+socket.gethostbyname_ex = _gethostbyname_ex
 
 
 def _address_text(address) -> str:

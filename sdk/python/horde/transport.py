@@ -86,7 +86,10 @@ def exchange(method: str, url: str, headers: List[Tuple[str, str]], body: bytes,
         reply = wit.send(request)
     except Err as e:
         raise _error(e.value) from None
-    pairs = [tuple(line.split(": ", 1)) for line in reply.headers.splitlines() if ": " in line]
+    # One header per "\n" line; not str.splitlines(), which also breaks at
+    # characters a header value may hold (U+0085, U+2028): that would let a
+    # server forge headers.
+    pairs = [tuple(line.split(": ", 1)) for line in reply.headers.split("\n") if ": " in line]
     return Reply(reply.status, pairs, reply.body, reply.url, reply.elapsed_us)
 
 

@@ -108,7 +108,12 @@ def _serialize(serializer: Optional[Callable], message: Any) -> bytes:
 
 
 def _deserialize(deserializer: Optional[Callable], data: bytes) -> Any:
-    return deserializer(data) if deserializer is not None else data
+    if deserializer is None:
+        return data
+    try:
+        return deserializer(data)
+    except Exception as error:  # noqa: BLE001 - grpcio turns any failure into this status
+        raise _CallError(StatusCode.INTERNAL, f"Exception deserializing response! ({error})") from None
 
 
 class _Done(Call):
