@@ -429,7 +429,9 @@ impl VuState {
             bytes_received: outcome.as_ref().map_or(0, |r| r.message.len() as u64),
         };
         let _ = sent_bytes;
-        self.record_grpc(method, started, outcome.as_ref().err(), counts);
+        if opts.record_event {
+            self.record_grpc(method, started, outcome.as_ref().err(), counts);
+        }
         outcome
     }
 }
@@ -787,7 +789,9 @@ impl wit::Host for VuState {
             received: u64::from(outcome.is_ok()),
             bytes_received: outcome.as_ref().map_or(0, |(_, len)| *len as u64),
         };
-        self.record_grpc(&method, started, outcome.as_ref().err(), counts);
+        if opts.record_event {
+            self.record_grpc(&method, started, outcome.as_ref().err(), counts);
+        }
         Ok(outcome.map(|(json, _)| json))
     }
 

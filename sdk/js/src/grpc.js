@@ -36,7 +36,7 @@ function parseTimeout(value) {
 
 function options(params = {}) {
   const metadata = Object.entries(params.metadata ?? {}).map(([key, value]) => ({ key: key.toLowerCase(), value: String(value) }));
-  return { metadata, deadlineMs: parseTimeout(params.timeout) };
+  return { metadata, deadlineMs: parseTimeout(params.timeout), recordEvent: true };
 }
 
 const methodPath = (method) => (String(method).startsWith('/') ? String(method) : `/${method}`);

@@ -20,7 +20,11 @@ pub fn call(target: &str, method: &str) -> Call {
     Call {
         target: target.to_string(),
         method: method.to_string(),
-        options: wit::Options { metadata: Vec::new(), deadline_ms: None },
+        options: wit::Options {
+            metadata: Vec::new(),
+            deadline_ms: None,
+            record_event: true,
+        },
     }
 }
 

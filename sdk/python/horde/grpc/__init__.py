@@ -60,6 +60,7 @@ def _options(metadata: Optional[Dict[str, str]], timeout: Optional[float]) -> wi
     return wit.Options(
         metadata=[wit.MetadataEntry(key=k, value=str(v)) for k, v in (metadata or {}).items()],
         deadline_ms=None if timeout is None else max(1, int(timeout * 1000)),
+        record_event=True,
     )
 
 

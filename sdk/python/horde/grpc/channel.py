@@ -17,10 +17,13 @@ thread: a reply cannot be read while the request iterator still waits).
 """
 
 import enum
+import time
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 from componentize_py_types import Err
 from wit_world.imports import grpc as wit
+
+from horde import recording
 
 
 class StatusCode(enum.Enum):
@@ -94,11 +97,12 @@ def _raise(error) -> None:
     raise _CallError(StatusCode.INVALID_ARGUMENT, str(getattr(error, "value", error))) from None
 
 
-def _options(timeout: Optional[float], metadata) -> wit.Options:
+def _options(timeout: Optional[float], metadata, record_event: bool = True) -> wit.Options:
     entries = [wit.MetadataEntry(key=str(k).lower(), value=v if isinstance(v, str) else
                                  v.decode("latin-1")) for k, v in (metadata or ())]
     return wit.Options(metadata=entries,
-                       deadline_ms=None if timeout is None else max(1, int(timeout * 1000)))
+                       deadline_ms=None if timeout is None else max(1, int(timeout * 1000)),
+                       record_event=record_event)
 
 
 def _serialize(serializer: Optional[Callable], message: Any) -> bytes:
@@ -187,13 +191,34 @@ class _ClientCallDetails:
 
 class UnaryUnaryMultiCallable(_Multicallable):
     def _invoke(self, details, request) -> Any:
+        if not self._channel._interceptors:
+            try:
+                reply = wit.call(self._channel._target, details.method,
+                                 _serialize(self._serialize, request),
+                                 _options(details.timeout, details.metadata))
+            except Err as e:
+                _raise(e.value)
+            return _deserialize(self._deserialize, reply.message)
+        # Through interceptors (Locust's fires `events.request` itself): the
+        # SDK records the call, and an event of type `grpc` fired right
+        # after replaces that record, so each call counts once.
+        started = time.perf_counter()
+        error, length = None, 0
         try:
-            reply = wit.call(self._channel._target, details.method,
-                             _serialize(self._serialize, request),
-                             _options(details.timeout, details.metadata))
-        except Err as e:
-            _raise(e.value)
-        return _deserialize(self._deserialize, reply.message)
+            try:
+                reply = wit.call(self._channel._target, details.method,
+                                 _serialize(self._serialize, request),
+                                 _options(details.timeout, details.metadata, record_event=False))
+            except Err as e:
+                _raise(e.value)
+            length = len(reply.message)
+            return _deserialize(self._deserialize, reply.message)
+        except _CallError as failure:
+            error = f"{failure.code().name}: {failure.details()}"
+            raise
+        finally:
+            recording.defer("grpc", details.method, (time.perf_counter() - started) * 1000.0,
+                            length, error)
 
     def _future(self, details, request) -> _Done:
         try:
@@ -402,8 +427,8 @@ def ssl_channel_credentials(root_certificates=None, private_key=None,
 
 def intercept_channel(channel: Channel, *interceptors) -> Channel:
     """A channel whose unary-unary calls go through `interceptors` (grpcio's
-    client interceptors). Locust's recording interceptor is not needed here:
-    the host records every call already."""
+    client interceptors). Locust's recording interceptor works unchanged: an
+    event of type `grpc` it fires for a call replaces the SDK's record of it."""
     intercepted = Channel("")
     intercepted._target = channel._target
     intercepted._interceptors = channel._interceptors + tuple(interceptors)
