@@ -49,7 +49,7 @@ class LocustInterceptor(grpc.UnaryUnaryClientInterceptor):
 
 
 class HelloGrpcUser(User):
-    host = "localhost:50051"
+    host = "http://localhost:50051"  # Locust's is "localhost:50051": Horde's hosts are URLs
 
     def on_start(self):
         self.channel = grpc.insecure_channel(self.host)
