@@ -69,3 +69,9 @@ __all__ = [
     "var",
     "vu_id",
 ]
+
+# Python's own networking through the host (see horde.patches). This SDK's
+# sitecustomize installs it before the scenario module is imported; if that
+# did not run (a scenario folder with a sitecustomize of its own), it is
+# installed here, when the scenario imports horde.
+from horde import patches  # noqa: E402,F401

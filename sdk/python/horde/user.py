@@ -19,7 +19,7 @@ from componentize_py_types import Err
 from wit_world.exports import user as wit
 from wit_world.imports import control
 
-from horde import recording
+from horde import recording, sockets
 from horde.recording import Environment
 
 
@@ -324,8 +324,6 @@ def _runtime() -> _Runtime:
     global _the_runtime
     if _the_runtime is None:
         # The first call at run time: the network exists from now on.
-        from horde import sockets
-
         sockets.run_started()
         # The module was imported while the component was built, so the
         # random generator holds the build's seed: reseed it per instance.
