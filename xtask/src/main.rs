@@ -72,15 +72,21 @@ fn ensure_wasm_target() -> Result<()> {
     run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))
 }
 
-/// Is `program` on PATH or in the system folders (sbin is often off PATH)?
+/// Is `program` on PATH or in the system folders (sbin is often off PATH,
+/// and Debian keeps PostgreSQL's server programs in
+/// /usr/lib/postgresql/VERSION/bin)?
 fn have(program: &str) -> bool {
     let path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let postgres: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|versions| versions.flatten().map(|v| v.path().join("bin")).collect())
         .unwrap_or_default();
     ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
         .iter()
         .map(std::path::PathBuf::from)
         .chain(path)
+        .chain(postgres)
         .any(|dir| dir.join(program).exists())
 }
 
@@ -90,7 +96,8 @@ const APT_SERVERS: [(&str, &str); 4] = [
     ("nginx", "nginx-light"),
     ("redis-server", "redis-server"),
     ("mosquitto", "mosquitto"),
-    ("pg_ctlcluster", "postgresql"),
+    // initdb, not pg_ctlcluster: the client package brings postgresql-common too.
+    ("initdb", "postgresql"),
 ];
 /// Debian packages the bench needs: (program, package).
 const APT_BENCH: [(&str, &str); 3] = [("nginx", "nginx-light"), ("wrk", "wrk"), ("time", "time")];
