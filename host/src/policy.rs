@@ -14,7 +14,9 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum Denied {
     #[error(
-        "{host}:{port} is not granted to this run; add `--allow-host {host}:{port}` to allow it"
+        "{}:{port} is not granted to this run; add `--allow-host {}:{port}` to allow it",
+        bracketed(host),
+        bracketed(host)
     )]
     NotGranted { host: String, port: u16 },
     #[error(
@@ -168,6 +170,16 @@ fn split_host_port(value: &str) -> Result<(&str, Option<u16>), String> {
     match value.rsplit_once(':') {
         Some((host, port)) => Ok((host, parse_port(port)?)),
         None => Ok((value, None)),
+    }
+}
+
+/// A host as written before `:port`: an IPv6 address in brackets, so the
+/// `--allow-host` hint built from it parses back to the same grant.
+fn bracketed(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
     }
 }
 
@@ -391,6 +403,17 @@ mod tests {
         assert!(p.check_name("[::1]", 80).is_ok());
         assert!(p.check_name("::1", 81).is_err());
         assert!(p.check_name("svc", 1234).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_denial_hint_grants_what_was_denied() {
+        let err = policy(&["127.0.0.1:1"])
+            .check_name("[::1]", 8080)
+            .unwrap_err();
+        assert!(err.to_string().contains("--allow-host [::1]:8080"), "{err}");
+        let hinted = policy(&["[::1]:8080"]);
+        assert!(hinted.check_name("[::1]", 8080).is_ok());
+        assert!(hinted.check_name("::1", 8081).is_err());
     }
 
     #[test]
