@@ -17,7 +17,7 @@
 //! response has `status` and `error` ({ code, message }), as in k6.
 
 import * as wit from 'horde:scenario/grpc@0.1.0';
-import { describeError, errorPayload } from './http.js';
+import { describeError, errorPayload, parseTimeout } from './http.js';
 
 const STATUS_NAMES = [
   'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists',
@@ -25,14 +25,6 @@ const STATUS_NAMES = [
   'Unimplemented', 'Internal', 'Unavailable', 'DataLoss', 'Unauthenticated',
 ];
 const statuses = Object.fromEntries(STATUS_NAMES.map((name, code) => [`Status${name}`, code]));
-
-function parseTimeout(value) {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'number') return Math.max(1, Math.round(value));
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(String(value).trim());
-  if (!match) throw new Error(`timeout ${JSON.stringify(value)} is not a duration such as 500ms, 10s or 1m`);
-  return Math.max(1, Math.round(Number(match[1]) * { ms: 1, s: 1000, m: 60000 }[match[2]]));
-}
 
 function options(params = {}) {
   const metadata = Object.entries(params.metadata ?? {}).map(([key, value]) => ({ key: key.toLowerCase(), value: String(value) }));

@@ -32,7 +32,8 @@ export function errorPayload(thrown) {
   return thrown?.payload ?? thrown;
 }
 
-function parseTimeout(value) {
+/** A timeout as milliseconds: a number of ms, or '500ms', '10s', '1m' (k6's form). */
+export function parseTimeout(value) {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'number') return Math.max(1, Math.round(value));
   const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(String(value).trim());

@@ -32,7 +32,7 @@ from horde.grpc.channel import (  # noqa: F401  (grpcio's names)
     secure_channel,
     ssl_channel_credentials,
 )
-from horde.grpc import _utilities  # noqa: F401  (generated stubs import it)
+from horde.grpc import _utilities, channel  # noqa: F401  (generated stubs import _utilities)
 from horde.http import describe_error
 
 #: Checked by generated stubs against the grpcio-tools version that made
@@ -57,11 +57,7 @@ class GrpcError(Exception):
 
 
 def _options(metadata: Optional[Dict[str, str]], timeout: Optional[float]) -> wit.Options:
-    return wit.Options(
-        metadata=[wit.MetadataEntry(key=k, value=str(v)) for k, v in (metadata or {}).items()],
-        deadline_ms=None if timeout is None else max(1, int(timeout * 1000)),
-        record_event=True,
-    )
+    return channel._options(timeout, (metadata or {}).items())
 
 
 def _raise(error) -> None:

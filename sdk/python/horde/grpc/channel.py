@@ -56,7 +56,22 @@ class RpcError(Exception):
 
 
 class Call:
-    """What grpcio's call objects answer (`code()`, `details()`, metadata)."""
+    """What grpcio's call objects answer (`code()`, `details()`, metadata);
+    `_error` is the call's failure, if it failed."""
+
+    _error: Optional["_CallError"] = None
+
+    def code(self) -> StatusCode:
+        return self._error.code() if self._error else StatusCode.OK
+
+    def details(self) -> str:
+        return self._error.details() if self._error else ""
+
+    def initial_metadata(self) -> Tuple:
+        return ()
+
+    def trailing_metadata(self) -> Tuple:
+        return ()
 
 
 class _CallError(RpcError, Call):
@@ -98,8 +113,9 @@ def _raise(error) -> None:
 
 
 def _options(timeout: Optional[float], metadata, record_event: bool = True) -> wit.Options:
-    entries = [wit.MetadataEntry(key=str(k).lower(), value=v if isinstance(v, str) else
-                                 v.decode("latin-1")) for k, v in (metadata or ())]
+    entries = [wit.MetadataEntry(key=str(k).lower(),
+                                 value=v.decode("latin-1") if isinstance(v, bytes) else str(v))
+               for k, v in (metadata or ())]
     return wit.Options(metadata=entries,
                        deadline_ms=None if timeout is None else max(1, int(timeout * 1000)),
                        record_event=record_event)
@@ -149,18 +165,6 @@ class _Done(Call):
 
     def add_done_callback(self, callback) -> None:
         callback(self)
-
-    def code(self) -> StatusCode:
-        return self._error.code() if self._error else StatusCode.OK
-
-    def details(self) -> str:
-        return self._error.details() if self._error else ""
-
-    def initial_metadata(self) -> Tuple:
-        return ()
-
-    def trailing_metadata(self) -> Tuple:
-        return ()
 
     def is_active(self) -> bool:
         return False
@@ -281,18 +285,6 @@ class _Replies(Call):
     def cancel(self) -> bool:
         self._ended = True
         return True
-
-    def code(self) -> StatusCode:
-        return self._error.code() if self._error else StatusCode.OK
-
-    def details(self) -> str:
-        return self._error.details() if self._error else ""
-
-    def initial_metadata(self) -> Tuple:
-        return ()
-
-    def trailing_metadata(self) -> Tuple:
-        return ()
 
     def is_active(self) -> bool:
         return not self._ended
