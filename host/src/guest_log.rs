@@ -14,6 +14,9 @@ use tokio::io::AsyncWrite;
 
 /// Longest line printed; the rest is cut.
 const MAX_LINE: usize = 1024;
+/// Most bytes of one log message looked at (more are dropped unread), so
+/// one call cannot hold its worker thread.
+pub const MAX_MESSAGE: usize = 64 * 1024;
 
 /// The run's guest logger.
 #[derive(Debug)]
@@ -59,13 +62,30 @@ impl GuestLogger {
         }
     }
 
-    /// Log one message (may hold several lines).
+    /// Log one message (may hold several lines). The work per call is
+    /// bounded: only the first [`MAX_MESSAGE`] bytes are looked at (the rest
+    /// counts as one dropped line), and once the rate limit refuses a line
+    /// the remaining lines are counted as dropped without being formatted.
     pub fn log(&self, vu_id: u32, level: &str, message: &[u8]) {
-        let text = String::from_utf8_lossy(message);
-        for line in text.lines() {
-            let clean = sanitize(line);
-            if clean.trim().is_empty() || !self.admit() {
+        let (head, cut) = if message.len() > MAX_MESSAGE {
+            (&message[..MAX_MESSAGE], true)
+        } else {
+            (message, false)
+        };
+        if cut {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut lines = head.split(|&b| b == b'\n');
+        while let Some(line) = lines.next() {
+            let text = String::from_utf8_lossy(line);
+            let clean = sanitize(&text);
+            if clean.trim().is_empty() {
                 continue;
+            }
+            if !self.admit() {
+                let rest = lines.filter(|l| !l.is_empty()).count() as u64;
+                self.dropped.fetch_add(rest, Ordering::Relaxed);
+                return;
             }
             let formatted = format!("[vu {vu_id}] {level}: {clean}");
             match self.bar.get() {

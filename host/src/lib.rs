@@ -3,13 +3,16 @@
 //! reports. `run` is the whole pipeline; `main.rs` only parses and exits.
 
 pub mod bindings;
+pub mod budget;
 pub mod caps;
 pub mod cli;
 pub mod demo;
+pub mod descriptors;
 pub mod engine;
 pub mod guest_log;
 pub mod output;
 pub mod policy;
+pub mod prepare;
 pub mod schedule;
 pub mod stats;
 pub mod thresholds;
@@ -22,25 +25,20 @@ pub mod workers;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
-use url::Url;
+use anyhow::{Context, Result, anyhow};
 
 use crate::caps::http::HttpSettings;
 use crate::cli::RunConfig;
 use crate::engine::{CompileSource, EpochTicker};
 use crate::guest_log::GuestLogger;
-use crate::policy::{Grant, NetworkPolicy, SocketGrants};
+use crate::policy::{NetworkPolicy, SocketGrants};
 use crate::schedule::{Progress, TaskTable, Wait};
 use crate::stats::{Report, Stats};
-use crate::vu::{GuestFailure, RunContext, VuInstance};
-
-/// How long the pre-flight check waits for the target to accept a connection.
-const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::vu::RunContext;
 
 /// The result of a finished run.
 #[derive(Debug, Clone)]
@@ -58,6 +56,9 @@ pub struct RunOutcome {
     /// succeed with (e.g. JSON gRPC without `--proto`): the run stopped at
     /// once and is judged bad input (exit code 2).
     pub misuse: Option<String>,
+    /// Why the JSON report could not be written (the run's results are
+    /// still in `report`; the exit code is 3).
+    pub report_error: Option<String>,
 }
 
 /// How a finished run is judged.
@@ -80,8 +81,16 @@ impl RunOutcome {
         self.report.total.failures == 0 && self.report.exceptions.is_empty()
     }
 
+    /// True when VUs were cut at the end and not one request was recorded:
+    /// the target accepted and never answered, or the VUs hung. Such a run
+    /// does not pass.
+    pub fn nothing_completed(&self) -> bool {
+        self.interrupted_users > 0 && self.report.total.count == 0
+    }
+
     /// Thresholds decide when there are any (as in k6); otherwise any
-    /// failure or exception fails the run (as in Locust).
+    /// failure or exception fails the run (as in Locust), and so does a run
+    /// whose VUs were cut without one request recorded.
     pub fn judgement(&self) -> Judgement {
         if self.misuse.is_some() {
             Judgement::BadInput
@@ -91,7 +100,7 @@ impl RunOutcome {
             } else {
                 Judgement::ThresholdsFailed
             }
-        } else if self.clean() {
+        } else if self.clean() && !self.nothing_completed() {
             Judgement::Passed
         } else {
             Judgement::Failures
@@ -106,30 +115,6 @@ pub struct BadInput(pub String);
 
 fn bad_input(error: anyhow::Error) -> anyhow::Error {
     anyhow!(BadInput(format!("{error:#}")))
-}
-
-/// Check that the target accepts TCP connections, so a typo in `--host`
-/// fails at once with a clear message instead of as N failed requests.
-async fn preflight(url: &Url) -> Result<()> {
-    let host = policy::unbracketed(url.host_str().unwrap_or_default());
-    let port = url.port_or_known_default().unwrap_or(80);
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .with_context(|| format!("cannot resolve the host of {url}; check the --host value"))?
-        .collect();
-    let mut last = None;
-    for addr in addrs {
-        match tokio::time::timeout(PREFLIGHT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) => last = Some(e.to_string()),
-            Err(_) => last = Some(format!("no answer within {}s", PREFLIGHT_TIMEOUT.as_secs())),
-        }
-    }
-    bail!(
-        "cannot reach the target {url}: {}. Is the server running and listening on that \
-         address? Check --host",
-        last.unwrap_or_else(|| "no addresses".into())
-    )
 }
 
 /// Stop on the first SIGINT/SIGTERM (tasks may finish within the stop
@@ -150,8 +135,9 @@ fn watch_signals(run: Arc<RunContext>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// The next SIGINT or SIGTERM (Ctrl-C elsewhere), by name.
 #[cfg(unix)]
-async fn wait_for_signal() -> &'static str {
+pub(crate) async fn wait_for_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(term) => term,
@@ -167,7 +153,7 @@ async fn wait_for_signal() -> &'static str {
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> &'static str {
+pub(crate) async fn wait_for_signal() -> &'static str {
     let _ = tokio::signal::ctrl_c().await;
     "Ctrl-C"
 }
@@ -175,6 +161,10 @@ async fn wait_for_signal() -> &'static str {
 /// Run a scenario to the end and return its report. Bad input comes back as
 /// an error wrapping [`BadInput`].
 pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
+    if let Some(path) = &config.json {
+        output::json::check_writable(path).map_err(bad_input)?;
+    }
+    let mut reserve = descriptors::Reserve::take();
     let proto =
         caps::grpc::load_schema(config.proto.as_deref(), &config.proto_paths).map_err(bad_input)?;
     // The scenario's defaults may change the VU count, but they are known only
@@ -206,52 +196,30 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         );
     }
 
-    // Ask one probe instance for the scenario's configuration.
     let logger = GuestLogger::new(config.limits.log_lines_per_second);
-    let probe_context = RunContext::new(
-        Stats::new(1, 16),
-        NetworkPolicy::default(),
-        SocketGrants::default(),
-        config.limits.clone(),
-        None,
-        config.vars.clone(),
-        logger.clone(),
-        HttpSettings::new(config.insecure, config.http2_prior_knowledge),
-        None,
-    );
-    let mut probe = VuInstance::new(&engine, &loaded.pre, probe_context, 0, 0)
-        .await
-        .map_err(|e| bad_input(e.context("the scenario could not start")))?;
-    let scenario_config = probe.configure().await.map_err(|failure| match failure {
-        GuestFailure::Error(m) | GuestFailure::Trap(m) => {
-            anyhow!(BadInput(format!("the scenario's configure failed: {m}")))
-        }
-    })?;
-    drop(probe);
+    let scenario_config =
+        prepare::configure(&engine, &loaded.pre, config, logger.clone()).await?;
     let mut config = config.clone();
-    config
+    let notes = config
         .apply_scenario_defaults(&scenario_config.defaults)
         .map_err(bad_input)?;
+    for note in &notes {
+        if note.starts_with("ignored") {
+            eprintln!("warning: {}", output::printable(note));
+        } else if !config.quiet {
+            eprintln!("{}", output::printable(note));
+        }
+    }
     let config = &config;
     let tasks = TaskTable::new(&scenario_config.tasks).map_err(bad_input)?;
     let wait = Wait::from_guest(&scenario_config.wait).map_err(bad_input)?;
 
-    let base_url = match (&config.host, &scenario_config.default_host) {
-        (Some(host), _) => Some(host.clone()),
-        (None, Some(default)) => {
-            Some(cli::parse_host_url(default, "the scenario's default host").map_err(bad_input)?)
-        }
-        (None, None) => None,
-    };
+    let base_url = prepare::base_url(config, scenario_config.default_host.as_deref())?;
     let mut grants = config.allow_hosts.clone();
     if let Some(url) = &base_url {
-        let host = policy::unbracketed(url.host_str().unwrap_or_default());
-        grants.push(Grant::origin(
-            host,
-            url.port_or_known_default().unwrap_or(80),
-        ));
+        grants.push(prepare::origin_grant(url));
         if config.preflight {
-            preflight(url).await.map_err(bad_input)?;
+            prepare::preflight(url).await.map_err(bad_input)?;
         }
     }
 
@@ -303,7 +271,13 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     }
     signals.abort();
     let monitored = monitor.await.unwrap_or_default();
-    let mut report = stats.report(config.users);
+    // Rates are over the load: a VU cut after overstaying the stop does not
+    // stretch the run's duration.
+    let load_time = match outcome.load_end {
+        Some(end) => end.saturating_duration_since(stats.started()),
+        None => stats.started().elapsed(),
+    };
+    let mut report = stats.report_over(config.users, load_time);
     report.timeline = monitored.timeline;
     let elapsed = Duration::from_secs_f64(report.duration_s);
     let iterations = stats.iteration_counts();
@@ -312,7 +286,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         .iter()
         .flat_map(|t| stats.with_aggregate(|a| t.evaluate(a, elapsed, iterations)))
         .collect();
-    let result = RunOutcome {
+    let mut result = RunOutcome {
         report,
         stop_reason: run.stop_reason(),
         interrupted_users: outcome.interrupted,
@@ -320,15 +294,19 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         load_time: loaded.load_time,
         compile_source: loaded.source,
         misuse: run.misuse_reported(),
+        report_error: None,
     };
-    if let Some(path) = &config.json {
-        output::json::write(
+    reserve.release();
+    if let Some(path) = &config.json
+        && let Err(error) = output::json::write(
             path,
             &result.report,
             result.stop_reason.as_deref(),
             result.interrupted_users,
             result.replaced_instances,
-        )?;
+        )
+    {
+        result.report_error = Some(format!("{error:#}"));
     }
     Ok(result)
 }

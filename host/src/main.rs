@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         Ok(outcome) => {
             println!("{}", horde::output::summary::render(&outcome.report));
             if let Some(reason) = &outcome.stop_reason {
-                eprintln!("run ended: {reason}");
+                eprintln!("run ended: {}", horde::output::printable(reason));
             }
             if outcome.interrupted_users > 0 {
                 eprintln!(
@@ -51,19 +51,32 @@ fn main() -> ExitCode {
                     outcome.interrupted_users
                 );
             }
+            if outcome.nothing_completed() {
+                eprintln!(
+                    "no request was recorded and users had to be cut: the target accepted and \
+                     never answered, or the scenario hung; the run does not pass"
+                );
+            }
+            if let Some(error) = &outcome.report_error {
+                eprintln!("error: the results above could not be saved: {error}");
+                return ExitCode::from(EXIT_ERROR);
+            }
             match outcome.judgement() {
                 Judgement::Passed => ExitCode::SUCCESS,
                 Judgement::Failures => ExitCode::from(EXIT_FAILURES),
                 Judgement::ThresholdsFailed => ExitCode::from(EXIT_THRESHOLDS),
                 Judgement::BadInput => {
-                    eprintln!("error: {}", outcome.misuse.as_deref().unwrap_or_default());
+                    eprintln!(
+                        "error: {}",
+                        horde::output::printable(outcome.misuse.as_deref().unwrap_or_default())
+                    );
                     ExitCode::from(EXIT_BAD_INPUT)
                 }
             }
         }
         Err(error) => {
             let bad = error.downcast_ref::<BadInput>().is_some();
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", horde::output::printable(&format!("{error:#}")));
             ExitCode::from(if bad { EXIT_BAD_INPUT } else { EXIT_ERROR })
         }
     }

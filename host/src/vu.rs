@@ -14,6 +14,7 @@ use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{Scenario, ScenarioPre, user};
+use crate::budget::{MAX_RESOURCES, MemoryBudget};
 use crate::caps::grpc::{ProtoSchema, VuGrpc};
 use crate::caps::http::{HttpSettings, VuHttp};
 use crate::caps::wasi_http::VuWasiHttp;
@@ -215,25 +216,27 @@ impl CpuBudget {
     }
 }
 
-/// Caps each linear memory and table of one VU.
+/// Holds one VU's linear memories to its [`MemoryBudget`] and its tables
+/// to a size.
 #[derive(Debug)]
 struct MemoryCap {
-    max_bytes: usize,
+    budget: Arc<MemoryBudget>,
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
+        if !self.budget.grow_linear(current, desired) {
             return Err(wasmtime::format_err!(
                 "the VU exceeded its memory limit: it asked for {} MiB, the limit is {} MiB \
-                 (raise it with --max-vu-memory)",
+                 (with what the host holds for it: {} MiB in use; raise it with --max-vu-memory)",
                 desired.div_ceil(1 << 20),
-                self.max_bytes >> 20
+                self.budget.max() >> 20,
+                self.budget.used().div_ceil(1 << 20)
             ));
         }
         Ok(true)
@@ -284,14 +287,15 @@ impl VuState {
     /// the capabilities on it directly (no wasm) as a baseline.
     pub fn new(run: Arc<RunContext>, vu_id: u32, iteration: u64) -> VuState {
         let stderr_tail = RecentLines::default();
-        let wasi_http = VuWasiHttp::new(run.clone());
+        let memory = MemoryBudget::new(run.limits.max_vu_memory);
+        let wasi_http = VuWasiHttp::new(run.clone(), memory.clone());
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         VuState {
             wasi: sandboxed_wasi(&run, vu_id, &stderr_tail),
             stderr_tail,
-            table: ResourceTable::new(),
-            limiter: MemoryCap {
-                max_bytes: usize::try_from(run.limits.max_vu_memory).unwrap_or(usize::MAX),
-            },
+            table,
+            limiter: MemoryCap { budget: memory },
             run,
             vu_id,
             iteration,
@@ -360,6 +364,12 @@ impl std::fmt::Debug for VuInstance {
 /// The trap's root cause, plus the panic message the guest printed if any.
 fn trap_message(error: &wasmtime::Error, recent: Option<&RecentLines>) -> String {
     let mut message = error.root_cause().to_string();
+    if message.contains("resource table has no free keys") {
+        message = format!(
+            "the VU holds more than {MAX_RESOURCES} host resources at once (sockets, streams, \
+             HTTP headers, requests); it was replaced and its resources freed"
+        );
+    }
     if let Some(panic) = recent.and_then(RecentLines::take_panic) {
         message = format!("{message}; guest {panic}");
     }

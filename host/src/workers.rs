@@ -73,8 +73,13 @@ impl Drop for VuWorkers {
         for stop in self.shutdown.drain(..) {
             let _ = stop.send(());
         }
+        // The last holder may be a task on one of these threads (a VU cut
+        // at the end): a thread cannot join itself, it ends on its own.
+        let current = std::thread::current().id();
         for thread in self.threads.drain(..) {
-            let _ = thread.join();
+            if thread.thread().id() != current {
+                let _ = thread.join();
+            }
         }
     }
 }

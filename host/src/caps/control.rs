@@ -49,6 +49,7 @@ impl wit::Host for VuState {
     }
 
     async fn stop_test(&mut self, reason: String) -> wasmtime::Result<()> {
+        let reason = crate::stats::truncate(&reason, crate::stats::MAX_MESSAGE_LEN);
         self.run
             .request_stop(format!("VU {} stopped the test: {reason}", self.vu_id));
         Ok(())

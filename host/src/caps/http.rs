@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::bindings::http::{self as wit, Error as HttpError};
 use crate::caps::net::{error_chain, open_stream};
-use crate::stats::RequestEvent;
+use crate::stats::{InFlight, RequestEvent};
 use crate::vu::VuState;
 
 /// TLS and protocol settings shared by every VU of a run.
@@ -185,8 +185,19 @@ impl wit::Host for VuState {
     ) -> wasmtime::Result<Result<wit::Response, HttpError>> {
         let started = Instant::now();
         let method = req.method.to_ascii_uppercase();
+        // Recorded as abandoned if this call is dropped (the VU was cut).
+        let in_flight = req.record_event.then(|| {
+            let name = req.name.clone().unwrap_or_else(|| {
+                resolve_url(self.run.base_url.as_ref(), &req.url)
+                    .map_or_else(|_| req.url.clone(), |url| path_and_query(&url))
+            });
+            InFlight::new(self.run.stats.clone(), &method, &name, self.iteration_lag)
+        });
         let (outcome, name) = self.perform(&req, &method).await;
         let elapsed = started.elapsed();
+        if let Some(in_flight) = in_flight {
+            in_flight.done();
+        }
         let status_failure = match &outcome {
             Ok(exchange) if !status_expected(exchange.status, &req.expect_status) => Some(format!(
                 "HTTP {} {}",

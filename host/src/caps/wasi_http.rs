@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use wasmtime_wasi_http::{
     Error as WasiHttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
@@ -22,6 +22,7 @@ use wasmtime_wasi_http::{
 use crate::bindings::http::Error as HttpError;
 use crate::caps::http::{Connection, Origin, connect, describe_error};
 use crate::caps::net::error_chain;
+use crate::budget::{HostHold, MAX_FIELDS_BYTES, MemoryBudget};
 use crate::stats::RequestEvent;
 use crate::vu::{RunContext, VuState};
 
@@ -97,11 +98,15 @@ impl std::fmt::Debug for VuWasiHttp {
 }
 
 impl VuWasiHttp {
-    pub fn new(run: Arc<RunContext>) -> VuWasiHttp {
+    /// The wasi:http state of one VU whose request bodies count against `memory`.
+    pub fn new(run: Arc<RunContext>, memory: Arc<MemoryBudget>) -> VuWasiHttp {
+        let mut ctx = WasiHttpCtx::new();
+        ctx.set_field_size_limit(MAX_FIELDS_BYTES);
         VuWasiHttp {
-            ctx: WasiHttpCtx::new(),
+            ctx,
             hooks: Hooks {
                 run,
+                memory,
                 pool: None,
                 lag: None,
             },
@@ -111,6 +116,8 @@ impl VuWasiHttp {
 
 struct Hooks {
     run: Arc<RunContext>,
+    /// The VU's memory budget: request bodies are collected within it.
+    memory: Arc<MemoryBudget>,
     /// Created on the first request: most scenarios never use wasi:http.
     pool: Option<Arc<Pool>>,
     /// The current iteration's start lag (open model), copied from the VU.
@@ -136,6 +143,7 @@ impl WasiHttpHooks for Hooks {
         _fut: Box<dyn Future<Output = Result<(), WasiHttpError>> + Send>,
     ) -> SendFuture {
         let run = self.run.clone();
+        let memory = self.memory.clone();
         let pool = self.pool.get_or_insert_with(Default::default).clone();
         let lag = self.lag;
         Box::new(async move {
@@ -155,8 +163,9 @@ impl WasiHttpHooks for Hooks {
                 name,
                 started,
                 lag,
+                recorded: false,
             };
-            match send(&run, &pool, request, options).await {
+            match send(&run, &memory, &pool, request, options).await {
                 Ok((response, origin, connection)) => {
                     let (parts, body) = response.into_parts();
                     let failure = (parts.status.as_u16() >= 400).then(|| {
@@ -193,21 +202,51 @@ impl WasiHttpHooks for Hooks {
     }
 }
 
+/// Collect a request body of at most `max` bytes within the VU's memory
+/// budget; the hold is given back when the request is done.
+async fn collect_body(
+    body: WasiBody,
+    max: usize,
+    memory: &Arc<MemoryBudget>,
+) -> Result<(Bytes, HostHold), HttpError> {
+    let mut body = std::pin::pin!(body);
+    let mut held = memory.hold();
+    let mut collected = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| HttpError::Protocol(format!("reading the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if collected.len() + data.len() > max {
+            return Err(HttpError::Protocol(format!(
+                "reading the request body: it is over the {max}-byte limit"
+            )));
+        }
+        if !held.grow(data.len()) {
+            return Err(HttpError::Protocol(format!(
+                "reading the request body: the VU's memory budget (--max-vu-memory, {} MiB, \
+                 linear memory plus request bodies held by the host) is used up",
+                memory.max() >> 20
+            )));
+        }
+        collected.extend_from_slice(&data);
+    }
+    Ok((collected.freeze(), held))
+}
+
 /// Collect the request body, then send it on a pooled (or new) connection
 /// to the granted origin, within the connect and first-byte timeouts.
 async fn send(
     run: &RunContext,
+    memory: &Arc<MemoryBudget>,
     pool: &Pool,
     request: Request<WasiBody>,
     options: Option<RequestOptions>,
 ) -> Result<(Response<Incoming>, Origin, Connection), HttpError> {
     let (mut parts, body) = request.into_parts();
     let origin = origin_of(&parts.uri)?;
-    let body = Limited::new(body, run.limits.max_body_bytes)
-        .collect()
-        .await
-        .map_err(|e| HttpError::Protocol(format!("reading the request body: {e}")))?
-        .to_bytes();
+    let (body, _held) = collect_body(body, run.limits.max_body_bytes, memory).await?;
     if !parts.headers.contains_key(header::USER_AGENT) {
         parts
             .headers
@@ -338,17 +377,32 @@ fn to_wasi_error(error: &HttpError) -> WasiHttpError {
     }
 }
 
-/// A request whose event is recorded when its response ends.
+/// A request whose event is recorded when its response ends, or as
+/// abandoned when it is dropped first (its VU was cut at the end of the run).
 struct PendingEvent {
     run: Arc<RunContext>,
     method: String,
     name: String,
     started: Instant,
     lag: Option<Duration>,
+    recorded: bool,
+}
+
+impl Drop for PendingEvent {
+    fn drop(&mut self) {
+        self.write(0, Some(crate::stats::ABANDONED));
+    }
 }
 
 impl PendingEvent {
-    fn record(self, response_length: u64, error: Option<&str>) {
+    fn record(mut self, response_length: u64, error: Option<&str>) {
+        self.write(response_length, error);
+    }
+
+    fn write(&mut self, response_length: u64, error: Option<&str>) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
         self.run.stats.record(&RequestEvent {
             request_type: &self.method,
             name: &self.name,

@@ -147,6 +147,10 @@ pub struct DemoArgs {
     pub quiet: bool,
 }
 
+/// Options that protect the host: only the operator may raise them; a
+/// scenario's defaults may only lower them.
+pub const OPERATOR_LIMITS: [&str; 4] = ["max-vu-memory", "max-task-cpu", "stop-timeout", "timeout"];
+
 /// A validated run configuration.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -339,15 +343,53 @@ impl RunConfig {
     }
 
     /// Apply the scenario's default options; flags given on the command
-    /// line win, thresholds from both apply.
-    pub fn apply_scenario_defaults(&mut self, defaults: &[(String, String)]) -> Result<()> {
+    /// line win, thresholds from both apply. The limits that protect the
+    /// host ([`OPERATOR_LIMITS`]) are the operator's: a scenario may lower
+    /// one, never raise it. Returns one line per option the scenario set or
+    /// tried to set, for the start banner.
+    pub fn apply_scenario_defaults(&mut self, defaults: &[(String, String)]) -> Result<Vec<String>> {
+        let mut notes = Vec::new();
         for (key, value) in defaults {
             if self.explicit.contains(key.as_str()) {
                 continue;
             }
+            let before = self.limit_value(key);
             self.set_option(key, value, "the scenario's default option ")?;
+            match (before, self.limit_value(key)) {
+                (Some(before), Some(after)) if after > before => {
+                    self.restore_limit(key, before);
+                    notes.push(format!(
+                        "ignored the scenario's {key}={value}: a scenario may lower a limit, never \
+                         raise it (pass --{key} {value} to allow it)"
+                    ));
+                }
+                _ => notes.push(format!("{key}={value} (set by the scenario)")),
+            }
         }
-        self.check_combination()
+        self.check_combination()?;
+        Ok(notes)
+    }
+
+    /// The value of an operator-only limit, comparable by size (None for other options).
+    fn limit_value(&self, key: &str) -> Option<u128> {
+        match key {
+            "max-vu-memory" => Some(u128::from(self.limits.max_vu_memory)),
+            "max-task-cpu" => Some(self.limits.max_task_cpu.as_nanos()),
+            "stop-timeout" => Some(self.stop_timeout.as_nanos()),
+            "timeout" => Some(self.limits.request_timeout.as_nanos()),
+            _ => None,
+        }
+    }
+
+    fn restore_limit(&mut self, key: &str, value: u128) {
+        let nanos = || Duration::from_nanos(u64::try_from(value).unwrap_or(u64::MAX));
+        match key {
+            "max-vu-memory" => self.limits.max_vu_memory = u64::try_from(value).unwrap_or(u64::MAX),
+            "max-task-cpu" => self.limits.max_task_cpu = nanos(),
+            "stop-timeout" => self.stop_timeout = nanos(),
+            "timeout" => self.limits.request_timeout = nanos(),
+            _ => {}
+        }
     }
 
     fn check_combination(&self) -> Result<()> {
@@ -602,11 +644,13 @@ fn parse_rate(value: &str, flag: &str) -> Result<f64> {
 /// Parse `30s`, `5m`, `1h30m`, `250ms`, or a bare number of seconds.
 pub fn parse_duration(value: &str, flag: &str) -> Result<Duration> {
     let trimmed = value.trim();
-    if let Ok(seconds) = trimmed.parse::<f64>()
-        && seconds.is_finite()
-        && seconds >= 0.0
-    {
-        return Ok(Duration::from_secs_f64(seconds));
+    if let Ok(seconds) = trimmed.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds).map_err(|_| {
+            anyhow::anyhow!(
+                "{flag} expects a duration such as 30s, 5m or 1h30m, got {value:?} (a number of \
+                 seconds must be finite, >= 0 and fit in a duration)"
+            )
+        });
     }
     humantime::parse_duration(trimmed).map_err(|e| {
         anyhow::anyhow!("{flag} expects a duration such as 30s, 5m or 1h30m, got {value:?} ({e})")

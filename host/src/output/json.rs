@@ -1,8 +1,10 @@
-//! The JSON report, written atomically (temporary file, then rename).
+//! The JSON report, written atomically (temporary file, then rename; a
+//! failed write leaves nothing behind), and the check before a run that its
+//! destination can be written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::stats::Report;
@@ -34,6 +36,21 @@ pub fn write(
         replaced_instances,
     };
     let text = serde_json::to_vec_pretty(&document).context("serializing the report")?;
+    let temp = temp_path(path)?;
+    let written = std::fs::write(&temp, text)
+        .with_context(|| format!("writing the JSON report to {}", temp.display()))
+        .and_then(|()| {
+            std::fs::rename(&temp, path)
+                .with_context(|| format!("moving the JSON report into {}", path.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
+/// The temporary file a report to `path` is first written to, beside it.
+fn temp_path(path: &Path) -> Result<PathBuf> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -41,13 +58,50 @@ pub fn write(
     let file_name = path
         .file_name()
         .context("the --json path has no file name")?;
-    let temp = dir.join(format!(
+    Ok(dir.join(format!(
         ".{}.{}.tmp",
         file_name.to_string_lossy(),
         std::process::id()
-    ));
-    std::fs::write(&temp, text).with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, path)
-        .with_context(|| format!("moving the report into {}", path.display()))?;
+    )))
+}
+
+/// Check, before the run, that a report can be written to `path`: its
+/// folder exists and a file can be created there (and is removed at once).
+pub fn check_writable(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!(
+            "--json {} is a folder; give a file name, e.g. {}",
+            path.display(),
+            path.join("report.json").display()
+        );
+    }
+    let temp = temp_path(path)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .with_context(|| {
+            format!(
+                "--json {}: cannot create a file there; check that the folder exists and is \
+                 writable",
+                path.display()
+            )
+        })?;
+    let _ = std::fs::remove_file(&temp);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unwritable_destination_is_refused_before_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_writable(&dir.path().join("r.json")).is_ok());
+        let err = check_writable(&dir.path().join("no-such-dir/r.json")).unwrap_err();
+        assert!(format!("{err:#}").contains("folder exists"), "{err:#}");
+        assert!(check_writable(dir.path()).is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }

@@ -1,5 +1,50 @@
-//! Outputs: the terminal summary, the JSON report and the live progress view.
+//! Outputs: the terminal summary, the JSON report and the live progress view,
+//! and the one rule for printing strings that came from a guest.
 
 pub mod json;
 pub mod live;
 pub mod summary;
+
+use std::borrow::Cow;
+
+/// `text` (a guest-chosen name, message or reason) made safe to print on a
+/// terminal: control characters (C0 and C1, DEL, escape sequences included)
+/// and Unicode bidirectional overrides are shown as visible escapes
+/// (`\n`, `\t`, `\u{1b}`), so a scenario cannot move the cursor, clear the
+/// screen, set the title, write the clipboard (OSC 52) or forge a line of
+/// the report. Text without such characters is returned as it is.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_become_visible_escapes() {
+        assert_eq!(printable("plain /a?b=1 ünï"), "plain /a?b=1 ünï");
+        let hostile = "x\x1b[2J\x1b]0;title\x07\nThresholds\r\u{9b}\u{202e}";
+        let shown = printable(hostile);
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown}");
+        assert_eq!(
+            shown,
+            "x\\u{1b}[2J\\u{1b}]0;title\\u{7}\\nThresholds\\r\\u{9b}\\u{202e}"
+        );
+    }
+}

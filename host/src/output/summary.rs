@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::printable;
 use crate::stats::{LatencySummary, NameStats, Report};
 
 /// Milliseconds with precision that fits the magnitude.
@@ -20,13 +21,15 @@ fn name_width(report: &Report) -> usize {
     report
         .stats
         .iter()
-        .map(|s| s.name.chars().count())
+        .map(|s| printable(&s.name).chars().count())
         .max()
         .unwrap_or(10)
         .clamp(10, 60)
 }
 
+/// A guest-chosen `name`, made printable and cut to `width` characters.
 fn cut(name: &str, width: usize) -> String {
+    let name = printable(name);
     if name.chars().count() <= width {
         name.to_string()
     } else {
@@ -147,9 +150,9 @@ pub fn render(report: &Report) -> String {
                 out,
                 "{:>9}  {:<8} {:<width$}  {}",
                 e.count,
-                e.request_type,
+                cut(&e.request_type, 8),
                 cut(&e.name, width),
-                e.message
+                printable(&e.message)
             );
         }
     }
@@ -157,7 +160,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "\nExceptions");
         let _ = writeln!(out, "{:>9}  Message", "# occur");
         for e in &report.exceptions {
-            let _ = writeln!(out, "{:>9}  {}", e.count, e.message);
+            let _ = writeln!(out, "{:>9}  {}", e.count, printable(&e.message));
         }
     }
     if !report.checks.is_empty() {
@@ -168,7 +171,7 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "  {mark} {:<width$} {:>6.2}% passed ({} of {})",
-                c.name,
+                printable(&c.name),
                 percent(c.passes, total),
                 c.passes,
                 total
@@ -181,21 +184,27 @@ pub fn render(report: &Report) -> String {
         for (name, c) in &metrics.counters {
             let _ = writeln!(
                 out,
-                "  {name:<30} counter  total {} ({:.2}/s)",
-                c.total, c.rate
+                "  {:<30} counter  total {} ({:.2}/s)",
+                printable(name),
+                c.total,
+                c.rate
             );
         }
         for (name, g) in &metrics.gauges {
             let _ = writeln!(
                 out,
-                "  {name:<30} gauge    value {} (min {}, max {})",
-                g.value, g.min, g.max
+                "  {:<30} gauge    value {} (min {}, max {})",
+                printable(name),
+                g.value,
+                g.min,
+                g.max
             );
         }
         for (name, t) in &metrics.trends {
             let _ = writeln!(
                 out,
-                "  {name:<30} trend    avg {:.3} min {:.3} med {:.3} max {:.3} p90 {:.3} p95 {:.3} p99 {:.3} ({} values)",
+                "  {:<30} trend    avg {:.3} min {:.3} med {:.3} max {:.3} p90 {:.3} p95 {:.3} p99 {:.3} ({} values)",
+                printable(name),
                 t.avg, t.min, t.med, t.max, t.p90, t.p95, t.p99, t.count
             );
         }
@@ -207,7 +216,12 @@ pub fn render(report: &Report) -> String {
             let actual = v
                 .actual
                 .map_or("no data".to_string(), |a| format!("{a:.3}"));
-            let _ = writeln!(out, "  {mark} {}  [{}: {actual}]", v.threshold, v.condition);
+            let _ = writeln!(
+                out,
+                "  {mark} {}  [{}: {actual}]",
+                printable(&v.threshold.to_string()),
+                printable(&v.condition.to_string())
+            );
         }
     }
     out

@@ -111,13 +111,19 @@ pub async fn run(shared: Arc<Shared>, plan: UserPlan) -> Outcome {
     let mut stop = run.stop.subscribe();
     let mut abort = run.abort.subscribe();
     let mut stopping_since: Option<Instant> = None;
+    // When a VU last ended by itself (not cut).
+    let mut last_exit: Option<Instant> = None;
+    let mut load_end = None;
     // VUs that ended on their own (stop-user, on-start failure) are not replaced.
     let mut ended_by_themselves = 0usize;
     loop {
         vus.retain(|_, vu| {
             let finished = vu.task.is_finished();
-            if finished && vu.leaving_since.is_none() {
-                ended_by_themselves += 1;
+            if finished {
+                last_exit = Some(Instant::now());
+                if vu.leaving_since.is_none() {
+                    ended_by_themselves += 1;
+                }
             }
             !finished
         });
@@ -135,9 +141,12 @@ pub async fn run(shared: Arc<Shared>, plan: UserPlan) -> Outcome {
             }
             if since.elapsed() >= shared.stop_timeout || *abort.borrow() {
                 interrupted += vus.len() as u32;
-                for vu in vus.values() {
-                    vu.task.abort();
-                }
+                // The load ended when the stop began, or when the last VU
+                // that stopped by itself left: the grace period a cut VU
+                // overstayed is not part of it.
+                load_end = Some(last_exit.map_or(since, |exit| exit.max(since)));
+                let cut: Vec<VuHandle> = std::mem::take(&mut vus).into_values().collect();
+                super::cut_all(cut.into_iter().map(|vu| vu.task)).await;
                 break;
             }
         } else {
@@ -193,7 +202,10 @@ pub async fn run(shared: Arc<Shared>, plan: UserPlan) -> Outcome {
             _ = abort.wait_for(|a| *a), if stopping_since.is_some() => {}
         }
     }
-    Outcome { interrupted }
+    Outcome {
+        interrupted,
+        load_end,
+    }
 }
 
 /// One VU: instances in sequence (a new one after a trap), each running

@@ -31,6 +31,31 @@ pub struct Progress {
 pub struct Outcome {
     /// VUs still in a task when the stop timeout ran out.
     pub interrupted: u32,
+    /// Set when VUs were cut at the end: when the load really ended (the
+    /// stop, or the last VU that left by itself after it), so rates are
+    /// computed over the load, not over the grace period a cut VU overstayed.
+    pub load_end: Option<std::time::Instant>,
+}
+
+/// How long the end of a run waits for cut VUs to be dropped (their
+/// abandoned requests are recorded then). A VU stuck inside one host call
+/// cannot be dropped sooner; the report goes on without it.
+const CUT_WAIT: Duration = Duration::from_secs(1);
+
+/// Abort VU tasks and wait up to [`CUT_WAIT`] until they are gone.
+async fn cut_all(tasks: impl Iterator<Item = tokio::task::JoinHandle<()>>) {
+    let tasks: Vec<_> = tasks
+        .map(|task| {
+            task.abort();
+            task
+        })
+        .collect();
+    let _ = tokio::time::timeout(CUT_WAIT, async {
+        for task in tasks {
+            let _ = task.await;
+        }
+    })
+    .await;
 }
 
 /// What every executor needs.
@@ -223,6 +248,9 @@ impl TaskTable {
     }
 }
 
+/// The longest wait between tasks a scenario may ask for (one day).
+const MAX_WAIT: Duration = Duration::from_secs(86_400);
+
 /// The wait between tasks, checked once at start.
 #[derive(Debug, Clone, Copy)]
 pub enum Wait {
@@ -235,6 +263,17 @@ pub enum Wait {
 
 impl Wait {
     pub fn from_guest(wait: &user::WaitTime) -> Result<Wait> {
+        let longest = match *wait {
+            user::WaitTime::Constant(ms) | user::WaitTime::ConstantPacing(ms) => ms,
+            user::WaitTime::Between(user::Range { min_ms, max_ms }) => min_ms.max(max_ms),
+            _ => 0,
+        };
+        if Duration::from_millis(longest) > MAX_WAIT {
+            bail!(
+                "the scenario's wait time is {longest} ms, longer than one day; a wait between \
+                 tasks must be at most 86400000 ms"
+            );
+        }
         Ok(match *wait {
             user::WaitTime::None => Wait::None,
             user::WaitTime::Constant(ms) => Wait::Constant(Duration::from_millis(ms)),
@@ -248,13 +287,17 @@ impl Wait {
             }
             user::WaitTime::ConstantPacing(ms) => Wait::Pacing(Duration::from_millis(ms)),
             user::WaitTime::ConstantThroughput(per_second) => {
-                if !(per_second.is_finite() && per_second > 0.0) {
-                    bail!(
-                        "the scenario's constant-throughput wait is {per_second}; it must be a \
-                         number of tasks per second above 0"
-                    );
+                // At least one task a day: slower rates (1e-300) would not
+                // fit a duration and mean nothing for a load test.
+                match Duration::try_from_secs_f64(1.0 / per_second) {
+                    Ok(every) if per_second.is_finite() && every <= MAX_WAIT => Wait::Pacing(every),
+                    _ => bail!(
+                        "the scenario's constant-throughput wait is {per_second} tasks per second; \
+                         it must be a number above 0 that starts at least one task a day \
+                         (>= {:.8})",
+                        1.0 / MAX_WAIT.as_secs_f64()
+                    ),
                 }
-                Wait::Pacing(Duration::from_secs_f64(1.0 / per_second))
             }
         })
     }
@@ -323,6 +366,11 @@ mod tests {
             let d = between.after(Duration::ZERO);
             assert!(d >= Duration::from_millis(10) && d <= Duration::from_millis(20));
         }
-        assert!(Wait::from_guest(&user::WaitTime::ConstantThroughput(f64::NAN)).is_err());
+        for bad in [f64::NAN, 0.0, -1.0, 1e-300, f64::MIN_POSITIVE, f64::INFINITY] {
+            assert!(
+                Wait::from_guest(&user::WaitTime::ConstantThroughput(bad)).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -219,11 +219,13 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
     // Let running iterations finish within the stop timeout.
     let mut interrupted = 0;
     let mut abort = run.abort.subscribe();
+    let grace_started = Instant::now();
+    let mut last_exit = grace_started;
     let grace = tokio::time::sleep(shared.stop_timeout);
     tokio::pin!(grace);
     while !busy.is_empty() || !starting.is_empty() {
         tokio::select! {
-            Some(_) = busy.join_next() => {}
+            Some(_) = busy.join_next() => last_exit = Instant::now(),
             Some(_) = starting.join_next() => {}
             event = events.recv() => if let Some(PoolEvent::Ready(vu)) = event { idle.push(vu) },
             _ = &mut grace => {
@@ -236,8 +238,17 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
             }
         }
     }
-    busy.shutdown().await;
-    starting.shutdown().await;
+    // Cut iterations record their abandoned requests as they are dropped;
+    // wait (briefly) for that before the report is made.
+    busy.abort_all();
+    starting.abort_all();
+    let _ = tokio::time::timeout(super::CUT_WAIT, async {
+        while busy.join_next().await.is_some() || starting.join_next().await.is_some() {}
+    })
+    .await;
+    busy.detach_all();
+    starting.detach_all();
+    let load_end = (interrupted > 0).then_some(last_exit);
     while let Ok(event) = events.try_recv() {
         if let PoolEvent::Ready(vu) = event {
             idle.push(vu);
@@ -247,7 +258,10 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
         stop_instance(&shared, &mut vu).await;
     }
     shared.progress.active_users.store(0, Ordering::Relaxed);
-    Outcome { interrupted }
+    Outcome {
+        interrupted,
+        load_end,
+    }
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

@@ -2,6 +2,7 @@
 //! hot path takes only that thread's uncontended lock; an aggregator drains
 //! the shards into HDR histograms once a second and at the end.
 
+mod in_flight;
 mod report;
 
 use std::cell::RefCell;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+pub use in_flight::{ABANDONED, InFlight};
 pub use report::{
     Aggregate, CheckCount, CounterValue, CustomMetrics, ErrorCount, GaugeSummary, LatencySummary,
     NameStats, Report, Snapshot, TimelinePoint, TrendSummary,
@@ -19,6 +21,50 @@ pub use report::{
 
 /// Name that unseen names are folded into once the cardinality cap is hit.
 pub const OVERFLOW_NAME: &str = "(other names: cap reached)";
+/// Request type of the overflow row for unseen types once the cap is hit.
+pub const OVERFLOW_TYPE: &str = "(other)";
+/// Longest failure or exception message kept, in bytes (longer ones are cut).
+pub const MAX_MESSAGE_LEN: usize = 1024;
+/// Distinct failure (and exception) messages kept per shard and in the
+/// aggregate; more are counted together under [`OVERFLOW_MESSAGE`].
+pub(crate) const MAX_DISTINCT_MESSAGES: usize = 1000;
+/// The message that distinct messages beyond the cap are counted under.
+pub(crate) const OVERFLOW_MESSAGE: &str = "(other messages: cap of distinct messages reached)";
+
+/// Add one request event to its entry; sums saturate.
+fn update(entry: &mut Entry, event: &RequestEvent<'_>, micros: u64) {
+    // Values beyond the histogram's range are clamped to it.
+    let _ = entry.latency_us.record(micros);
+    entry.bytes = entry.bytes.saturating_add(event.response_length);
+    entry.messages_sent = entry.messages_sent.saturating_add(event.messages_sent);
+    entry.messages_received = entry
+        .messages_received
+        .saturating_add(event.messages_received);
+    if let Some(lag) = event.lag {
+        let corrected = u64::try_from(event.duration.saturating_add(lag).as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let _ = entry
+            .corrected_us
+            .get_or_insert_with(new_histogram)
+            .record(corrected);
+    }
+    if event.error.is_some() {
+        entry.failures = entry.failures.saturating_add(1);
+    }
+}
+
+/// The key a guest-chosen metric, check or message name is kept under in
+/// `map`: itself (cut to `max_len`) while the map has fewer than `max`
+/// keys or already holds it, else [`OVERFLOW_NAME`].
+pub(crate) fn capped_key<V>(map: &HashMap<String, V>, name: &str, max: usize, max_len: usize) -> String {
+    let name = truncate(name, max_len);
+    if map.len() < max || map.contains_key(&name) {
+        name
+    } else {
+        OVERFLOW_NAME.to_string()
+    }
+}
 
 /// One timed call: the compact record at the centre of the data flow.
 #[derive(Debug, Clone, Copy)]
@@ -128,7 +174,7 @@ impl Stats {
             max_name_len,
             shards: Mutex::new(Vec::new()),
             names: Mutex::new(HashSet::new()),
-            aggregate: Mutex::new(Aggregate::default()),
+            aggregate: Mutex::new(Aggregate::new(max_names)),
             iterations: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         })
@@ -161,54 +207,58 @@ impl Stats {
         f(&mut guard)
     }
 
-    /// Record a request event.
+    /// Record a request event. Byte and message counts saturate; a name not
+    /// seen before is admitted under the cardinality cap (see [`Stats::admit`]),
+    /// and its failure message is cut to [`MAX_MESSAGE_LEN`] bytes.
     pub fn record(&self, event: &RequestEvent<'_>) {
         let micros = u64::try_from(event.duration.as_micros())
             .unwrap_or(u64::MAX)
             .max(1);
         self.with_shard(|shard| {
-            let entry = match shard
-                .entries
+            let Shard {
+                entries, errors, ..
+            } = shard;
+            let admitted = match entries
                 .get_mut(event.request_type)
                 .and_then(|names| names.get_mut(event.name))
             {
-                Some(entry) => entry,
+                Some(entry) => {
+                    update(entry, event, micros);
+                    None
+                }
                 None => {
                     let (kind, name) = self.admit(event.request_type, event.name);
-                    shard
-                        .entries
-                        .entry(kind)
+                    let entry = entries
+                        .entry(kind.clone())
                         .or_default()
-                        .entry(name)
-                        .or_insert_with(Entry::new)
+                        .entry(name.clone())
+                        .or_insert_with(Entry::new);
+                    update(entry, event, micros);
+                    Some((kind, name))
                 }
             };
-            // Values beyond the histogram's range are clamped to it.
-            let _ = entry.latency_us.record(micros);
-            entry.bytes += event.response_length;
-            entry.messages_sent += event.messages_sent;
-            entry.messages_received += event.messages_received;
-            if let Some(lag) = event.lag {
-                let corrected = u64::try_from((event.duration + lag).as_micros())
-                    .unwrap_or(u64::MAX)
-                    .max(1);
-                let _ = entry
-                    .corrected_us
-                    .get_or_insert_with(new_histogram)
-                    .record(corrected);
-            }
             if let Some(message) = event.error {
-                entry.failures += 1;
-                let (kind, name) = (event.request_type.to_string(), event.name.to_string());
-                *shard
-                    .errors
-                    .entry((kind, name, message.to_string()))
-                    .or_insert(0) += 1;
+                let (kind, name) = match &admitted {
+                    Some((kind, name)) => (kind.as_str(), name.as_str()),
+                    None => (event.request_type, event.name),
+                };
+                let mut key = (
+                    kind.to_string(),
+                    name.to_string(),
+                    truncate(message, MAX_MESSAGE_LEN),
+                );
+                if errors.len() >= MAX_DISTINCT_MESSAGES && !errors.contains_key(&key) {
+                    key.2 = OVERFLOW_MESSAGE.to_string();
+                }
+                let count = errors.entry(key).or_insert(0);
+                *count = count.saturating_add(1);
             }
         })
     }
 
-    /// Admit a new (type, name) pair, or fold it into the overflow name.
+    /// Admit a new (type, name) pair, or fold it: into this type's overflow
+    /// name when the type is known, else into one overflow row, so neither
+    /// unique names nor unique types grow the maps past the cap.
     fn admit(&self, request_type: &str, name: &str) -> (String, String) {
         let kind = truncate(request_type, self.max_name_len);
         let name = truncate(name, self.max_name_len);
@@ -217,15 +267,24 @@ impl Stats {
         if names.contains(&key) || names.len() < self.max_names {
             names.insert(key.clone());
             key
-        } else {
+        } else if names.iter().any(|(known, _)| *known == key.0) {
             (key.0, OVERFLOW_NAME.to_string())
+        } else {
+            (OVERFLOW_TYPE.to_string(), OVERFLOW_NAME.to_string())
         }
     }
 
     /// Count a task error or guest trap.
     pub fn record_exception(&self, message: &str) {
-        let message = truncate(message, 1024);
-        self.with_shard(|shard| *shard.exceptions.entry(message).or_insert(0) += 1)
+        self.with_shard(|shard| {
+            let mut key = truncate(message, MAX_MESSAGE_LEN);
+            if shard.exceptions.len() >= MAX_DISTINCT_MESSAGES && !shard.exceptions.contains_key(&key)
+            {
+                key = OVERFLOW_MESSAGE.to_string();
+            }
+            let count = shard.exceptions.entry(key).or_insert(0);
+            *count = count.saturating_add(1);
+        })
     }
 
     /// Count a check's outcome.
@@ -233,15 +292,15 @@ impl Stats {
         self.with_shard(|shard| {
             let counts = match shard.checks.get_mut(name) {
                 Some(counts) => counts,
-                None => shard
-                    .checks
-                    .entry(truncate(name, self.max_name_len))
-                    .or_default(),
+                None => {
+                    let key = capped_key(&shard.checks, name, self.max_names, self.max_name_len);
+                    shard.checks.entry(key).or_default()
+                }
             };
             if ok {
-                counts.0 += 1;
+                counts.0 = counts.0.saturating_add(1);
             } else {
-                counts.1 += 1;
+                counts.1 = counts.1.saturating_add(1);
             }
         })
     }
@@ -252,11 +311,11 @@ impl Stats {
             return;
         }
         self.with_shard(|shard| match shard.counters.get_mut(name) {
-            Some(total) => *total += value,
+            Some(total) => *total = saturating_sum(*total, value),
             None => {
-                shard
-                    .counters
-                    .insert(truncate(name, self.max_name_len), value);
+                let key = capped_key(&shard.counters, name, self.max_names, self.max_name_len);
+                let total = shard.counters.entry(key).or_insert(0.0);
+                *total = saturating_sum(*total, value);
             }
         })
     }
@@ -283,9 +342,8 @@ impl Stats {
                     min: value,
                     max: value,
                 };
-                shard
-                    .gauges
-                    .insert(truncate(name, self.max_name_len), gauge);
+                let key = capped_key(&shard.gauges, name, self.max_names, self.max_name_len);
+                shard.gauges.insert(key, gauge);
             }
         })
     }
@@ -299,10 +357,10 @@ impl Stats {
         self.with_shard(|shard| {
             let histogram = match shard.trends.get_mut(name) {
                 Some(histogram) => histogram,
-                None => shard
-                    .trends
-                    .entry(truncate(name, self.max_name_len))
-                    .or_insert_with(new_histogram),
+                None => {
+                    let key = capped_key(&shard.trends, name, self.max_names, self.max_name_len);
+                    shard.trends.entry(key).or_insert_with(new_histogram)
+                }
             };
             let _ = histogram.record(thousandths);
         })
@@ -362,11 +420,30 @@ impl Stats {
         )
     }
 
-    /// Drain everything and build the final report.
+    /// Drain everything and build the final report, with rates over the
+    /// time since recording started.
     pub fn report(&self, users: u32) -> Report {
+        self.report_over(users, self.started.elapsed())
+    }
+
+    /// Drain everything and build the final report, with rates over
+    /// `load_time` (the run's load window, which a VU cut after overstaying
+    /// the stop does not stretch).
+    pub fn report_over(&self, users: u32, load_time: Duration) -> Report {
         self.snapshot();
         let aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
-        aggregate.report(self.started.elapsed(), users, self.iteration_counts())
+        aggregate.report(load_time, users, self.iteration_counts())
+    }
+}
+
+/// `a + b` for counters: a sum that would overflow stays at the largest
+/// finite value (a counter never becomes infinite).
+pub(crate) fn saturating_sum(a: f64, b: f64) -> f64 {
+    let sum = a + b;
+    if sum.is_finite() {
+        sum
+    } else {
+        f64::MAX.copysign(sum)
     }
 }
 

@@ -6,12 +6,21 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{Entry, GaugeValue, Shard};
+use super::{
+    Entry, GaugeValue, MAX_DISTINCT_MESSAGES, OVERFLOW_MESSAGE, OVERFLOW_NAME, Shard,
+    saturating_sum,
+};
 
-/// Distinct failure (and exception) messages kept; more are counted together.
-const MAX_DISTINCT_MESSAGES: usize = 1000;
-/// The message that distinct messages beyond the cap are counted under.
-const OVERFLOW_MESSAGE: &str = "(other messages: cap of distinct messages reached)";
+/// The key `name` is kept under in an aggregate map holding at most `max`
+/// keys: itself while there is room or it is already there, else the
+/// overflow row.
+fn capped<V>(map: &BTreeMap<String, V>, name: String, max: usize) -> String {
+    if map.len() < max || map.contains_key(&name) {
+        name
+    } else {
+        OVERFLOW_NAME.to_string()
+    }
+}
 
 /// Everything recorded in a run so far, merged from the shards.
 #[derive(Debug, Default)]
@@ -25,6 +34,8 @@ pub struct Aggregate {
     trends: BTreeMap<String, Histogram<u64>>,
     total_count: u64,
     total_failures: u64,
+    /// Most keys of each custom-metric and check map (0: no limit).
+    max_names: usize,
 }
 
 /// What live views show once a second.
@@ -264,10 +275,10 @@ pub struct CustomMetrics {
 
 fn merge_into(all: &mut Entry, entry: &Entry) {
     let _ = all.latency_us.add(&entry.latency_us);
-    all.failures += entry.failures;
-    all.bytes += entry.bytes;
-    all.messages_sent += entry.messages_sent;
-    all.messages_received += entry.messages_received;
+    all.failures = all.failures.saturating_add(entry.failures);
+    all.bytes = all.bytes.saturating_add(entry.bytes);
+    all.messages_sent = all.messages_sent.saturating_add(entry.messages_sent);
+    all.messages_received = all.messages_received.saturating_add(entry.messages_received);
     if let Some(corrected) = &entry.corrected_us {
         let _ = all
             .corrected_us
@@ -277,11 +288,25 @@ fn merge_into(all: &mut Entry, entry: &Entry) {
 }
 
 impl Aggregate {
+    /// An empty aggregate keeping at most `max_names` checks, counters,
+    /// gauges and trends each (more are folded into an overflow row).
+    pub(crate) fn new(max_names: usize) -> Aggregate {
+        Aggregate {
+            max_names: max_names.max(1),
+            ..Aggregate::default()
+        }
+    }
+
     pub(crate) fn absorb(&mut self, shard: Shard) {
+        let max = if self.max_names == 0 {
+            usize::MAX
+        } else {
+            self.max_names
+        };
         for (kind, names) in shard.entries {
             for (name, entry) in names {
-                self.total_count += entry.latency_us.len();
-                self.total_failures += entry.failures;
+                self.total_count = self.total_count.saturating_add(entry.latency_us.len());
+                self.total_failures = self.total_failures.saturating_add(entry.failures);
                 match self.entries.get_mut(&(kind.clone(), name.clone())) {
                     Some(existing) => merge_into(existing, &entry),
                     None => {
@@ -297,7 +322,8 @@ impl Aggregate {
             } else {
                 (key.0, key.1, OVERFLOW_MESSAGE.to_string())
             };
-            *self.errors.entry(key).or_insert(0) += count;
+            let total = self.errors.entry(key).or_insert(0);
+            *total = total.saturating_add(count);
         }
         for (key, count) in shard.exceptions {
             let key = if self.exceptions.len() < MAX_DISTINCT_MESSAGES
@@ -307,17 +333,23 @@ impl Aggregate {
             } else {
                 OVERFLOW_MESSAGE.to_string()
             };
-            *self.exceptions.entry(key).or_insert(0) += count;
+            let total = self.exceptions.entry(key).or_insert(0);
+            *total = total.saturating_add(count);
         }
         for (key, (passes, fails)) in shard.checks {
-            let counts = self.checks.entry(key).or_default();
-            counts.0 += passes;
-            counts.1 += fails;
+            let counts = self.checks.entry(capped(&self.checks, key, max)).or_default();
+            counts.0 = counts.0.saturating_add(passes);
+            counts.1 = counts.1.saturating_add(fails);
         }
         for (key, value) in shard.counters {
-            *self.counters.entry(key).or_insert(0.0) += value;
+            let total = self
+                .counters
+                .entry(capped(&self.counters, key, max))
+                .or_insert(0.0);
+            *total = saturating_sum(*total, value);
         }
         for (key, gauge) in shard.gauges {
+            let key = capped(&self.gauges, key, max);
             match self.gauges.get_mut(&key) {
                 Some(existing) => {
                     if gauge.at >= existing.at {
@@ -333,6 +365,7 @@ impl Aggregate {
             }
         }
         for (key, histogram) in shard.trends {
+            let key = capped(&self.trends, key, max);
             match self.trends.get_mut(&key) {
                 Some(existing) => {
                     let _ = existing.add(&histogram);
@@ -360,7 +393,9 @@ impl Aggregate {
         self.checks
             .iter()
             .filter(|(n, _)| name.is_none_or(|want| want == n.as_str()))
-            .fold((0, 0), |acc, (_, (p, f))| (acc.0 + p, acc.1 + f))
+            .fold((0u64, 0u64), |acc, (_, (p, f))| {
+                (acc.0.saturating_add(*p), acc.1.saturating_add(*f))
+            })
     }
 
     pub(crate) fn counter(&self, name: &str) -> Option<f64> {
