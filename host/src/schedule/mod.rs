@@ -292,7 +292,7 @@ impl Wait {
                 match Duration::try_from_secs_f64(1.0 / per_second) {
                     Ok(every) if per_second.is_finite() && every <= MAX_WAIT => Wait::Pacing(every),
                     _ => bail!(
-                        "the scenario's constant-throughput wait is {per_second} tasks per second; \
+                        "the scenario's constant-throughput wait is {per_second:e} tasks per second; \
                          it must be a number above 0 that starts at least one task a day \
                          (>= {:.8})",
                         1.0 / MAX_WAIT.as_secs_f64()

@@ -1,0 +1,223 @@
+//! Option values: durations, sizes, counts, rates, stages and the load
+//! model they make, each parsed with an error that names the flag and says
+//! what is expected.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use url::Url;
+
+/// Ramping stages: each ramps linearly to its target over its duration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stages {
+    Users(Vec<(Duration, u32)>),
+    /// Targets in iterations per second.
+    Rates(Vec<(Duration, f64)>),
+}
+
+impl Stages {
+    pub(super) fn parse(value: &str, flag: &str) -> Result<Stages> {
+        let mut users = Vec::new();
+        let mut rates = Vec::new();
+        for stage in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (duration, target) = stage.split_once(':').ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{flag}: stage {stage:?} is not DURATION:TARGET, e.g. 30s:10 or 30s:50/s"
+                )
+            })?;
+            let duration = parse_duration(duration, flag)?;
+            if target.contains('/') {
+                rates.push((duration, parse_arrival_rate(target, flag)?));
+            } else {
+                let count = target.trim().parse::<u32>().map_err(|_| {
+                    anyhow::anyhow!("{flag}: stage {stage:?} has target {target:?}, not a user count or a rate like 50/s")
+                })?;
+                users.push((duration, count));
+            }
+        }
+        match (users.is_empty(), rates.is_empty()) {
+            (true, true) => bail!("{flag} has no stages; e.g. 30s:10,1m:100,30s:0"),
+            (false, false) => bail!("{flag} mixes user counts and rates; use one kind"),
+            (false, true) => Ok(Stages::Users(users)),
+            (true, false) => Ok(Stages::Rates(rates)),
+        }
+    }
+
+    pub(super) fn total(&self) -> Duration {
+        match self {
+            Stages::Users(s) => s.iter().map(|(d, _)| *d).sum(),
+            Stages::Rates(s) => s.iter().map(|(d, _)| *d).sum(),
+        }
+    }
+}
+
+/// A stretch of the open model where the rate moves linearly from `from` to `to`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateSegment {
+    pub duration: Duration,
+    pub from: f64,
+    pub to: f64,
+}
+
+/// Keep the segments' first `limit` (a --run-time shorter than the stages).
+pub(super) fn cut_segments(segments: Vec<RateSegment>, limit: Option<Duration>) -> Vec<RateSegment> {
+    let Some(limit) = limit else { return segments };
+    let mut at = Duration::ZERO;
+    let mut kept = Vec::new();
+    for segment in segments {
+        if at >= limit {
+            break;
+        }
+        if at + segment.duration <= limit {
+            kept.push(segment);
+        } else {
+            let part = limit - at;
+            let fraction = part.as_secs_f64() / segment.duration.as_secs_f64();
+            let to = segment.from + (segment.to - segment.from) * fraction;
+            kept.push(RateSegment {
+                duration: part,
+                from: segment.from,
+                to,
+            });
+        }
+        at += segment.duration;
+    }
+    kept
+}
+
+pub(super) fn rate_segments(start: f64, stages: &[(Duration, f64)]) -> Vec<RateSegment> {
+    let mut from = start;
+    stages
+        .iter()
+        .map(|&(duration, to)| {
+            let segment = RateSegment { duration, from, to };
+            from = to;
+            segment
+        })
+        .collect()
+}
+
+/// How VUs are driven.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadModel {
+    /// `users` VUs started at `spawn_rate` per second.
+    Closed { users: u32, spawn_rate: f64 },
+    /// VU counts ramped linearly through stages from `start`.
+    ClosedStages {
+        start: u32,
+        stages: Vec<(Duration, u32)>,
+    },
+    /// Iterations started at a rate, on a pool of VUs.
+    Open {
+        segments: Vec<RateSegment>,
+        pre_vus: u32,
+        max_vus: u32,
+        max_queue_time: Duration,
+    },
+}
+
+/// Parse `100/s`, `600/m`, `3600/h`, or a bare number per second.
+pub(super) fn parse_arrival_rate(value: &str, flag: &str) -> Result<f64> {
+    let text = value.trim();
+    let (number, per) = match text.split_once('/') {
+        Some((n, unit)) => (n, unit.trim()),
+        None => (text, "s"),
+    };
+    let seconds = match per {
+        "s" | "1s" => 1.0,
+        "m" | "1m" => 60.0,
+        "h" | "1h" => 3600.0,
+        other => bail!("{flag}: rate unit {other:?} is not s, m or h; e.g. 100/s"),
+    };
+    match number.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n / seconds),
+        _ => bail!("{flag} expects a rate such as 100/s or 600/m, got {value:?}"),
+    }
+}
+
+/// Parse a base URL given on the command line or by the scenario.
+pub fn parse_host_url(value: &str, origin: &str) -> Result<Url> {
+    if !value.contains("://") {
+        bail!(
+            "{origin} {value:?} is not a valid URL: it has no scheme; write it as \
+             http://{value} (or https://{value})"
+        );
+    }
+    let url = match Url::parse(value) {
+        Ok(url) => url,
+        Err(e) => bail!(
+            "{origin} {value:?} is not a valid URL ({e}); give scheme, host and port, e.g. \
+             http://127.0.0.1:8080"
+        ),
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!(
+            "{origin} {value:?} uses the scheme {:?}; only http and https are supported, e.g. \
+             http://127.0.0.1:8080",
+            url.scheme()
+        );
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        bail!("{origin} {value:?} has no host; e.g. http://127.0.0.1:8080");
+    }
+    Ok(url)
+}
+
+pub(super) fn parse_count(value: &str, flag: &str, max: u64) -> Result<u64> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if n >= 1 && n <= max => Ok(n),
+        Ok(0) => bail!("{flag} must be at least 1, got 0"),
+        Ok(n) => bail!("{flag} {n} is above the maximum of {max}"),
+        Err(_) => bail!("{flag} expects a whole number such as 10, got {value:?}"),
+    }
+}
+
+pub(super) fn parse_rate(value: &str, flag: &str) -> Result<f64> {
+    match value.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => bail!(
+            "{flag} expects a number of users per second above 0 such as 10 or 0.5, got {value:?}"
+        ),
+    }
+}
+
+/// Parse `30s`, `5m`, `1h30m`, `250ms`, or a bare number of seconds.
+pub fn parse_duration(value: &str, flag: &str) -> Result<Duration> {
+    let trimmed = value.trim();
+    if let Ok(seconds) = trimmed.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds).map_err(|_| {
+            anyhow::anyhow!(
+                "{flag} expects a duration such as 30s, 5m or 1h30m, got {value:?} (a number of \
+                 seconds must be finite, >= 0 and fit in a duration)"
+            )
+        });
+    }
+    humantime::parse_duration(trimmed).map_err(|e| {
+        anyhow::anyhow!("{flag} expects a duration such as 30s, 5m or 1h30m, got {value:?} ({e})")
+    })
+}
+
+pub(super) fn parse_size(value: &str, flag: &str) -> Result<u64> {
+    value
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| {
+            anyhow::anyhow!("{flag} expects a size such as 64MiB or 1GiB, got {value:?} ({e})")
+        })
+}
+
+pub(super) fn parse_vars(vars: &[String]) -> Result<HashMap<String, String>> {
+    let mut map = HashMap::new();
+    for var in vars {
+        match var.split_once('=') {
+            Some((key, value)) if !key.is_empty() => {
+                map.insert(key.to_string(), value.to_string());
+            }
+            _ => bail!("--var expects key=value, got {var:?}"),
+        }
+    }
+    Ok(map)
+}
+
