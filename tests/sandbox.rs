@@ -10,7 +10,11 @@ use horde::demo::DemoTarget;
 use horde_tests::{config, guests};
 
 /// VUs 3 and 6 run the attack; 1, 2, 4 and 5 GET / every 10 ms.
-fn hostile_config(target: &DemoTarget, cache: &std::path::Path, mode: &str) -> horde::cli::RunConfig {
+fn hostile_config(
+    target: &DemoTarget,
+    cache: &std::path::Path,
+    mode: &str,
+) -> horde::cli::RunConfig {
     let mut run = config(guests::TEST_HOSTILE, &target.url(), cache);
     run.users = 6;
     run.spawn_rate = 100.0;
@@ -42,7 +46,11 @@ fn assert_honest_recorded(outcome: &RunOutcome) {
     // 4 good VUs at one request per ~10 ms for 3 s would be ~1200; demand a
     // fraction of that so a noisy machine does not fail the test, while a
     // starved run (a few requests) still does.
-    assert!(good.count > 200, "honest VUs were starved: {} requests", good.count);
+    assert!(
+        good.count > 200,
+        "honest VUs were starved: {} requests",
+        good.count
+    );
 }
 
 fn exceptions_with(outcome: &RunOutcome, text: &str) -> u64 {
@@ -63,7 +71,11 @@ fn assert_replaced_for(outcome: &RunOutcome, expected_message: &str) {
         "expected exceptions containing {expected_message:?}, got {:?}",
         outcome.report.exceptions
     );
-    assert!(outcome.replaced_instances >= 2, "replaced {}", outcome.replaced_instances);
+    assert!(
+        outcome.replaced_instances >= 2,
+        "replaced {}",
+        outcome.replaced_instances
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +134,11 @@ async fn every_statistics_map_is_capped() {
         assert!(len <= 1002, "{what}: {len} entries");
     }
     assert!(metrics.trends.contains_key(horde::stats::OVERFLOW_NAME));
-    assert!(report.errors.len() <= 2100, "{} error rows", report.errors.len());
+    assert!(
+        report.errors.len() <= 2100,
+        "{} error rows",
+        report.errors.len()
+    );
     assert!(
         report
             .errors
@@ -137,14 +153,25 @@ async fn guest_strings_cannot_drive_the_terminal() {
     let outcome = run_hostile("escape").await;
     let summary = horde::output::summary::render(&outcome.report);
     let reason = outcome.stop_reason.clone().unwrap_or_default();
-    assert!(reason.contains("reason"), "the scenario stopped the test: {reason}");
-    let shown = format!("{summary}\n{}", horde::output::printable(&reason));
-    assert!(!shown.contains('\x1b') && !shown.contains('\x07'), "{shown}");
     assert!(
-        shown.lines().all(|line| !line.trim_start().starts_with("FAKE LINE")),
+        reason.contains("reason"),
+        "the scenario stopped the test: {reason}"
+    );
+    let shown = format!("{summary}\n{}", horde::output::printable(&reason));
+    assert!(
+        !shown.contains('\x1b') && !shown.contains('\x07'),
         "{shown}"
     );
-    assert!(shown.contains("\\u{1b}[2J"), "escapes are shown, not dropped: {shown}");
+    assert!(
+        shown
+            .lines()
+            .all(|line| !line.trim_start().starts_with("FAKE LINE")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\\u{1b}[2J"),
+        "escapes are shown, not dropped: {shown}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,7 +186,11 @@ async fn sums_of_guest_values_saturate() {
     let report = &outcome.report;
     let huge = report.stats.iter().find(|s| s.name == "huge").unwrap();
     assert_eq!(huge.bytes, u64::MAX);
-    assert_eq!(report.total.bytes, u64::MAX, "the total is never below one entry");
+    assert_eq!(
+        report.total.bytes,
+        u64::MAX,
+        "the total is never below one entry"
+    );
     let counter = &report.metrics.counters["huge-counter"];
     assert!(counter.total.is_finite() && counter.total == f64::MAX);
 }
@@ -168,10 +199,18 @@ async fn sums_of_guest_values_saturate() {
 async fn a_vu_that_will_not_stop_does_not_stretch_the_rates() {
     let outcome = run_hostile("hang").await;
     assert_honest_recorded(&outcome);
-    assert!(outcome.interrupted_users >= 2, "cut: {}", outcome.interrupted_users);
+    assert!(
+        outcome.interrupted_users >= 2,
+        "cut: {}",
+        outcome.interrupted_users
+    );
     // -t 3s and a 1 s stop timeout that the hung VUs use up: the load window
     // ends when the honest VUs left, not when the hung ones were cut.
-    assert!(outcome.report.duration_s < 3.8, "{}", outcome.report.duration_s);
+    assert!(
+        outcome.report.duration_s < 3.8,
+        "{}",
+        outcome.report.duration_s
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,7 +239,11 @@ async fn a_scenario_cannot_raise_the_operators_limits() {
     let outcome = horde::run(&run).await.unwrap();
     // The scenario's stop-timeout of 1h is ignored: cut after the operator's 1 s.
     assert!(outcome.interrupted_users >= 2);
-    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,7 +254,10 @@ async fn a_configure_that_never_returns_is_refused() {
     run.vars.insert("configure".into(), "hang".into());
     let error = horde::run(&run).await.unwrap_err();
     assert!(error.downcast_ref::<horde::BadInput>().is_some());
-    assert!(format!("{error:#}").contains("did not return within"), "{error:#}");
+    assert!(
+        format!("{error:#}").contains("did not return within"),
+        "{error:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,7 +268,10 @@ async fn an_unusable_wait_is_bad_input() {
     run.vars.insert("configure".into(), "throughput".into());
     let error = horde::run(&run).await.unwrap_err();
     assert!(error.downcast_ref::<horde::BadInput>().is_some());
-    assert!(format!("{error:#}").contains("constant-throughput"), "{error:#}");
+    assert!(
+        format!("{error:#}").contains("constant-throughput"),
+        "{error:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,7 +283,10 @@ async fn the_scenarios_default_host_is_not_granted_without_the_operator() {
     let error = horde::run(&run).await.unwrap_err();
     assert!(error.downcast_ref::<horde::BadInput>().is_some());
     let message = format!("{error:#}");
-    assert!(message.contains("--host http://127.0.0.1:8089"), "{message}");
+    assert!(
+        message.contains("--host http://127.0.0.1:8089"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,7 +299,10 @@ async fn an_unwritable_report_is_refused_before_the_run() {
     let error = horde::run(&run).await.unwrap_err();
     assert!(error.downcast_ref::<horde::BadInput>().is_some());
     assert!(format!("{error:#}").contains("--json"), "{error:#}");
-    assert!(started.elapsed() < Duration::from_secs(3), "refused before the run");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "refused before the run"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,7 +317,11 @@ async fn a_target_that_never_answers_does_not_pass() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let mut run = config(guests::TEST_HOSTILE, &format!("http://{address}"), dir.path());
+    let mut run = config(
+        guests::TEST_HOSTILE,
+        &format!("http://{address}"),
+        dir.path(),
+    );
     run.users = 2;
     run.spawn_rate = 100.0;
     run.run_time = Some(Duration::from_secs(1));
@@ -271,7 +330,11 @@ async fn a_target_that_never_answers_does_not_pass() {
     let outcome = horde::run(&run).await.unwrap();
     accepting.abort();
     assert_eq!(outcome.interrupted_users, 2);
-    assert_eq!(outcome.report.total.failures, 2, "{:?}", outcome.report.errors);
+    assert_eq!(
+        outcome.report.total.failures, 2,
+        "{:?}",
+        outcome.report.errors
+    );
     assert!(outcome.report.errors[0].message.contains("abandoned"));
     assert_eq!(outcome.judgement(), horde::Judgement::Failures);
 }

@@ -197,8 +197,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     }
 
     let logger = GuestLogger::new(config.limits.log_lines_per_second);
-    let scenario_config =
-        prepare::configure(&engine, &loaded.pre, config, logger.clone()).await?;
+    let scenario_config = prepare::configure(&engine, &loaded.pre, config, logger.clone()).await?;
     let mut config = config.clone();
     let notes = config
         .apply_scenario_defaults(&scenario_config.defaults)

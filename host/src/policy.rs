@@ -466,3 +466,49 @@ mod tests {
         assert!(p.check_resolved("169.254.169.254", metadata).is_ok());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn no_grant_text_panics(text in "\\PC{0,60}", host in "\\PC{0,30}", port in any::<u16>()) {
+            if let Ok(grant) = Grant::parse(&text) {
+                let _ = grant.to_string();
+                let _ = NetworkPolicy::new(vec![grant]).check_name(&host, port);
+            }
+        }
+
+        #[test]
+        fn a_granted_destination_is_allowed_and_its_neighbours_are_not(
+            host in "[a-z][a-z0-9-]{0,20}(\\.[a-z][a-z0-9-]{0,10}){0,3}",
+            port in 1u16..65535,
+        ) {
+            let policy = NetworkPolicy::new(vec![Grant::parse(&format!("{host}:{port}")).unwrap()]);
+            prop_assert!(policy.check_name(&host, port).is_ok());
+            prop_assert!(policy.check_name(&host.to_uppercase(), port).is_ok());
+            prop_assert!(policy.check_name(&host, port + 1).is_err());
+            let longer = format!("{host}x");
+            let subdomain = format!("a.{host}");
+            prop_assert!(policy.check_name(&longer, port).is_err());
+            prop_assert!(policy.check_name(&subdomain, port).is_err());
+            // The hint of a denial grants exactly what was denied.
+            let denied = NetworkPolicy::default().check_name(&host, port).unwrap_err().to_string();
+            let hint = denied.split('`').nth(1).unwrap().trim_start_matches("--allow-host ");
+            prop_assert!(NetworkPolicy::new(vec![Grant::parse(hint).unwrap()]).check_name(&host, port).is_ok());
+        }
+
+        #[test]
+        fn ipv6_hints_grant_what_was_denied(segments in prop::array::uniform8(any::<u16>()), port in any::<u16>()) {
+            let ip = std::net::Ipv6Addr::from(segments).to_string();
+            let bracketed = format!("[{ip}]");
+            let denied = NetworkPolicy::default().check_name(&bracketed, port).unwrap_err().to_string();
+            let hint = denied.split('`').nth(1).unwrap().trim_start_matches("--allow-host ");
+            let policy = NetworkPolicy::new(vec![Grant::parse(hint).unwrap()]);
+            prop_assert!(policy.check_name(&bracketed, port).is_ok());
+        }
+    }
+}

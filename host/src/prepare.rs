@@ -87,7 +87,8 @@ pub fn base_url(config: &RunConfig, default_host: Option<&str>) -> Result<Option
     let Some(default) = default_host else {
         return Ok(None);
     };
-    let url = cli::parse_host_url(default, "the scenario's default host").map_err(|e| bad(format!("{e:#}")))?;
+    let url = cli::parse_host_url(default, "the scenario's default host")
+        .map_err(|e| bad(format!("{e:#}")))?;
     let shown = crate::output::printable(url.as_str()).into_owned();
     let flag = format!("--host {}", shown.trim_end_matches('/'));
     if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {

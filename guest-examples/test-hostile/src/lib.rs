@@ -199,7 +199,8 @@ fn network_attacks() {
         ("ipv6 loopback", format!("http://[::1]:{port}/")),
     ];
     for (what, url) in attempts {
-        metrics::check(&format!("denied: {what}"), denied(http::get(url).send()));
+        let result = http::get(url).name(&format!("attack: {what}")).send();
+        metrics::check(&format!("denied: {what}"), denied(result));
     }
     // A socket to an address no grant names.
     let socket = wasip2::sockets::tcp_create_socket::create_tcp_socket(IpAddressFamily::Ipv4);
@@ -212,7 +213,15 @@ fn network_attacks() {
                     address: (10, 0, 0, 1),
                 },
             );
-            socket.start_connect(&network, address).is_err()
+            // The check may come at the start or at the finish of the connect.
+            use wasip2::sockets::network::ErrorCode;
+            match socket.start_connect(&network, address) {
+                Err(code) => code == ErrorCode::AccessDenied,
+                Ok(()) => {
+                    socket.subscribe().block();
+                    matches!(socket.finish_connect(), Err(ErrorCode::AccessDenied))
+                }
+            }
         }
         Err(_) => true,
     };

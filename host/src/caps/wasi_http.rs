@@ -20,9 +20,9 @@ use wasmtime_wasi_http::{
 };
 
 use crate::bindings::http::Error as HttpError;
+use crate::budget::{HostHold, MAX_FIELDS_BYTES, MemoryBudget};
 use crate::caps::http::{Connection, Origin, connect, describe_error};
 use crate::caps::net::error_chain;
-use crate::budget::{HostHold, MAX_FIELDS_BYTES, MemoryBudget};
 use crate::stats::RequestEvent;
 use crate::vu::{RunContext, VuState};
 

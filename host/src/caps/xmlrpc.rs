@@ -531,3 +531,30 @@ mod tests {
         assert!(decode_response(doc.as_bytes()).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn no_response_bytes_panic(body in prop::collection::vec(any::<u8>(), 0..400)) {
+            let _ = decode_response(&body);
+        }
+
+        #[test]
+        fn no_response_shaped_xml_panics(
+            value in "(<int>-?[0-9]{0,25}</int>|<i8>[0-9-]{0,25}</i8>|<double>[0-9.eE+-]{0,20}</double>|<boolean>[0-9]{0,2}</boolean>|<string>[a-z&;<>]{0,10}</string>|<base64>[A-Za-z0-9+/=]{0,12}</base64>|<dateTime.iso8601>[0-9T:-]{0,20}</dateTime.iso8601>|<array><data>(<value>[a-z]{0,3}</value>){0,3}</data></array>|<struct>(<member><name>[a-z]{0,3}</name><value>[0-9]{0,3}</value></member>){0,3}</struct>|<nil/>|[a-z]{0,5})",
+            fault in any::<bool>(),
+        ) {
+            let body = if fault {
+                format!("<?xml version=\"1.0\"?><methodResponse><fault><value>{value}</value></fault></methodResponse>")
+            } else {
+                format!("<?xml version=\"1.0\"?><methodResponse><params><param><value>{value}</value></param></params></methodResponse>")
+            };
+            let _ = decode_response(body.as_bytes());
+        }
+    }
+}

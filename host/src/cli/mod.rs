@@ -14,8 +14,11 @@ use crate::thresholds::Threshold;
 
 mod values;
 
-use values::{cut_segments, parse_arrival_rate, parse_count, parse_rate, parse_size, parse_vars, rate_segments};
 pub use values::{LoadModel, RateSegment, Stages, parse_duration, parse_host_url};
+use values::{
+    cut_segments, parse_arrival_rate, parse_count, parse_rate, parse_size, parse_vars,
+    rate_segments,
+};
 
 /// Horde: load tests whose virtual users are WebAssembly components.
 #[derive(Debug, Parser)]
@@ -352,7 +355,10 @@ impl RunConfig {
     /// host ([`OPERATOR_LIMITS`]) are the operator's: a scenario may lower
     /// one, never raise it. Returns one line per option the scenario set or
     /// tried to set, for the start banner.
-    pub fn apply_scenario_defaults(&mut self, defaults: &[(String, String)]) -> Result<Vec<String>> {
+    pub fn apply_scenario_defaults(
+        &mut self,
+        defaults: &[(String, String)],
+    ) -> Result<Vec<String>> {
         let mut notes = Vec::new();
         for (key, value) in defaults {
             if self.explicit.contains(key.as_str()) {

@@ -61,7 +61,10 @@ pub struct RateSegment {
 }
 
 /// Keep the segments' first `limit` (a --run-time shorter than the stages).
-pub(super) fn cut_segments(segments: Vec<RateSegment>, limit: Option<Duration>) -> Vec<RateSegment> {
+pub(super) fn cut_segments(
+    segments: Vec<RateSegment>,
+    limit: Option<Duration>,
+) -> Vec<RateSegment> {
     let Some(limit) = limit else { return segments };
     let mut at = Duration::ZERO;
     let mut kept = Vec::new();
@@ -182,20 +185,32 @@ pub(super) fn parse_rate(value: &str, flag: &str) -> Result<f64> {
     }
 }
 
-/// Parse `30s`, `5m`, `1h30m`, `250ms`, or a bare number of seconds.
+/// The longest duration any option takes: one year (longer values are
+/// surely typos, and sums of stages stay far from overflowing).
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parse `30s`, `5m`, `1h30m`, `250ms`, or a bare number of seconds; at
+/// most [`MAX_DURATION`].
 pub fn parse_duration(value: &str, flag: &str) -> Result<Duration> {
     let trimmed = value.trim();
-    if let Ok(seconds) = trimmed.parse::<f64>() {
-        return Duration::try_from_secs_f64(seconds).map_err(|_| {
+    let duration = if let Ok(seconds) = trimmed.parse::<f64>() {
+        Duration::try_from_secs_f64(seconds).map_err(|_| {
             anyhow::anyhow!(
                 "{flag} expects a duration such as 30s, 5m or 1h30m, got {value:?} (a number of \
-                 seconds must be finite, >= 0 and fit in a duration)"
+                 seconds must be finite and >= 0)"
             )
-        });
+        })?
+    } else {
+        humantime::parse_duration(trimmed).map_err(|e| {
+            anyhow::anyhow!(
+                "{flag} expects a duration such as 30s, 5m or 1h30m, got {value:?} ({e})"
+            )
+        })?
+    };
+    if duration > MAX_DURATION {
+        bail!("{flag} {value:?} is longer than a year; give a duration such as 30s, 5m or 1h30m");
     }
-    humantime::parse_duration(trimmed).map_err(|e| {
-        anyhow::anyhow!("{flag} expects a duration such as 30s, 5m or 1h30m, got {value:?} ({e})")
-    })
+    Ok(duration)
 }
 
 pub(super) fn parse_size(value: &str, flag: &str) -> Result<u64> {
@@ -221,3 +236,53 @@ pub(super) fn parse_vars(vars: &[String]) -> Result<HashMap<String, String>> {
     Ok(map)
 }
 
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn no_option_text_panics(text in "\\PC{0,40}") {
+            let _ = parse_duration(&text, "--x");
+            let _ = parse_size(&text, "--x");
+            let _ = parse_count(&text, "--x", 1_000_000);
+            let _ = parse_rate(&text, "--x");
+            let _ = parse_arrival_rate(&text, "--x");
+            let _ = parse_host_url(&text, "--host");
+            if let Ok(stages) = Stages::parse(&text, "--stages") {
+                let _ = stages.total();
+            }
+        }
+
+        #[test]
+        fn stage_lists_parse_to_what_they_say(
+            stages in prop::collection::vec((0u64..100_000, 0u32..100_000), 1..8),
+            huge in prop::bool::ANY,
+        ) {
+            let text: Vec<String> = stages
+                .iter()
+                .map(|(s, n)| format!("{}:{n}", if huge { format!("{s}e9") } else { format!("{s}s") }))
+                .collect();
+            match Stages::parse(&text.join(","), "--stages") {
+                Ok(Stages::Users(parsed)) => {
+                    prop_assert!(!huge || stages.iter().all(|(s, _)| *s == 0 || *s * 1_000_000_000 <= MAX_DURATION.as_secs()));
+                    let expected: Vec<(Duration, u32)> = stages
+                        .iter()
+                        .map(|(s, n)| (Duration::from_secs(if huge { s * 1_000_000_000 } else { *s }), *n))
+                        .collect();
+                    prop_assert_eq!(parsed, expected);
+                }
+                Ok(other) => prop_assert!(false, "{other:?}"),
+                Err(e) => prop_assert!(huge, "{e:#}"),
+            }
+        }
+
+        #[test]
+        fn durations_and_sizes_round_trip(ms in 0u64..MAX_DURATION.as_millis() as u64, mib in 0u64..1_000_000) {
+            prop_assert_eq!(parse_duration(&format!("{ms}ms"), "--x").unwrap(), Duration::from_millis(ms));
+            prop_assert_eq!(parse_size(&format!("{mib}MiB"), "--x").unwrap(), mib << 20);
+        }
+    }
+}

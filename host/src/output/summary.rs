@@ -205,7 +205,14 @@ pub fn render(report: &Report) -> String {
                 out,
                 "  {:<30} trend    avg {:.3} min {:.3} med {:.3} max {:.3} p90 {:.3} p95 {:.3} p99 {:.3} ({} values)",
                 printable(name),
-                t.avg, t.min, t.med, t.max, t.p90, t.p95, t.p99, t.count
+                t.avg,
+                t.min,
+                t.med,
+                t.max,
+                t.p90,
+                t.p95,
+                t.p99,
+                t.count
             );
         }
     }

@@ -44,12 +44,7 @@ const CUT_WAIT: Duration = Duration::from_secs(1);
 
 /// Abort VU tasks and wait up to [`CUT_WAIT`] until they are gone.
 async fn cut_all(tasks: impl Iterator<Item = tokio::task::JoinHandle<()>>) {
-    let tasks: Vec<_> = tasks
-        .map(|task| {
-            task.abort();
-            task
-        })
-        .collect();
+    let tasks: Vec<_> = tasks.inspect(|task| task.abort()).collect();
     let _ = tokio::time::timeout(CUT_WAIT, async {
         for task in tasks {
             let _ = task.await;
@@ -366,7 +361,14 @@ mod tests {
             let d = between.after(Duration::ZERO);
             assert!(d >= Duration::from_millis(10) && d <= Duration::from_millis(20));
         }
-        for bad in [f64::NAN, 0.0, -1.0, 1e-300, f64::MIN_POSITIVE, f64::INFINITY] {
+        for bad in [
+            f64::NAN,
+            0.0,
+            -1.0,
+            1e-300,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+        ] {
             assert!(
                 Wait::from_guest(&user::WaitTime::ConstantThroughput(bad)).is_err(),
                 "{bad}"

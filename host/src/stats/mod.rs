@@ -57,7 +57,12 @@ fn update(entry: &mut Entry, event: &RequestEvent<'_>, micros: u64) {
 /// The key a guest-chosen metric, check or message name is kept under in
 /// `map`: itself (cut to `max_len`) while the map has fewer than `max`
 /// keys or already holds it, else [`OVERFLOW_NAME`].
-pub(crate) fn capped_key<V>(map: &HashMap<String, V>, name: &str, max: usize, max_len: usize) -> String {
+pub(crate) fn capped_key<V>(
+    map: &HashMap<String, V>,
+    name: &str,
+    max: usize,
+    max_len: usize,
+) -> String {
     let name = truncate(name, max_len);
     if map.len() < max || map.contains_key(&name) {
         name
@@ -278,7 +283,8 @@ impl Stats {
     pub fn record_exception(&self, message: &str) {
         self.with_shard(|shard| {
             let mut key = truncate(message, MAX_MESSAGE_LEN);
-            if shard.exceptions.len() >= MAX_DISTINCT_MESSAGES && !shard.exceptions.contains_key(&key)
+            if shard.exceptions.len() >= MAX_DISTINCT_MESSAGES
+                && !shard.exceptions.contains_key(&key)
             {
                 key = OVERFLOW_MESSAGE.to_string();
             }

@@ -278,7 +278,9 @@ fn merge_into(all: &mut Entry, entry: &Entry) {
     all.failures = all.failures.saturating_add(entry.failures);
     all.bytes = all.bytes.saturating_add(entry.bytes);
     all.messages_sent = all.messages_sent.saturating_add(entry.messages_sent);
-    all.messages_received = all.messages_received.saturating_add(entry.messages_received);
+    all.messages_received = all
+        .messages_received
+        .saturating_add(entry.messages_received);
     if let Some(corrected) = &entry.corrected_us {
         let _ = all
             .corrected_us
@@ -337,7 +339,10 @@ impl Aggregate {
             *total = total.saturating_add(count);
         }
         for (key, (passes, fails)) in shard.checks {
-            let counts = self.checks.entry(capped(&self.checks, key, max)).or_default();
+            let counts = self
+                .checks
+                .entry(capped(&self.checks, key, max))
+                .or_default();
             counts.0 = counts.0.saturating_add(passes);
             counts.1 = counts.1.saturating_add(fails);
         }
