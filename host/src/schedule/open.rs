@@ -254,8 +254,17 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
             idle.push(vu);
         }
     }
-    for mut vu in idle {
-        stop_instance(&shared, &mut vu).await;
+    // Idle VUs run on-stop, within the stop timeout as a whole.
+    let stopping = async {
+        for mut vu in idle {
+            stop_instance(&shared, &mut vu).await;
+        }
+    };
+    if tokio::time::timeout(shared.stop_timeout, stopping).await.is_err() {
+        shared
+            .run
+            .stats
+            .record_exception("on_stop did not finish within --stop-timeout; the VU was cut");
     }
     shared.progress.active_users.store(0, Ordering::Relaxed);
     Outcome {
