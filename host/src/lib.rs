@@ -238,9 +238,11 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     );
     let signals = watch_signals(run.clone());
     let progress = Arc::new(Progress::default());
+    let (finished, finished_rx) = tokio::sync::watch::channel(false);
     let monitor = tokio::spawn(output::live::monitor(
         stats.clone(),
         run.clone(),
+        finished_rx,
         progress.clone(),
         config.thresholds.clone(),
         config.run_limit(),
@@ -269,6 +271,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         });
     }
     signals.abort();
+    finished.send_replace(true);
     let monitored = monitor.await.unwrap_or_default();
     // Rates are over the load: a VU cut after overstaying the stop does not
     // stretch the run's duration.

@@ -1,6 +1,8 @@
 //! The run monitor: once a second it drains the stats into the timeline,
 //! enforces `abortOnFail` thresholds, and shows progress — a refreshing line
 //! on a terminal, plain lines every 5 s otherwise (CI logs), nothing when quiet.
+//! It samples until the run has finished, grace period included, so the
+//! timeline adds up to the totals.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -52,10 +54,12 @@ pub struct Monitored {
     pub timeline: Vec<TimelinePoint>,
 }
 
-/// Runs until the run stops.
+/// Runs until `finished` turns true (after the stop's grace period), with a
+/// last, partial interval at the end.
 pub async fn monitor(
     stats: Arc<Stats>,
     run: Arc<RunContext>,
+    mut finished: tokio::sync::watch::Receiver<bool>,
     progress: Arc<Progress>,
     thresholds: Vec<Threshold>,
     run_limit: Option<Duration>,
@@ -71,15 +75,14 @@ pub async fn monitor(
     let abort_on_fail: Vec<Threshold> =
         thresholds.into_iter().filter(|t| t.abort_on_fail).collect();
     let mut timeline = Vec::new();
-    let mut stop = run.stop.subscribe();
     let mut ticker = tokio::time::interval(PERIOD);
     ticker.tick().await;
     let mut last_iterations = (0, 0);
     let mut ticks = 0u32;
     loop {
-        let stopped = tokio::select! {
+        let ended = tokio::select! {
             _ = ticker.tick() => false,
-            _ = stop.wait_for(|s| *s) => true,
+            _ = finished.wait_for(|f| *f) => true,
         };
         ticks += 1;
         let snapshot = stats.snapshot();
@@ -95,11 +98,13 @@ pub async fn monitor(
             p95_ms: snapshot.window_p95_ms,
         });
         last_iterations = iterations;
-        if stopped {
+        if ended {
             // The last, partial interval is in the timeline too.
             break;
         }
-        for threshold in &abort_on_fail {
+        // After the stop only the running tasks finish: nothing to abort.
+        let thresholds = if run.stopping() { &[][..] } else { &abort_on_fail[..] };
+        for threshold in thresholds {
             if snapshot.elapsed < threshold.delay_abort_eval {
                 continue;
             }
