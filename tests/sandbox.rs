@@ -118,6 +118,19 @@ async fn request_bodies_held_by_the_host_count_against_the_vu_memory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xml_rpc_call_is_built_within_the_vu_memory() {
+    let outcome = run_hostile("big-call").await;
+    assert_honest_recorded(&outcome);
+    let refused = outcome
+        .report
+        .errors
+        .iter()
+        .find(|e| e.request_type == "xmlrpc")
+        .expect("the call is recorded");
+    assert!(refused.message.contains("memory budget"), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_statistics_map_is_capped() {
     let outcome = run_hostile("names").await;
     assert_honest_recorded(&outcome);
@@ -322,19 +335,23 @@ async fn a_target_that_never_answers_does_not_pass() {
         &format!("http://{address}"),
         dir.path(),
     );
-    run.users = 2;
+    // VUs 1 and 2 GET /, VU 3 makes an XML-RPC call: all three wait forever.
+    run.users = 3;
     run.spawn_rate = 100.0;
     run.run_time = Some(Duration::from_secs(1));
     run.stop_timeout = Duration::from_millis(500);
-    run.vars.insert("mode".into(), "trap".into());
+    run.vars.insert("mode".into(), "calls".into());
     let outcome = horde::run(&run).await.unwrap();
     accepting.abort();
-    assert_eq!(outcome.interrupted_users, 2);
-    assert_eq!(
-        outcome.report.total.failures, 2,
-        "{:?}",
-        outcome.report.errors
+    assert_eq!(outcome.interrupted_users, 3);
+    let report = &outcome.report;
+    assert_eq!(report.total.failures, 3, "{:?}", report.errors);
+    assert!(
+        report
+            .errors
+            .iter()
+            .all(|e| e.message.contains("abandoned"))
     );
-    assert!(outcome.report.errors[0].message.contains("abandoned"));
+    assert!(report.errors.iter().any(|e| e.request_type == "xmlrpc"));
     assert_eq!(outcome.judgement(), horde::Judgement::Failures);
 }

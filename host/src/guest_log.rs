@@ -98,7 +98,8 @@ impl GuestLogger {
     }
 }
 
-/// Remove control characters (escape sequences included) and cut long lines.
+/// Remove control characters (escape sequences included) and bidirectional
+/// overrides, and cut long lines.
 pub fn sanitize(line: &str) -> String {
     let mut out = String::with_capacity(line.len().min(MAX_LINE));
     for c in line.chars() {
@@ -108,7 +109,7 @@ pub fn sanitize(line: &str) -> String {
         }
         if c == '\t' {
             out.push(' ');
-        } else if !c.is_control() {
+        } else if !crate::output::is_unsafe_char(c) {
             out.push(c);
         }
     }

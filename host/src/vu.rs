@@ -14,7 +14,7 @@ use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{Scenario, ScenarioPre, user};
-use crate::budget::{MAX_RESOURCES, MemoryBudget};
+use crate::budget::{HostHold, MAX_RESOURCES, MemoryBudget};
 use crate::caps::grpc::{ProtoSchema, VuGrpc};
 use crate::caps::http::{HttpSettings, VuHttp};
 use crate::caps::wasi_http::VuWasiHttp;
@@ -305,6 +305,27 @@ impl VuState {
             grpc: VuGrpc::default(),
             wasi_http,
             budget: Arc::default(),
+        }
+    }
+}
+
+impl VuState {
+    /// Hold `bytes` of host memory (`what` names them: "the request body")
+    /// in this VU's budget (`--max-vu-memory`) while the hold lives; the
+    /// error says the budget cannot take them.
+    pub(crate) fn hold_memory(&self, bytes: usize, what: &str) -> Result<HostHold, String> {
+        let budget = &self.limiter.budget;
+        let mut hold = budget.hold();
+        if hold.grow(bytes) {
+            Ok(hold)
+        } else {
+            Err(format!(
+                "{what} ({} MiB) does not fit the VU's memory budget (--max-vu-memory {} MiB, \
+                 linear memory plus what the host holds for the VU; {} MiB in use)",
+                bytes.div_ceil(1 << 20),
+                budget.max() >> 20,
+                budget.used().div_ceil(1 << 20)
+            ))
         }
     }
 }

@@ -128,6 +128,22 @@ impl Hostile {
                 wasip2::clocks::monotonic_clock::subscribe_duration(3_600_000_000_000).block();
                 Ok(())
             }
+            Some("big-call") => {
+                // An XML-RPC string that escapes to 4 times its size.
+                let text = "<".repeat(8 << 20);
+                let _ = xmlrpc::call("/", "m", &[xmlrpc::Value::String(text)]);
+                Ok(())
+            }
+            Some("calls") => {
+                // Calls the target never answers (cut at the end).
+                if control::iteration() % 2 == 1 {
+                    let _ = xmlrpc::call("/", "m", &[]);
+                } else {
+                    let _ = grpc::call(&control::base_url().unwrap_or_default(), "/a.B/C")
+                        .unary(b"");
+                }
+                Ok(())
+            }
             Some("net") => {
                 network_attacks();
                 Ok(())

@@ -16,7 +16,6 @@ use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{
     AsciiMetadataValue, BinaryMetadataValue, KeyAndValueRef, MetadataKey, MetadataMap,
@@ -28,8 +27,9 @@ use wasmtime::component::Resource;
 
 use crate::bindings::grpc::{self as wit, Error, MetadataEntry, Options, Reply};
 use crate::bindings::http::Error as HttpError;
+use crate::budget::HostHold;
 use crate::caps::net::{error_chain, open_stream};
-use crate::stats::RequestEvent;
+use crate::stats::{InFlight, RequestEvent};
 use crate::vu::{RunContext, VuState};
 
 /// Messages buffered between a guest's `send` and the wire.
@@ -214,7 +214,20 @@ fn find_connect_error(error: &(dyn std::error::Error + 'static)) -> Option<HttpE
     None
 }
 
+/// Largest total size of a call's metadata (keys and values), as the
+/// header sets of wasi:http.
+const MAX_METADATA_BYTES: usize = crate::budget::MAX_FIELDS_BYTES;
+
 fn request_metadata(entries: &[MetadataEntry]) -> Result<MetadataMap, Error> {
+    let total = entries
+        .iter()
+        .map(|e| e.key.len() + e.value.len())
+        .fold(0usize, usize::saturating_add);
+    if total > MAX_METADATA_BYTES {
+        return Err(Error::Invalid(format!(
+            "the call's metadata is {total} bytes, over the limit of {MAX_METADATA_BYTES}"
+        )));
+    }
     let mut map = MetadataMap::with_capacity(entries.len());
     for entry in entries {
         let key = entry.key.to_ascii_lowercase();
@@ -349,6 +362,12 @@ impl VuState {
         })
     }
 
+    /// A unary call in flight: recorded as abandoned if its VU is cut.
+    fn grpc_in_flight(&self, method: &str) -> InFlight {
+        let name = crate::stats::truncate(method, self.run.limits.max_name_len);
+        InFlight::new(self.run.stats.clone(), "grpc", &name, self.iteration_lag)
+    }
+
     fn record_grpc(
         &mut self,
         method: &str,
@@ -422,7 +441,14 @@ impl VuState {
     ) -> Result<Reply, Error> {
         let started = Instant::now();
         let sent_bytes = request.len();
-        let outcome = self.unary(target, method, request, opts).await;
+        let in_flight = opts.record_event.then(|| self.grpc_in_flight(method));
+        let outcome = match self.hold_memory(request.len(), "the request message") {
+            Ok(_held) => self.unary(target, method, request, opts).await,
+            Err(message) => Err(Error::Invalid(message)),
+        };
+        if let Some(in_flight) = in_flight {
+            in_flight.done();
+        }
         let counts = Counts {
             sent: 1,
             received: u64::from(outcome.is_ok()),
@@ -624,14 +650,14 @@ pub struct ServerStream {
 /// A client-streaming call (the `client-stream` resource).
 pub struct ClientStream {
     record: StreamRecord,
-    sender: Option<mpsc::Sender<Bytes>>,
+    sender: Option<mpsc::Sender<HeldMessage>>,
     call: Option<JoinHandle<Result<tonic::Response<Bytes>, Status>>>,
 }
 
 /// A bidirectional call (the `bidi-stream` resource).
 pub struct BidiStream {
     record: StreamRecord,
-    sender: Option<mpsc::Sender<Bytes>>,
+    sender: Option<mpsc::Sender<HeldMessage>>,
     inbound: Inbound,
 }
 
@@ -639,19 +665,44 @@ fn table_error(e: wasmtime::component::ResourceTableError) -> wasmtime::Error {
     wasmtime::format_err!("grpc stream handle: {e}")
 }
 
+/// A message a guest sent on a stream, with its bytes held in the VU's
+/// memory budget until the call takes it.
+type HeldMessage = (Bytes, HostHold);
+
+/// The messages of a stream as the call reads them; each hold is given
+/// back when its message is taken.
+struct HeldMessages(mpsc::Receiver<HeldMessage>);
+
+impl tokio_stream::Stream for HeldMessages {
+    type Item = Bytes;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Bytes>> {
+        self.0
+            .poll_recv(cx)
+            .map(|item| item.map(|(bytes, _hold)| bytes))
+    }
+}
+
 async fn send_on(
-    sender: &Option<mpsc::Sender<Bytes>>,
-    message: Vec<u8>,
+    sender: &Option<mpsc::Sender<HeldMessage>>,
+    message: (Vec<u8>, HostHold),
     record: &mut StreamRecord,
 ) -> Result<(), Error> {
     let Some(sender) = sender else {
         return Err(Error::Invalid("the sending side is already closed".into()));
     };
-    sender.send(Bytes::from(message)).await.map_err(|_| {
-        Error::Transport(HttpError::Protocol(
-            "the call ended before the message was sent".into(),
-        ))
-    })?;
+    let (message, hold) = message;
+    sender
+        .send((Bytes::from(message), hold))
+        .await
+        .map_err(|_| {
+            Error::Transport(HttpError::Protocol(
+                "the call ended before the message was sent".into(),
+            ))
+        })?;
     record.counts.sent += 1;
     Ok(())
 }
@@ -680,8 +731,12 @@ impl wit::HostClientStream for VuState {
         stream: Resource<ClientStream>,
         message: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
+        let hold = match self.hold_memory(message.len(), "the stream message") {
+            Ok(hold) => hold,
+            Err(message) => return Ok(Err(Error::Invalid(message))),
+        };
         let state = self.table.get_mut(&stream).map_err(table_error)?;
-        let result = send_on(&state.sender, message, &mut state.record).await;
+        let result = send_on(&state.sender, (message, hold), &mut state.record).await;
         Ok(result)
     }
 
@@ -733,8 +788,12 @@ impl wit::HostBidiStream for VuState {
         stream: Resource<BidiStream>,
         message: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
+        let hold = match self.hold_memory(message.len(), "the stream message") {
+            Ok(hold) => hold,
+            Err(message) => return Ok(Err(Error::Invalid(message))),
+        };
         let state = self.table.get_mut(&stream).map_err(table_error)?;
-        let result = send_on(&state.sender, message, &mut state.record).await;
+        let result = send_on(&state.sender, (message, hold), &mut state.record).await;
         Ok(result)
     }
 
@@ -781,9 +840,18 @@ impl wit::Host for VuState {
         opts: Options,
     ) -> wasmtime::Result<Result<String, Error>> {
         let started = Instant::now();
-        let outcome = self
-            .json_unary(&target, &method, &request_json, &opts)
-            .await;
+        let in_flight = opts.record_event.then(|| self.grpc_in_flight(&method));
+        // The JSON and the message encoded from it.
+        let outcome = match self.hold_memory(request_json.len() * 2, "the request message") {
+            Ok(_held) => {
+                self.json_unary(&target, &method, &request_json, &opts)
+                    .await
+            }
+            Err(message) => Err(Error::Invalid(message)),
+        };
+        if let Some(in_flight) = in_flight {
+            in_flight.done();
+        }
         let counts = Counts {
             sent: 1,
             received: u64::from(outcome.is_ok()),
@@ -911,8 +979,8 @@ impl wit::Host for VuState {
 /// The sending side of a client or bidi stream, before its call starts.
 struct Outbound {
     record: StreamRecord,
-    sender: mpsc::Sender<Bytes>,
-    request: tonic::Request<ReceiverStream<Bytes>>,
+    sender: mpsc::Sender<HeldMessage>,
+    request: tonic::Request<HeldMessages>,
     client: tonic::client::Grpc<Channel>,
     path: PathAndQuery,
 }
@@ -937,7 +1005,7 @@ impl VuState {
         let mut request = tonic::Request::from_parts(
             prepared.metadata,
             Default::default(),
-            ReceiverStream::new(receiver),
+            HeldMessages(receiver),
         );
         request.set_timeout(prepared.deadline);
         Ok(Outbound {

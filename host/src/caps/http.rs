@@ -193,7 +193,16 @@ impl wit::Host for VuState {
             });
             InFlight::new(self.run.stats.clone(), &method, &name, self.iteration_lag)
         });
-        let (outcome, name) = self.perform(&req, &method).await;
+        // The request as lifted from the guest is host memory too.
+        let (outcome, name) = match self.hold_memory(req.body.len(), "the request body") {
+            Ok(_held) => self.perform(&req, &method).await,
+            Err(message) => (
+                Err(HttpError::TooLarge(message)),
+                in_flight
+                    .as_ref()
+                    .map_or_else(String::new, |f| f.name().to_string()),
+            ),
+        };
         let elapsed = started.elapsed();
         if let Some(in_flight) = in_flight {
             in_flight.done();
@@ -318,12 +327,18 @@ impl VuState {
             (None, Ok(url)) => path_and_query(url),
             (None, Err(_)) => req.url.clone(),
         };
-        let outcome = match url {
-            Ok(url) => match tokio::time::timeout(timeout, self.exchange(req, method, url)).await {
-                Ok(result) => result,
-                Err(_) => Err(HttpError::Timeout),
-            },
-            Err(error) => Err(error),
+        // `exchange` copies the body to send it.
+        let held = self
+            .hold_memory(req.body.len(), "the request body")
+            .map_err(HttpError::TooLarge);
+        let outcome = match (url, held) {
+            (Ok(url), Ok(_held)) => {
+                match tokio::time::timeout(timeout, self.exchange(req, method, url)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(HttpError::Timeout),
+                }
+            }
+            (Err(error), _) | (_, Err(error)) => Err(error),
         };
         (outcome, name)
     }

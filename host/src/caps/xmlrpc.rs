@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use crate::bindings::http as http_wit;
 use crate::bindings::xmlrpc::{self as wit, Error, Fault, Node};
 use crate::caps::http::describe_error;
-use crate::stats::RequestEvent;
+use crate::stats::{InFlight, RequestEvent};
 use crate::vu::VuState;
 
 /// Deepest nesting of arrays and structs accepted either way.
@@ -35,6 +35,24 @@ fn escape(text: &str, out: &mut String) {
             c => out.push(c),
         }
     }
+}
+
+/// Payloads bigger than this are encoded on a blocking thread.
+const ENCODE_INLINE_BYTES: usize = 256 * 1024;
+
+/// The bytes of text and binary data in `params`, plus a little per node.
+fn payload_bytes(params: &[Node]) -> usize {
+    params
+        .iter()
+        .map(|node| {
+            32 + match node {
+                Node::String(s) | Node::DateTime(s) => s.len(),
+                Node::Base64(b) => b.len() * 2,
+                Node::Struct(names) => names.iter().map(|n| n.len() + 32).sum(),
+                _ => 0,
+            }
+        })
+        .fold(0usize, usize::saturating_add)
 }
 
 /// Encode a `methodCall` document. Validates the node list as it goes:
@@ -371,7 +389,24 @@ impl wit::Host for VuState {
     ) -> wasmtime::Result<Result<Vec<Node>, Error>> {
         let started = Instant::now();
         let name = crate::stats::truncate(&method, self.run.limits.max_name_len);
-        let (outcome, length) = match encode_call(&method, &params) {
+        let in_flight = InFlight::new(self.run.stats.clone(), "xmlrpc", &name, self.iteration_lag);
+        // The lifted params and the document made from them (escaping
+        // makes text up to 6 times longer) are held in the VU's budget.
+        let payload = payload_bytes(&params);
+        let encoded = match self.hold_memory(payload.saturating_mul(7), "the XML-RPC call") {
+            Err(message) => Err(message),
+            // Big documents are encoded off the worker thread, so the VUs
+            // sharing it are not held up.
+            Ok(held) if payload > ENCODE_INLINE_BYTES => {
+                let method = method.clone();
+                tokio::task::spawn_blocking(move || encode_call(&method, &params))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("encoding failed: {e}")))
+                    .map(|document| (document, held))
+            }
+            Ok(held) => encode_call(&method, &params).map(|document| (document, held)),
+        };
+        let (outcome, length) = match encoded.map(|(document, _held)| document) {
             Err(message) => (Err(Error::InvalidParams(message)), 0),
             Ok(document) => {
                 let request = http_wit::Request {
@@ -407,6 +442,7 @@ impl wit::Host for VuState {
             }
         };
         let elapsed = started.elapsed();
+        in_flight.done();
         let message = outcome.as_ref().err().map(describe);
         self.run.stats.record(&RequestEvent {
             request_type: "xmlrpc",

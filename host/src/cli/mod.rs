@@ -14,7 +14,9 @@ use crate::thresholds::Threshold;
 
 mod values;
 
-pub use values::{LoadModel, RateSegment, Stages, parse_duration, parse_host_url};
+pub use values::{
+    LoadModel, MAX_ARRIVAL_RATE, MAX_VUS, RateSegment, Stages, parse_duration, parse_host_url,
+};
 use values::{
     cut_segments, parse_arrival_rate, parse_count, parse_rate, parse_size, parse_vars,
     rate_segments,
@@ -159,6 +161,21 @@ pub struct DemoArgs {
 /// scenario's defaults may only lower them.
 pub const OPERATOR_LIMITS: [&str; 4] = ["max-vu-memory", "max-task-cpu", "stop-timeout", "timeout"];
 
+/// Options that together make the load model: when the command line sets
+/// one of users, rate or stages, the scenario's values of all of them are
+/// ignored.
+const LOAD_MODEL: [&str; 6] = [
+    "users",
+    "spawn-rate",
+    "rate",
+    "stages",
+    "max-vus",
+    "pre-vus",
+];
+
+/// The most VUs a scenario's own options may ask for; more needs the flag.
+pub const MAX_SCENARIO_VUS: u32 = 10_000;
+
 /// A validated run configuration.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -302,7 +319,7 @@ impl RunConfig {
     fn set_option(&mut self, key: &str, value: &str, prefix: &str) -> Result<()> {
         let flag = format!("{prefix}{key}");
         match key {
-            "users" => self.users = parse_count(value, &flag, 1_000_000)? as u32,
+            "users" => self.users = parse_count(value, &flag, u64::from(MAX_VUS))? as u32,
             "spawn-rate" => self.spawn_rate = parse_rate(value, &flag)?,
             "run-time" => {
                 let run_time = parse_duration(value, &flag)?;
@@ -314,8 +331,8 @@ impl RunConfig {
             "iterations" => self.iterations = Some(parse_count(value, &flag, u64::MAX)?),
             "rate" => self.rate = Some(parse_arrival_rate(value, &flag)?),
             "stages" => self.stages = Some(Stages::parse(value, &flag)?),
-            "max-vus" => self.max_vus = parse_count(value, &flag, 1_000_000)? as u32,
-            "pre-vus" => self.pre_vus = Some(parse_count(value, &flag, 1_000_000)? as u32),
+            "max-vus" => self.max_vus = parse_count(value, &flag, u64::from(MAX_VUS))? as u32,
+            "pre-vus" => self.pre_vus = Some(parse_count(value, &flag, u64::from(MAX_VUS))? as u32),
             "max-queue-time" => self.max_queue_time = parse_duration(value, &flag)?,
             "max-vu-memory" => {
                 self.limits.max_vu_memory = parse_size(value, &flag)?;
@@ -360,8 +377,21 @@ impl RunConfig {
         defaults: &[(String, String)],
     ) -> Result<Vec<String>> {
         let mut notes = Vec::new();
+        // The operator's load model replaces the scenario's as a whole.
+        let operator_model = ["users", "rate", "stages"]
+            .iter()
+            .find(|key| self.explicit.contains(**key));
         for (key, value) in defaults {
             if self.explicit.contains(key.as_str()) {
+                continue;
+            }
+            if let Some(flag) = operator_model
+                && LOAD_MODEL.contains(&key.as_str())
+            {
+                notes.push(format!(
+                    "ignored the scenario's {key}={value}: the command line sets the load model \
+                     (--{flag})"
+                ));
                 continue;
             }
             let before = self.limit_value(key);
@@ -370,15 +400,35 @@ impl RunConfig {
                 (Some(before), Some(after)) if after > before => {
                     self.restore_limit(key, before);
                     notes.push(format!(
-                        "ignored the scenario's {key}={value}: a scenario may lower a limit, never \
-                         raise it (pass --{key} {value} to allow it)"
+                        "ignored the scenario's {key}={value}: a scenario may lower a limit, \
+                         never raise it (pass --{key} {value} to allow it)"
                     ));
+                }
+                _ if self.vu_count(key).is_some_and(|n| n > MAX_SCENARIO_VUS) => {
+                    bail!(
+                        "the scenario asks for {key}={value}, more than the {MAX_SCENARIO_VUS} \
+                         VUs a scenario may start by itself; pass --{key} to run that many"
+                    );
                 }
                 _ => notes.push(format!("{key}={value} (set by the scenario)")),
             }
         }
         self.check_combination()?;
         Ok(notes)
+    }
+
+    /// The most VUs an option asks for (None for options that are not VU counts).
+    fn vu_count(&self, key: &str) -> Option<u32> {
+        match key {
+            "users" => Some(self.users),
+            "max-vus" => Some(self.max_vus),
+            "pre-vus" => self.pre_vus,
+            "stages" => match &self.stages {
+                Some(Stages::Users(stages)) => stages.iter().map(|(_, n)| *n).max(),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// The value of an operator-only limit, comparable by size (None for other options).
@@ -491,6 +541,78 @@ mod tests {
             unreachable!()
         };
         RunConfig::from_args(&raw)
+    }
+
+    fn scenario(options: &[(&str, &str)]) -> Vec<(String, String)> {
+        options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_scenario_may_lower_a_limit_but_never_raise_one() {
+        let mut config = args(&["--max-task-cpu", "2s"]).unwrap();
+        let notes = config
+            .apply_scenario_defaults(&scenario(&[
+                ("max-vu-memory", "1GiB"),
+                ("stop-timeout", "1h"),
+                ("timeout", "1s"),
+                ("max-task-cpu", "1h"),
+                ("users", "3"),
+            ]))
+            .unwrap();
+        assert_eq!(config.limits.max_vu_memory, 128 << 20);
+        assert_eq!(config.stop_timeout, Duration::from_secs(5));
+        assert_eq!(config.limits.request_timeout, Duration::from_secs(1));
+        assert_eq!(
+            config.limits.max_task_cpu,
+            Duration::from_secs(2),
+            "the flag wins"
+        );
+        assert_eq!(config.users, 3);
+        assert!(notes[0].contains("--max-vu-memory 1GiB"), "{notes:?}");
+        assert!(notes[1].starts_with("ignored"), "{notes:?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n == "timeout=1s (set by the scenario)")
+        );
+        for key in OPERATOR_LIMITS {
+            assert!(config.limit_value(key).is_some(), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_operators_load_model_replaces_the_scenarios() {
+        let mut config = args(&["-u", "2"]).unwrap();
+        let notes = config
+            .apply_scenario_defaults(&scenario(&[
+                ("stages", "1s:4294967295"),
+                ("rate", "1e12/s"),
+            ]))
+            .unwrap();
+        assert_eq!(
+            config.load_model(),
+            LoadModel::Closed {
+                users: 2,
+                spawn_rate: 1.0
+            }
+        );
+        assert!(notes.iter().all(|n| n.contains("--users")), "{notes:?}");
+    }
+
+    #[test]
+    fn a_scenario_cannot_start_an_unbounded_number_of_vus() {
+        let mut config = args(&[]).unwrap();
+        let err = config
+            .apply_scenario_defaults(&scenario(&[("stages", "1s:20000")]))
+            .unwrap_err();
+        assert!(format!("{err}").contains("--stages"), "{err}");
+        let err = args(&["--stages", "1s:4294967295"]).unwrap_err();
+        assert!(format!("{err}").contains("at most 1000000"), "{err}");
+        let err = args(&["--rate", "1e12/s", "-t", "1s"]).unwrap_err();
+        assert!(format!("{err}").contains("largest arrival rate"), "{err}");
     }
 
     #[test]

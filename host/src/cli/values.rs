@@ -30,9 +30,17 @@ impl Stages {
             if target.contains('/') {
                 rates.push((duration, parse_arrival_rate(target, flag)?));
             } else {
-                let count = target.trim().parse::<u32>().map_err(|_| {
-                    anyhow::anyhow!("{flag}: stage {stage:?} has target {target:?}, not a user count or a rate like 50/s")
-                })?;
+                let count = target
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= MAX_VUS)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{flag}: stage {stage:?} has target {target:?}, not a user count \
+                             (at most {MAX_VUS}) or a rate like 50/s"
+                        )
+                    })?;
                 users.push((duration, count));
             }
         }
@@ -134,10 +142,20 @@ pub(super) fn parse_arrival_rate(value: &str, flag: &str) -> Result<f64> {
         other => bail!("{flag}: rate unit {other:?} is not s, m or h; e.g. 100/s"),
     };
     match number.trim().parse::<f64>() {
-        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n / seconds),
+        Ok(n) if n.is_finite() && n >= 0.0 && n / seconds <= MAX_ARRIVAL_RATE => Ok(n / seconds),
+        Ok(n) if n.is_finite() && n >= 0.0 => bail!(
+            "{flag} {value:?} is above the largest arrival rate, {MAX_ARRIVAL_RATE}/s; run \
+             execution segments on several machines for more"
+        ),
         _ => bail!("{flag} expects a rate such as 100/s or 600/m, got {value:?}"),
     }
 }
+
+/// The largest arrival rate, iterations per second.
+pub const MAX_ARRIVAL_RATE: f64 = 1_000_000.0;
+
+/// The most VUs any option may ask for (users, stage targets, VU pools).
+pub const MAX_VUS: u32 = 1_000_000;
 
 /// Parse a base URL given on the command line or by the scenario.
 pub fn parse_host_url(value: &str, origin: &str) -> Result<Url> {

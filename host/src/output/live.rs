@@ -103,7 +103,11 @@ pub async fn monitor(
             break;
         }
         // After the stop only the running tasks finish: nothing to abort.
-        let thresholds = if run.stopping() { &[][..] } else { &abort_on_fail[..] };
+        let thresholds = if run.stopping() {
+            &[][..]
+        } else {
+            &abort_on_fail[..]
+        };
         for threshold in thresholds {
             if snapshot.elapsed < threshold.delay_abort_eval {
                 continue;

@@ -7,6 +7,12 @@ pub mod summary;
 
 use std::borrow::Cow;
 
+/// True for characters a guest's text must not put on a terminal: control
+/// characters (C0, DEL, C1) and Unicode bidirectional overrides/isolates.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// `text` (a guest-chosen name, message or reason) made safe to print on a
 /// terminal: control characters (C0 and C1, DEL, escape sequences included)
 /// and Unicode bidirectional overrides are shown as visible escapes
@@ -14,8 +20,7 @@ use std::borrow::Cow;
 /// screen, set the title, write the clipboard (OSC 52) or forge a line of
 /// the report. Text without such characters is returned as it is.
 pub fn printable(text: &str) -> Cow<'_, str> {
-    let unsafe_char =
-        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let unsafe_char = is_unsafe_char;
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }

@@ -73,9 +73,15 @@ pub struct Shared {
 pub async fn run(shared: Shared, model: LoadModel, run_limit: Option<Duration>) -> Outcome {
     let shared = Arc::new(shared);
     // The open model's schedule is its clock (already cut to the run time):
-    // it ends when its last arrival has been dealt with.
-    let closed = !matches!(model, LoadModel::Open { .. });
-    if let Some(limit) = run_limit.filter(|_| closed) {
+    // it ends when its last arrival has been dealt with, which takes at most
+    // the queue time more; the timer is only a safety net there.
+    let limit = match &model {
+        LoadModel::Open { max_queue_time, .. } => {
+            run_limit.map(|limit| limit + *max_queue_time + Duration::from_secs(1))
+        }
+        _ => run_limit,
+    };
+    if let Some(limit) = limit {
         let run = shared.run.clone();
         tokio::spawn(async move {
             let mut stop = run.stop.subscribe();

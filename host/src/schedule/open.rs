@@ -90,6 +90,9 @@ enum PoolEvent {
     Lost,
 }
 
+/// Late arrivals dropped in one go before the controller looks around.
+const MAX_SKIP_AT_ONCE: u32 = 10_000;
+
 /// Run the open model until its schedule ends or the run stops.
 pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
     let run = shared.run.clone();
@@ -188,6 +191,23 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
                 break;
             }
         }
+        // Arrivals already too late to start are dropped without queueing
+        // them one by one (a rate far above what the VUs can take), a
+        // bounded number at a time so the controller stays responsive.
+        let mut skipped = 0;
+        while skipped < MAX_SKIP_AT_ONCE
+            && schedule
+                .peek()
+                .is_some_and(|offset| (start + *offset).elapsed() > plan.max_queue_time)
+        {
+            schedule.next();
+            stats.record_dropped_iteration();
+            skipped += 1;
+        }
+        if skipped == MAX_SKIP_AT_ONCE {
+            tokio::task::yield_now().await;
+            continue;
+        }
         let next_arrival = schedule.peek().map(|offset| start + *offset);
         if next_arrival.is_none() && backlog.is_empty() {
             break;
@@ -260,7 +280,10 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
             stop_instance(&shared, &mut vu).await;
         }
     };
-    if tokio::time::timeout(shared.stop_timeout, stopping).await.is_err() {
+    if tokio::time::timeout(shared.stop_timeout, stopping)
+        .await
+        .is_err()
+    {
         shared
             .run
             .stats

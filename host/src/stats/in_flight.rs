@@ -38,6 +38,11 @@ impl InFlight {
         }
     }
 
+    /// The request's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The call finished: nothing is recorded on drop.
     pub fn done(mut self) {
         self.pending = false;
