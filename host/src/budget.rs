@@ -1,16 +1,16 @@
 //! One VU's memory budget (`--max-vu-memory`): its instance's linear
-//! memories plus the bytes the host holds on its behalf (request bodies it
-//! is collecting), so a VU cannot grow the host past its cap through a host
-//! call. Host resources (sockets, streams, header sets) are bounded by
-//! count: [`MAX_RESOURCES`] per VU.
+//! memories plus the bytes the host holds on its behalf (request bodies,
+//! messages and documents it is building, header sets), so a VU cannot grow
+//! the host past its cap through a host call.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Most host resources (sockets, streams, pollables, wasi:http header sets,
-/// requests and bodies, gRPC streams) one VU may hold at once. A guest that
+/// Most host resources (of any kind) one VU may hold at once; a guest that
 /// asks for more traps and its instance is replaced (its resources freed).
-pub const MAX_RESOURCES: usize = 1024;
+/// Sockets have a lower cap ([`crate::caps::resources::MAX_SOCKETS`]) and
+/// header sets count in the memory budget.
+pub const MAX_RESOURCES: usize = 1_000_000;
 
 /// Largest in-memory size of one wasi:http header set (`fields`), in bytes;
 /// with [`MAX_RESOURCES`] it bounds what header sets can hold per VU.
@@ -96,6 +96,24 @@ impl HostHold {
     }
 }
 
+impl HostHold {
+    /// Hold exactly `bytes` (more or fewer than now): false (nothing
+    /// changed) when more would pass the budget.
+    pub fn set(&mut self, bytes: usize) -> bool {
+        let bytes = bytes as u64;
+        if bytes >= self.bytes {
+            let more = usize::try_from(bytes - self.bytes).unwrap_or(usize::MAX);
+            self.grow(more)
+        } else {
+            self.budget
+                .host
+                .fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+            self.bytes = bytes;
+            true
+        }
+    }
+}
+
 impl Drop for HostHold {
     fn drop(&mut self) {
         self.budget.host.fetch_sub(self.bytes, Ordering::AcqRel);
@@ -118,5 +136,11 @@ mod tests {
         drop(hold);
         assert_eq!(budget.used(), 60);
         assert!(budget.grow_linear(60, 100));
+        let budget = MemoryBudget::new(100);
+        let mut hold = budget.hold();
+        assert!(hold.set(80));
+        assert!(!hold.set(120));
+        assert!(hold.set(10));
+        assert_eq!(budget.used(), 10);
     }
 }

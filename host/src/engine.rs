@@ -254,6 +254,9 @@ pub fn new_linker(engine: &Engine) -> Result<Linker<VuState>> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("linking wasi:http")?;
+    crate::caps::resources::add_to_linker(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("linking the resource audit")?;
     Scenario::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |state| state)
         .map_err(anyhow::Error::from)
         .context("linking Horde's interfaces")?;

@@ -17,6 +17,7 @@ use crate::bindings::{Scenario, ScenarioPre, user};
 use crate::budget::{HostHold, MAX_RESOURCES, MemoryBudget};
 use crate::caps::grpc::{ProtoSchema, VuGrpc};
 use crate::caps::http::{HttpSettings, VuHttp};
+use crate::caps::resources::ResourceAudit;
 use crate::caps::wasi_http::VuWasiHttp;
 use crate::engine::{EPOCH_TICK, YIELD_AFTER};
 use crate::guest_log::{GuestLogger, GuestOutput, RecentLines};
@@ -267,6 +268,8 @@ pub struct VuState {
     /// wasi:http requests (guests with their own HTTP library).
     pub(crate) wasi_http: VuWasiHttp,
     pub budget: Arc<CpuBudget>,
+    /// Sockets and header sets this VU holds, checked where they are made.
+    pub(crate) audit: ResourceAudit,
     wasi: WasiCtx,
     /// Resources handed to the guest (WASI streams, gRPC streams).
     pub(crate) table: ResourceTable,
@@ -295,6 +298,7 @@ impl VuState {
             wasi: sandboxed_wasi(&run, vu_id, &stderr_tail),
             stderr_tail,
             table,
+            audit: ResourceAudit::new(memory.hold()),
             limiter: MemoryCap { budget: memory },
             run,
             vu_id,
@@ -387,8 +391,8 @@ fn trap_message(error: &wasmtime::Error, recent: Option<&RecentLines>) -> String
     let mut message = error.root_cause().to_string();
     if message.contains("resource table has no free keys") {
         message = format!(
-            "the VU holds more than {MAX_RESOURCES} host resources at once (sockets, streams, \
-             HTTP headers, requests); it was replaced and its resources freed"
+            "the VU holds more than {MAX_RESOURCES} host resources at once (streams, pollables, \
+             HTTP requests); it was replaced and its resources freed"
         );
     }
     if let Some(panic) = recent.and_then(RecentLines::take_panic) {

@@ -64,12 +64,13 @@ impl Hostile {
                 Ok(())
             }
             Some("sockets") => {
-                // Sockets until the host refuses (it traps the instance).
+                // Sockets until the host refuses, then keep them.
                 while let Ok(socket) =
                     wasip2::sockets::tcp_create_socket::create_tcp_socket(IpAddressFamily::Ipv4)
                 {
                     self.sockets.push(socket);
                 }
+                metrics::gauge("sockets held", self.sockets.len() as f64);
                 Ok(())
             }
             Some("fields") => {

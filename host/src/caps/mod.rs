@@ -6,6 +6,7 @@ pub mod http;
 pub mod ip_name_lookup;
 pub mod metrics;
 pub mod net;
+pub mod resources;
 pub mod sockets;
 pub mod wasi_http;
 pub mod xmlrpc;
