@@ -4,33 +4,34 @@
 //! a `.proto` compiled at run time. Every call or stream becomes one event.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes};
 use http::uri::PathAndQuery;
 use hyper_util::rt::TokioIo;
-use prost::Message as _;
-use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{
     AsciiMetadataValue, BinaryMetadataValue, KeyAndValueRef, MetadataKey, MetadataMap,
 };
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status, Streaming};
+use tonic::{Code, Status};
 use url::Url;
 use wasmtime::component::Resource;
 
 use crate::bindings::grpc::{self as wit, Error, MetadataEntry, Options, Reply};
 use crate::bindings::http::Error as HttpError;
-use crate::budget::HostHold;
 use crate::caps::net::{error_chain, open_stream};
 use crate::stats::{InFlight, RequestEvent};
-use crate::vu::{RunContext, VuState};
+use crate::vu::VuState;
+
+mod json;
+mod streams;
+
+pub use json::{ProtoSchema, load_schema};
+
+pub use streams::{BidiStream, ClientStream, ServerStream};
+use streams::{Inbound, Outbound, StreamRecord, record_stream, table_error};
 
 /// Messages buffered between a guest's `send` and the wire.
 const SEND_BUFFER: usize = 16;
@@ -70,60 +71,6 @@ impl Decoder for BytesCodec {
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
         Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
-
-/// The `.proto` definitions given with `--proto`, for JSON messages.
-#[derive(Debug)]
-pub struct ProtoSchema {
-    pool: DescriptorPool,
-}
-
-impl ProtoSchema {
-    /// Compile `file` (imports resolved against `includes` and the file's folder).
-    pub fn load(file: &Path, includes: &[std::path::PathBuf]) -> anyhow::Result<ProtoSchema> {
-        let mut dirs: Vec<std::path::PathBuf> = includes.to_vec();
-        if let Some(parent) = file.parent() {
-            dirs.push(if parent.as_os_str().is_empty() {
-                ".".into()
-            } else {
-                parent.to_path_buf()
-            });
-        }
-        let descriptors = protox::compile([file], dirs)
-            .map_err(|e| anyhow::anyhow!("compiling {}: {e}", file.display()))?;
-        let pool = DescriptorPool::from_file_descriptor_set(descriptors)
-            .map_err(|e| anyhow::anyhow!("reading the descriptors of {}: {e}", file.display()))?;
-        if pool.services().next().is_none() {
-            anyhow::bail!(
-                "{} declares no service; --proto needs the file with the service",
-                file.display()
-            );
-        }
-        Ok(ProtoSchema { pool })
-    }
-
-    fn method(&self, path: &str) -> Result<MethodDescriptor, Error> {
-        let (service, method) = path
-            .strip_prefix('/')
-            .and_then(|p| p.split_once('/'))
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "method {path:?} is not of the form /package.Service/Method"
-                ))
-            })?;
-        let service = self.pool.get_service_by_name(service).ok_or_else(|| {
-            Error::Invalid(format!("the --proto file has no service {service:?}"))
-        })?;
-        service
-            .methods()
-            .find(|m| m.name() == method)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "service {} has no method {method:?}",
-                    service.full_name()
-                ))
-            })
     }
 }
 
@@ -462,361 +409,12 @@ impl VuState {
     }
 }
 
-impl VuState {
-    /// A unary call with JSON messages: the reply's JSON and its size on the wire.
-    async fn json_unary(
-        &mut self,
-        target: &str,
-        method: &str,
-        request_json: &str,
-        opts: &Options,
-    ) -> Result<(String, usize), Error> {
-        let Some(schema) = self.run.proto.clone() else {
-            let message = format!(
-                "the scenario calls {method} with JSON messages (call-json), which needs the \
-                 service's .proto file: run it with --proto FILE"
-            );
-            self.run.misuse(message.clone());
-            return Err(Error::Invalid(message));
-        };
-        let descriptor = schema.method(method).inspect_err(|error| {
-            if let Error::Invalid(message) = error {
-                self.run
-                    .misuse(format!("{message} (in the --proto file given to the run)"));
-            }
-        })?;
-        let mut deserializer = serde_json::Deserializer::from_str(request_json);
-        let request = DynamicMessage::deserialize(descriptor.input(), &mut deserializer)
-            .map_err(|e| {
-                Error::Invalid(format!(
-                    "the request is not a JSON {}: {e}",
-                    descriptor.input().full_name()
-                ))
-            })?
-            .encode_to_vec();
-        let reply = self
-            .unary(target, method, Bytes::from(request), opts)
-            .await?;
-        let message = DynamicMessage::decode(descriptor.output(), reply.message.as_slice())
-            .map_err(|e| {
-                Error::Malformed(format!("not a {}: {e}", descriptor.output().full_name()))
-            })?;
-        let json = serde_json::to_string(&message).map_err(|e| Error::Malformed(e.to_string()))?;
-        Ok((json, reply.message.len()))
-    }
-}
-
 /// Message counts of a call.
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
     sent: u64,
     received: u64,
     bytes_received: u64,
-}
-
-/// What every stream keeps to record its event once, when it ends.
-#[derive(Debug)]
-struct StreamRecord {
-    method: String,
-    started: Instant,
-    deadline: Duration,
-    /// The iteration's start lag (open model).
-    lag: Option<Duration>,
-    counts: Counts,
-    recorded: bool,
-}
-
-impl StreamRecord {
-    fn new(method: &str, deadline: Duration, lag: Option<Duration>) -> StreamRecord {
-        StreamRecord {
-            method: method.to_string(),
-            started: Instant::now(),
-            deadline,
-            lag,
-            counts: Counts::default(),
-            recorded: false,
-        }
-    }
-
-    fn error(&self, status: Status) -> Error {
-        from_status(&deadline_status(status, self.started, self.deadline))
-    }
-}
-
-fn record_stream(run: &RunContext, record: &mut StreamRecord, error: Option<&Error>) {
-    if record.recorded {
-        return;
-    }
-    record.recorded = true;
-    let message = error.map(describe);
-    let name = crate::stats::truncate(&record.method, run.limits.max_name_len);
-    run.stats.record(&RequestEvent {
-        request_type: "grpc",
-        name: &name,
-        duration: record.started.elapsed(),
-        response_length: record.counts.bytes_received,
-        error: message.as_deref(),
-        messages_sent: record.counts.sent,
-        messages_received: record.counts.received,
-        lag: record.lag,
-    });
-}
-
-type StreamingCall = JoinHandle<Result<tonic::Response<Streaming<Bytes>>, Status>>;
-
-/// Where the replies of a stream come from.
-enum Inbound {
-    /// The call has not answered with headers yet.
-    Pending(StreamingCall),
-    Open(Box<Streaming<Bytes>>),
-    Done,
-}
-
-impl Inbound {
-    async fn next(&mut self, record: &mut StreamRecord) -> Result<Option<Bytes>, Error> {
-        loop {
-            match self {
-                Inbound::Done => return Ok(None),
-                Inbound::Pending(call) => {
-                    let response = call
-                        .await
-                        .map_err(|e| Error::Invalid(format!("the call was cancelled: {e}")))?;
-                    match response {
-                        Ok(response) => *self = Inbound::Open(Box::new(response.into_inner())),
-                        Err(status) => {
-                            *self = Inbound::Done;
-                            return Err(record.error(status));
-                        }
-                    }
-                }
-                Inbound::Open(streaming) => {
-                    return match streaming.message().await {
-                        Ok(Some(message)) => {
-                            record.counts.received += 1;
-                            record.counts.bytes_received += message.len() as u64;
-                            Ok(Some(message))
-                        }
-                        Ok(None) => {
-                            *self = Inbound::Done;
-                            Ok(None)
-                        }
-                        Err(status) => {
-                            *self = Inbound::Done;
-                            Err(record.error(status))
-                        }
-                    };
-                }
-            }
-        }
-    }
-}
-
-/// A CANCELLED status for a stream the guest dropped early.
-fn cancelled(message: &str) -> Error {
-    Error::Status(wit::Status {
-        code: Code::Cancelled as u32,
-        message: message.to_string(),
-        details: Vec::new(),
-    })
-}
-
-/// The next message of a stream; its event is recorded when the stream ends.
-async fn next_recorded(
-    run: &RunContext,
-    inbound: &mut Inbound,
-    record: &mut StreamRecord,
-) -> Result<Option<Vec<u8>>, Error> {
-    let result = inbound.next(record).await;
-    match &result {
-        Ok(None) => record_stream(run, record, None),
-        Err(error) => record_stream(run, record, Some(error)),
-        Ok(Some(_)) => {}
-    }
-    result.map(|m| m.map(|b| b.to_vec()))
-}
-
-/// Record a dropped stream: fine if it had ended, CANCELLED if not.
-fn record_drop(run: &RunContext, inbound: &Inbound, record: &mut StreamRecord) {
-    let error = (!matches!(inbound, Inbound::Done)).then(|| cancelled("dropped before the end"));
-    record_stream(run, record, error.as_ref());
-}
-
-/// A server-streaming call (the `server-stream` resource).
-pub struct ServerStream {
-    record: StreamRecord,
-    inbound: Inbound,
-}
-
-/// A client-streaming call (the `client-stream` resource).
-pub struct ClientStream {
-    record: StreamRecord,
-    sender: Option<mpsc::Sender<HeldMessage>>,
-    call: Option<JoinHandle<Result<tonic::Response<Bytes>, Status>>>,
-}
-
-/// A bidirectional call (the `bidi-stream` resource).
-pub struct BidiStream {
-    record: StreamRecord,
-    sender: Option<mpsc::Sender<HeldMessage>>,
-    inbound: Inbound,
-}
-
-fn table_error(e: wasmtime::component::ResourceTableError) -> wasmtime::Error {
-    wasmtime::format_err!("grpc stream handle: {e}")
-}
-
-/// A message a guest sent on a stream, with its bytes held in the VU's
-/// memory budget until the call takes it.
-type HeldMessage = (Bytes, HostHold);
-
-/// The messages of a stream as the call reads them; each hold is given
-/// back when its message is taken.
-struct HeldMessages(mpsc::Receiver<HeldMessage>);
-
-impl tokio_stream::Stream for HeldMessages {
-    type Item = Bytes;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Bytes>> {
-        self.0
-            .poll_recv(cx)
-            .map(|item| item.map(|(bytes, _hold)| bytes))
-    }
-}
-
-async fn send_on(
-    sender: &Option<mpsc::Sender<HeldMessage>>,
-    message: (Vec<u8>, HostHold),
-    record: &mut StreamRecord,
-) -> Result<(), Error> {
-    let Some(sender) = sender else {
-        return Err(Error::Invalid("the sending side is already closed".into()));
-    };
-    let (message, hold) = message;
-    sender
-        .send((Bytes::from(message), hold))
-        .await
-        .map_err(|_| {
-            Error::Transport(HttpError::Protocol(
-                "the call ended before the message was sent".into(),
-            ))
-        })?;
-    record.counts.sent += 1;
-    Ok(())
-}
-
-impl wit::HostServerStream for VuState {
-    async fn next(
-        &mut self,
-        stream: Resource<ServerStream>,
-    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        let run = self.run.clone();
-        let state = self.table.get_mut(&stream).map_err(table_error)?;
-        let result = next_recorded(&run, &mut state.inbound, &mut state.record).await;
-        Ok(result)
-    }
-
-    async fn drop(&mut self, stream: Resource<ServerStream>) -> wasmtime::Result<()> {
-        let mut state = self.table.delete(stream).map_err(table_error)?;
-        record_drop(&self.run, &state.inbound, &mut state.record);
-        Ok(())
-    }
-}
-
-impl wit::HostClientStream for VuState {
-    async fn send(
-        &mut self,
-        stream: Resource<ClientStream>,
-        message: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), Error>> {
-        let hold = match self.hold_memory(message.len(), "the stream message") {
-            Ok(hold) => hold,
-            Err(message) => return Ok(Err(Error::Invalid(message))),
-        };
-        let state = self.table.get_mut(&stream).map_err(table_error)?;
-        let result = send_on(&state.sender, (message, hold), &mut state.record).await;
-        Ok(result)
-    }
-
-    async fn finish(
-        &mut self,
-        stream: Resource<ClientStream>,
-    ) -> wasmtime::Result<Result<Reply, Error>> {
-        let run = self.run.clone();
-        let state = self.table.get_mut(&stream).map_err(table_error)?;
-        state.sender = None;
-        let result = match state.call.take() {
-            None => Err(Error::Invalid("finish was already called".into())),
-            Some(call) => match call.await {
-                Err(e) => Err(Error::Invalid(format!("the call was cancelled: {e}"))),
-                Ok(Err(status)) => Err(state.record.error(status)),
-                Ok(Ok(response)) => {
-                    let metadata = reply_metadata(response.metadata());
-                    let message = response.into_inner();
-                    state.record.counts.received += 1;
-                    state.record.counts.bytes_received += message.len() as u64;
-                    Ok(Reply {
-                        message: message.to_vec(),
-                        metadata,
-                    })
-                }
-            },
-        };
-        record_stream(&run, &mut state.record, result.as_ref().err());
-        Ok(result)
-    }
-
-    async fn drop(&mut self, stream: Resource<ClientStream>) -> wasmtime::Result<()> {
-        let mut state = self.table.delete(stream).map_err(table_error)?;
-        if let Some(call) = state.call.take() {
-            call.abort();
-        }
-        record_stream(
-            &self.run,
-            &mut state.record,
-            Some(&cancelled("dropped before finish")),
-        );
-        Ok(())
-    }
-}
-
-impl wit::HostBidiStream for VuState {
-    async fn send(
-        &mut self,
-        stream: Resource<BidiStream>,
-        message: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), Error>> {
-        let hold = match self.hold_memory(message.len(), "the stream message") {
-            Ok(hold) => hold,
-            Err(message) => return Ok(Err(Error::Invalid(message))),
-        };
-        let state = self.table.get_mut(&stream).map_err(table_error)?;
-        let result = send_on(&state.sender, (message, hold), &mut state.record).await;
-        Ok(result)
-    }
-
-    async fn close_send(&mut self, stream: Resource<BidiStream>) -> wasmtime::Result<()> {
-        self.table.get_mut(&stream).map_err(table_error)?.sender = None;
-        Ok(())
-    }
-
-    async fn next(
-        &mut self,
-        stream: Resource<BidiStream>,
-    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        let run = self.run.clone();
-        let state = self.table.get_mut(&stream).map_err(table_error)?;
-        let result = next_recorded(&run, &mut state.inbound, &mut state.record).await;
-        Ok(result)
-    }
-
-    async fn drop(&mut self, stream: Resource<BidiStream>) -> wasmtime::Result<()> {
-        let mut state = self.table.delete(stream).map_err(table_error)?;
-        record_drop(&self.run, &state.inbound, &mut state.record);
-        Ok(())
-    }
 }
 
 impl wit::Host for VuState {
@@ -976,91 +574,9 @@ impl wit::Host for VuState {
     }
 }
 
-/// The sending side of a client or bidi stream, before its call starts.
-struct Outbound {
-    record: StreamRecord,
-    sender: mpsc::Sender<HeldMessage>,
-    request: tonic::Request<HeldMessages>,
-    client: tonic::client::Grpc<Channel>,
-    path: PathAndQuery,
-}
-
-impl VuState {
-    /// Prepare a stream the guest sends on; a failure is recorded as its event.
-    async fn open_outbound(
-        &mut self,
-        target: &str,
-        method: &str,
-        opts: &Options,
-    ) -> Result<Outbound, Error> {
-        let mut record = StreamRecord::new(method, self.grpc_deadline(opts), self.iteration_lag);
-        let prepared = match self.prepare(target, method, opts).await {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                record_stream(&self.run, &mut record, Some(&error));
-                return Err(error);
-            }
-        };
-        let (sender, receiver) = mpsc::channel(SEND_BUFFER);
-        let mut request = tonic::Request::from_parts(
-            prepared.metadata,
-            Default::default(),
-            HeldMessages(receiver),
-        );
-        request.set_timeout(prepared.deadline);
-        Ok(Outbound {
-            record,
-            sender,
-            request,
-            client: tonic::client::Grpc::new(prepared.channel),
-            path: prepared.path,
-        })
-    }
-}
-
-/// Load `--proto` once for the run.
-pub fn load_schema(
-    file: Option<&Path>,
-    includes: &[std::path::PathBuf],
-) -> anyhow::Result<Option<Arc<ProtoSchema>>> {
-    file.map(|f| ProtoSchema::load(f, includes).map(Arc::new))
-        .transpose()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn schema_maps_methods_and_json() {
-        let dir = tempfile::tempdir().unwrap();
-        let proto = dir.path().join("hello.proto");
-        std::fs::write(
-            &proto,
-            r#"syntax = "proto3";
-            package hello;
-            message HelloRequest { string name = 1; }
-            message HelloResponse { string message = 1; }
-            service HelloService { rpc SayHello(HelloRequest) returns (HelloResponse); }"#,
-        )
-        .unwrap();
-        let schema = ProtoSchema::load(&proto, &[]).unwrap();
-        let method = schema.method("/hello.HelloService/SayHello").unwrap();
-        let mut de = serde_json::Deserializer::from_str(r#"{"name":"horde"}"#);
-        let bytes = DynamicMessage::deserialize(method.input(), &mut de)
-            .unwrap()
-            .encode_to_vec();
-        assert_eq!(bytes, b"\x0a\x05horde");
-        assert!(matches!(
-            schema.method("/hello.HelloService/Nope"),
-            Err(Error::Invalid(_))
-        ));
-        assert!(matches!(
-            schema.method("/nope.Svc/SayHello"),
-            Err(Error::Invalid(_))
-        ));
-        assert!(matches!(schema.method("SayHello"), Err(Error::Invalid(_))));
-    }
 
     #[test]
     fn statuses_are_named_by_code() {
