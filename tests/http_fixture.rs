@@ -206,3 +206,122 @@ async fn untrusted_certificate_is_a_tls_failure() {
         report.errors
     );
 }
+
+/// A loopback server that keeps each request's head and answers with
+/// `answer(head)`: the raw response bytes.
+async fn recording_server(
+    answer: fn(&str) -> Vec<u8>,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let recorder = seen.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let recorder = recorder.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&request).into_owned();
+                let response = answer(&head);
+                recorder.lock().unwrap().push(head);
+                let _ = socket.write_all(&response).await;
+            });
+        }
+    });
+    (address, seen, server)
+}
+
+/// `--host` with a path: relative request paths go under it (as Locust
+/// joins them), with or without a trailing slash, and the JSON says which
+/// base URL was used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relative_paths_resolve_under_the_hosts_path() {
+    let (address, seen, server) = recording_server(|_| {
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_vec()
+    })
+    .await;
+    for host in [
+        format!("http://{address}/api"),
+        format!("http://{address}/api/"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let json_path = dir.path().join("report.json");
+        let mut run = config(guests::TEST_LOAD, &host, dir.path());
+        run.iterations = Some(2);
+        run.json = Some(json_path.clone());
+        run.vars.insert("path".into(), "/item/1".into());
+        let outcome = horde::run(&run).await.unwrap();
+        assert_eq!(
+            outcome.report.total.failures, 0,
+            "{:?}",
+            outcome.report.errors
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+        assert_eq!(json["base_url"], host.as_str());
+    }
+    server.abort();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    for head in seen {
+        assert!(head.starts_with("GET /api/item/1 HTTP/1.1\r\n"), "{head}");
+    }
+}
+
+/// A gzip-coded JSON body reaches the scenario decoded (as with `requests`
+/// and `fetch()`), `Accept-Encoding` is sent, and the recorded size is the
+/// decoded body's (as Locust records it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coded_bodies_are_decoded() {
+    use std::io::Write;
+
+    const JSON: &str = r#"{"items":[1,2,3,4,5,6,7,8,9,10]}"#;
+    let (address, seen, server) = recording_server(|_| {
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(JSON.as_bytes()).unwrap();
+        let body = gzip.finish().unwrap();
+        let mut response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        response.extend_from_slice(&body);
+        response
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = config(guests::TEST_LOAD, &format!("http://{address}"), dir.path());
+    run.iterations = Some(3);
+    run.vars.insert("path".into(), "/items".into());
+    run.vars.insert("json".into(), "on".into());
+    let outcome = horde::run(&run).await.unwrap();
+    server.abort();
+    let report = &outcome.report;
+    assert_eq!(report.total.failures, 0, "{:?}", report.errors);
+    assert_eq!(report.checks.len(), 1, "{report:?}");
+    assert_eq!(report.checks[0].passes, 3, "{:?}", report.checks);
+    assert_eq!(report.checks[0].fails, 0);
+    assert_eq!(report.total.bytes, 3 * JSON.len() as u64);
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|head| head
+            .to_ascii_lowercase()
+            .contains("accept-encoding: gzip, deflate, br, zstd")),
+        "{seen:?}"
+    );
+}

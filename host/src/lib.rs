@@ -59,6 +59,8 @@ pub struct RunOutcome {
     /// Why the JSON report could not be written (the run's results are
     /// still in `report`; the exit code is 3).
     pub report_error: Option<String>,
+    /// The base URL relative paths were resolved under (`--host`).
+    pub base_url: Option<String>,
 }
 
 /// How a finished run is judged.
@@ -297,16 +299,11 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         compile_source: loaded.source,
         misuse: run.misuse_reported(),
         report_error: None,
+        base_url: run.base_url.as_ref().map(|url| url.to_string()),
     };
     reserve.release();
     if let Some(path) = &config.json
-        && let Err(error) = output::json::write(
-            path,
-            &result.report,
-            result.stop_reason.as_deref(),
-            result.interrupted_users,
-            result.replaced_instances,
-        )
+        && let Err(error) = output::json::write(path, &result)
     {
         result.report_error = Some(format!("{error:#}"));
     }

@@ -1,13 +1,14 @@
 //! Test guest for the load models: each task GETs `--var path=` (default
-//! "/"), waits `--var wait_ms=` (default none), and with `--var metrics=on`
-//! reports a counter, a gauge and a trend. `--var options=rate=50/s;run-time=2s` carries default
+//! "/"), waits `--var wait_ms=` (default none), with `--var metrics=on`
+//! reports a counter, a gauge and a trend, and with `--var json=on` checks
+//! that the body it received is JSON. `--var options=rate=50/s;run-time=2s` carries default
 //! run options in `configure`, as a scenario may.
 
 use horde_sdk::prelude::*;
 
 #[derive(Default)]
 struct Load {
-    settings: Option<(String, bool)>,
+    settings: Option<(String, bool, bool)>,
 }
 
 impl Scenario for Load {
@@ -32,11 +33,16 @@ impl Load {
     fn request(&mut self) -> TaskResult {
         // Read the run variables once per instance: a task is then one host call
         // (plus three with `--var metrics=on`), which the wasm-boundary bench relies on.
-        let (path, with_metrics) = self.settings.get_or_insert_with(|| {
+        let (path, with_metrics, check_json) = self.settings.get_or_insert_with(|| {
             let path = control::var("path").unwrap_or_else(|| "/".into());
-            (path, control::var("metrics").as_deref() == Some("on"))
+            let on = |name: &str| control::var(name).as_deref() == Some("on");
+            (path, on("metrics"), on("json"))
         });
-        http::get(path.as_str()).name("load").send()?;
+        let response = http::get(path.as_str()).name("load").send()?;
+        if *check_json {
+            let parsed = response.json::<horde_sdk::serde_json::Value>().is_ok();
+            metrics::check("body is JSON", parsed);
+        }
         if *with_metrics {
             metrics::counter("tasks_done", 1.0);
             metrics::gauge("last_vu", f64::from(control::vu_id()));

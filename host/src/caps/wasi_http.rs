@@ -178,6 +178,29 @@ impl WasiHttpHooks for Hooks {
                     let between_bytes = options
                         .and_then(|o| o.between_bytes_timeout)
                         .unwrap_or(run.limits.request_timeout);
+                    if parts.headers.contains_key(header::CONTENT_ENCODING) {
+                        // A coded body is read whole and decoded, as fetch()
+                        // gives it (the headers then describe the decoded body).
+                        let max = run.limits.max_body_bytes;
+                        let body =
+                            match read_decoded(body, &parts.headers, max, between_bytes).await {
+                                Ok(body) => body,
+                                Err(error) => {
+                                    pending.record(0, Some(&describe_error(&error)));
+                                    return Err(to_wasi_error(&error));
+                                }
+                            };
+                        pending.record(body.len() as u64, failure.as_deref());
+                        pool.give_back(origin, connection);
+                        let mut parts = parts;
+                        parts.headers.remove(header::CONTENT_ENCODING);
+                        parts.headers.remove(header::CONTENT_LENGTH);
+                        let body = Full::new(body).map_err(|never| match never {});
+                        let response = Response::from_parts(parts, body.boxed_unsync());
+                        let io: Box<dyn Future<Output = Result<(), WasiHttpError>> + Send> =
+                            Box::new(async { Ok(()) });
+                        return Ok((response, io));
+                    }
                     let body = RecordingBody {
                         inner: body,
                         received: 0,
@@ -200,6 +223,36 @@ impl WasiHttpHooks for Hooks {
             }
         })
     }
+}
+
+/// Read a coded response body (each chunk within `between_bytes`, at most
+/// `max` bytes) and undo its content codings.
+async fn read_decoded(
+    body: Incoming,
+    headers: &http::HeaderMap,
+    max: usize,
+    between_bytes: Duration,
+) -> Result<Bytes, HttpError> {
+    let mut body = std::pin::pin!(body);
+    let mut collected = BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(between_bytes, body.frame()).await {
+            Err(_) => return Err(HttpError::Timeout),
+            Ok(None) => break,
+            Ok(Some(frame)) => frame.map_err(|e| {
+                HttpError::Protocol(format!("reading the body: {}", error_chain(&e)))
+            })?,
+        };
+        if let Ok(data) = frame.into_data() {
+            if collected.len() + data.len() > max {
+                return Err(HttpError::TooLarge(format!(
+                    "response body over {max} bytes"
+                )));
+            }
+            collected.extend_from_slice(&data);
+        }
+    }
+    crate::caps::http::decode(headers, collected.freeze(), max)
 }
 
 /// Collect a request body of at most `max` bytes within the VU's memory
@@ -251,6 +304,12 @@ async fn send(
         parts
             .headers
             .insert(header::USER_AGENT, HeaderValue::from_static("horde/0.1"));
+    }
+    if !parts.headers.contains_key(header::ACCEPT_ENCODING) {
+        parts.headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static(crate::caps::http::ACCEPT_ENCODING),
+        );
     }
     // gRPC over HTTP/2 requires `te: trailers`, which `fetch()` never sends
     // (the Fetch standard forbids scripts to set TE), so gRPC calls made

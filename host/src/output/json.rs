@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use crate::RunOutcome;
 use crate::stats::Report;
 
 /// The JSON document: the report plus how the run ended.
@@ -14,6 +15,8 @@ use crate::stats::Report;
 struct JsonReport<'a> {
     #[serde(flatten)]
     report: &'a Report,
+    /// The base URL relative request paths were resolved under (`--host`).
+    base_url: Option<&'a str>,
     stop_reason: Option<&'a str>,
     /// VUs cut mid-task when the stop timeout ran out.
     interrupted_users: u32,
@@ -21,19 +24,14 @@ struct JsonReport<'a> {
     replaced_instances: u64,
 }
 
-/// Write `report` to `path`.
-pub fn write(
-    path: &Path,
-    report: &Report,
-    stop_reason: Option<&str>,
-    interrupted_users: u32,
-    replaced_instances: u64,
-) -> Result<()> {
+/// Write the report of `outcome` to `path`.
+pub fn write(path: &Path, outcome: &RunOutcome) -> Result<()> {
     let document = JsonReport {
-        report,
-        stop_reason,
-        interrupted_users,
-        replaced_instances,
+        report: &outcome.report,
+        base_url: outcome.base_url.as_deref(),
+        stop_reason: outcome.stop_reason.as_deref(),
+        interrupted_users: outcome.interrupted_users,
+        replaced_instances: outcome.replaced_instances,
     };
     let text = serde_json::to_vec_pretty(&document).context("serializing the report")?;
     let temp = temp_path(path)?;

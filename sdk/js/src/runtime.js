@@ -73,8 +73,9 @@ export function nameRequests(rules) {
 }
 
 /**
- * `input` as an absolute URL: a relative one ('/item/1') is resolved against
- * the run's `--host`, as `http.get` does (a script has no page to be relative to).
+ * `input` as an absolute URL: a relative one ('/item/1') is resolved under
+ * the run's `--host` and its path, as `http.get` does (a script has no page
+ * to be relative to).
  */
 export function absoluteUrl(input) {
   const text = String(input);
@@ -83,7 +84,11 @@ export function absoluteUrl(input) {
   if (base === undefined) {
     throw new TypeError(`${text} is a relative URL and the run has no --host to resolve it against`);
   }
-  return new URL(text, base).href;
+  // Under the base's path, as Locust joins --host and a path: with
+  // --host http://h/api, '/users' and 'users' both mean http://h/api/users.
+  if (/^(\/\/|[?#])/.test(text)) return new URL(text, base).href;
+  const directory = base.endsWith('/') ? base : `${base}/`;
+  return new URL(text.replace(/^\/+/, ''), directory).href;
 }
 
 // `fetch('/path')` resolves against `--host` (the base is read when called:

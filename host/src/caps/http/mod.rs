@@ -1,6 +1,7 @@
 //! The `http` capability: a per-VU client with keep-alive connections per
 //! origin, a cookie jar, HTTP/1.1 and HTTP/2 (h2c prior knowledge, ALPN over
-//! TLS), redirects and timeouts; every call is timed and recorded.
+//! TLS), redirects, timeouts and content codings; every call is timed and
+//! recorded (with the decoded body's length, as Locust records it).
 
 use std::time::{Duration, Instant};
 
@@ -18,8 +19,10 @@ use crate::caps::net::{error_chain, open_stream};
 use crate::stats::{InFlight, RequestEvent};
 use crate::vu::VuState;
 
+mod decode;
 mod settings;
 
+pub use decode::{ACCEPT_ENCODING, decode};
 pub use settings::HttpSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -190,14 +193,14 @@ pub(crate) fn path_and_query(url: &Url) -> String {
     }
 }
 
-/// Resolve an absolute URL or a path against `--host`.
+/// Resolve an absolute URL, or a path under `--host` and its path ([`under_base`]).
 pub fn resolve_url(base: Option<&Url>, raw: &str) -> Result<Url, HttpError> {
     let url = match Url::parse(raw) {
         Ok(url) => url,
         Err(url::ParseError::RelativeUrlWithoutBase) => match base {
-            Some(base) => base
-                .join(raw)
-                .map_err(|e| HttpError::InvalidUrl(format!("{raw}: {e}")))?,
+            Some(base) => {
+                under_base(base, raw).map_err(|e| HttpError::InvalidUrl(format!("{raw}: {e}")))?
+            }
             None => {
                 return Err(HttpError::InvalidUrl(format!(
                     "{raw} is a relative URL and the run has no --host to resolve it against"
@@ -212,6 +215,23 @@ pub fn resolve_url(base: Option<&Url>, raw: &str) -> Result<Url, HttpError> {
             "{raw}: scheme {other:?} is not supported; use http or https"
         ))),
     }
+}
+
+/// A relative reference resolved under the base URL's path, as Locust
+/// joins `--host` and a request path: with `--host http://h/api` (with or
+/// without a trailing slash), `/users` and `users` both mean
+/// `http://h/api/users`. A query (`?q`), a fragment or a network-path
+/// reference (`//other/x`) is resolved by RFC 3986 rules.
+fn under_base(base: &Url, raw: &str) -> Result<Url, url::ParseError> {
+    if raw.starts_with("//") || raw.starts_with('?') || raw.starts_with('#') {
+        return base.join(raw);
+    }
+    let mut directory = base.clone();
+    if !directory.path().ends_with('/') {
+        let path = format!("{}/", directory.path());
+        directory.set_path(&path);
+    }
+    directory.join(raw.trim_start_matches('/'))
 }
 
 fn origin_of(url: &Url) -> Result<Origin, HttpError> {
@@ -285,6 +305,12 @@ impl VuState {
         }
         if !headers.contains_key(header::USER_AGENT) {
             headers.insert(header::USER_AGENT, HeaderValue::from_static("horde/0.1"));
+        }
+        if !headers.contains_key(header::ACCEPT_ENCODING) {
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static(decode::ACCEPT_ENCODING),
+            );
         }
         let max_redirects = self.run.limits.max_redirects;
         let mut redirects = 0;
@@ -494,7 +520,7 @@ async fn read_response(
         headers,
         location,
         set_cookies,
-        body: collected.to_bytes(),
+        body: decode::decode(&parts.headers, collected.to_bytes(), max_body)?,
     })
 }
 
@@ -546,6 +572,21 @@ mod tests {
             resolve_url(None, "/x"),
             Err(HttpError::InvalidUrl(_))
         ));
+        // A base path is kept, as Locust keeps it.
+        for base in ["http://h:1/api", "http://h:1/api/"] {
+            let base = Url::parse(base).unwrap();
+            for raw in ["/users?x=1", "users?x=1"] {
+                assert_eq!(
+                    resolve_url(Some(&base), raw).unwrap().as_str(),
+                    "http://h:1/api/users?x=1",
+                    "{base} + {raw}"
+                );
+            }
+            assert_eq!(
+                resolve_url(Some(&base), "//other:2/x").unwrap().as_str(),
+                "http://other:2/x"
+            );
+        }
         assert!(matches!(
             resolve_url(Some(&base), "ftp://h/x"),
             Err(HttpError::InvalidUrl(_))
