@@ -20,6 +20,7 @@ use crate::stats::{InFlight, RequestEvent};
 use crate::vu::VuState;
 
 mod decode;
+mod redirect;
 mod settings;
 
 pub use decode::{ACCEPT_ENCODING, decode};
@@ -335,23 +336,16 @@ impl VuState {
                 )));
             }
             let location = location.unwrap_or_default();
-            url = url.join(&location).map_err(|e| {
+            let next = url.join(&location).map_err(|e| {
                 HttpError::Protocol(format!("redirect to an invalid location {location:?}: {e}"))
             })?;
-            if !matches!(url.scheme(), "http" | "https") {
+            if !matches!(next.scheme(), "http" | "https") {
                 return Err(HttpError::Protocol(format!(
-                    "redirect to unsupported URL {url}"
+                    "redirect to unsupported URL {next}"
                 )));
             }
-            if status == StatusCode::SEE_OTHER
-                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
-                    && method == Method::POST)
-            {
-                method = Method::GET;
-                body = Bytes::new();
-                headers.remove(header::CONTENT_TYPE);
-                headers.remove(header::CONTENT_LENGTH);
-            }
+            redirect::rewrite(status, &url, &next, &mut method, &mut headers, &mut body);
+            url = next;
         }
     }
 
