@@ -88,7 +88,7 @@ async fn errors_deadlines_malformed_and_denied() {
         .insert("denied".into(), "http://127.0.0.4:9".into());
     run.vars.insert("not_grpc".into(), not_grpc.url());
     let report = horde::run(&run).await.unwrap().report;
-    assert_eq!(report.checks.len(), 7, "{:?}", report.checks);
+    assert_eq!(report.checks.len(), 8, "{:?}", report.checks);
     for check in &report.checks {
         assert_eq!((check.passes, check.fails), (2, 0), "{check:?}");
     }

@@ -2,7 +2,7 @@
 
 Serves hello.HelloService (see guest-examples/rust-grpc/hello.proto):
 SayHello like Locust's gRPC example, plus Fail (NOT_FOUND), Whoami (echoes
-the x-user metadata), Slow (sleeps 2 s), Garbage (a reply that is not a
+the x-user metadata, gzip-compressed when x-compress: gzip), Slow (sleeps 2 s), Garbage (a reply that is not a
 HelloResponse), and GreetEach, GreetAll and Chat (server, client and
 bidirectional streams) for the tests (tests/servers/hello_test.proto). Binds 127.0.0.1 on the port given (0 = any
 free port) and prints "listening on PORT" once ready.
@@ -66,7 +66,11 @@ def fail(request, context):
 
 
 def whoami(request, context):
-    return dict(context.invocation_metadata()).get("x-user", "").encode("utf-8")
+    metadata = dict(context.invocation_metadata())
+    if metadata.get("x-compress") == "gzip":
+        # A compressed reply, as grpcio servers may send (grpcio clients decode it).
+        context.set_compression(grpc.Compression.Gzip)
+    return metadata.get("x-user", "").encode("utf-8")
 
 
 def slow(request, context):

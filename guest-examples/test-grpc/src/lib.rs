@@ -25,6 +25,13 @@ impl GrpcChecks {
         let meta = grpc::call("", "/hello.HelloService/Whoami").metadata("x-user", "alice").unary(&[])?;
         check("metadata reaches the server", meta.message == b"alice");
 
+        let user = "z".repeat(1000);
+        let gzip = grpc::call("", "/hello.HelloService/Whoami")
+            .metadata("x-user", &user)
+            .metadata("x-compress", "gzip")
+            .unary(&[]);
+        check("a gzip-compressed reply is decoded", gzip.is_ok_and(|r| r.message == user.as_bytes()));
+
         let slow = grpc::call("", "/hello.HelloService/Slow").deadline_ms(100).unary(&[]);
         check("a deadline gives DEADLINE_EXCEEDED", matches!(&slow, Err(Error::Status(s)) if s.code == 4));
 

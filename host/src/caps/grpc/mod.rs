@@ -80,6 +80,15 @@ pub struct VuGrpc {
     channels: HashMap<String, Channel>,
 }
 
+/// A client on `channel` that accepts gzip- and deflate-compressed replies,
+/// as grpcio's client does.
+fn client(channel: Channel) -> tonic::client::Grpc<Channel> {
+    use tonic::codec::CompressionEncoding;
+    tonic::client::Grpc::new(channel)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Deflate)
+}
+
 /// The canonical name of a status code, e.g. `NOT_FOUND`.
 pub fn code_name(code: Code) -> &'static str {
     match code {
@@ -348,7 +357,7 @@ impl VuState {
         let mut request =
             tonic::Request::from_parts(prepared.metadata, Default::default(), request);
         request.set_timeout(prepared.deadline);
-        let mut client = tonic::client::Grpc::new(prepared.channel);
+        let mut client = client(prepared.channel);
         let started = Instant::now();
         let call = async {
             client
@@ -478,7 +487,7 @@ impl wit::Host for VuState {
                 Bytes::from(request),
             );
             request.set_timeout(prepared.deadline);
-            let mut client = tonic::client::Grpc::new(prepared.channel);
+            let mut client = client(prepared.channel);
             client
                 .ready()
                 .await

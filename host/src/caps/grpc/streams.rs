@@ -360,7 +360,7 @@ impl VuState {
             record,
             sender,
             request,
-            client: tonic::client::Grpc::new(prepared.channel),
+            client: super::client(prepared.channel),
             path: prepared.path,
         })
     }
