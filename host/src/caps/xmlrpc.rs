@@ -424,7 +424,7 @@ impl wit::Host for VuState {
                     cookie_jar: true,
                     record_event: true,
                 };
-                match self.perform(&request, "POST").await.0 {
+                match self.perform(&request, "POST", false).await.0 {
                     Err(error) => (Err(Error::Transport(error)), 0),
                     Ok(exchange) if exchange.status.as_u16() != 200 => (
                         Err(Error::Status(exchange.status.as_u16())),

@@ -38,11 +38,6 @@ impl InFlight {
         }
     }
 
-    /// The request's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The call finished: nothing is recorded on drop.
     pub fn done(mut self) {
         self.pending = false;

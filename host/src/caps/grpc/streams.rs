@@ -191,6 +191,40 @@ impl tokio_stream::Stream for HeldMessages {
     }
 }
 
+/// A stream the guest sends on (client and bidi streams).
+pub(super) trait Sending: Send + 'static {
+    fn sending(&mut self) -> (&Option<mpsc::Sender<HeldMessage>>, &mut StreamRecord);
+}
+
+impl Sending for ClientStream {
+    fn sending(&mut self) -> (&Option<mpsc::Sender<HeldMessage>>, &mut StreamRecord) {
+        (&self.sender, &mut self.record)
+    }
+}
+
+impl Sending for BidiStream {
+    fn sending(&mut self) -> (&Option<mpsc::Sender<HeldMessage>>, &mut StreamRecord) {
+        (&self.sender, &mut self.record)
+    }
+}
+
+impl VuState {
+    /// Send `message` on `stream`, its bytes held in the VU's memory budget
+    /// until the call takes it.
+    async fn send_message<S: Sending>(
+        &mut self,
+        stream: &Resource<S>,
+        message: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let hold = match self.hold_memory(message.len(), "the stream message") {
+            Ok(hold) => hold,
+            Err(message) => return Ok(Err(Error::Invalid(message))),
+        };
+        let (sender, record) = self.table.get_mut(stream).map_err(table_error)?.sending();
+        Ok(send_on(sender, (message, hold), record).await)
+    }
+}
+
 pub(super) async fn send_on(
     sender: &Option<mpsc::Sender<HeldMessage>>,
     message: (Vec<u8>, HostHold),
@@ -236,13 +270,7 @@ impl wit::HostClientStream for VuState {
         stream: Resource<ClientStream>,
         message: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let hold = match self.hold_memory(message.len(), "the stream message") {
-            Ok(hold) => hold,
-            Err(message) => return Ok(Err(Error::Invalid(message))),
-        };
-        let state = self.table.get_mut(&stream).map_err(table_error)?;
-        let result = send_on(&state.sender, (message, hold), &mut state.record).await;
-        Ok(result)
+        self.send_message(&stream, message).await
     }
 
     async fn finish(
@@ -293,13 +321,7 @@ impl wit::HostBidiStream for VuState {
         stream: Resource<BidiStream>,
         message: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let hold = match self.hold_memory(message.len(), "the stream message") {
-            Ok(hold) => hold,
-            Err(message) => return Ok(Err(Error::Invalid(message))),
-        };
-        let state = self.table.get_mut(&stream).map_err(table_error)?;
-        let result = send_on(&state.sender, (message, hold), &mut state.record).await;
-        Ok(result)
+        self.send_message(&stream, message).await
     }
 
     async fn close_send(&mut self, stream: Resource<BidiStream>) -> wasmtime::Result<()> {

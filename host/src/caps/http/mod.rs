@@ -109,28 +109,8 @@ impl wit::Host for VuState {
     ) -> wasmtime::Result<Result<wit::Response, HttpError>> {
         let started = Instant::now();
         let method = req.method.to_ascii_uppercase();
-        // Recorded as abandoned if this call is dropped (the VU was cut).
-        let in_flight = req.record_event.then(|| {
-            let name = req.name.clone().unwrap_or_else(|| {
-                resolve_url(self.run.base_url.as_ref(), &req.url)
-                    .map_or_else(|_| req.url.clone(), |url| path_and_query(&url))
-            });
-            InFlight::new(self.run.stats.clone(), &method, &name, self.iteration_lag)
-        });
-        // The request as lifted from the guest is host memory too.
-        let (outcome, name) = match self.hold_memory(req.body.len(), "the request body") {
-            Ok(_held) => self.perform(&req, &method).await,
-            Err(message) => (
-                Err(HttpError::TooLarge(message)),
-                in_flight
-                    .as_ref()
-                    .map_or_else(String::new, |f| f.name().to_string()),
-            ),
-        };
+        let (outcome, name) = self.perform(&req, &method, true).await;
         let elapsed = started.elapsed();
-        if let Some(in_flight) = in_flight {
-            in_flight.done();
-        }
         let status_failure = match &outcome {
             Ok(exchange) if !status_expected(exchange.status, &req.expect_status) => Some(format!(
                 "HTTP {} {}",
@@ -252,11 +232,16 @@ fn origin_of(url: &Url) -> Result<Origin, HttpError> {
 impl VuState {
     /// Resolve the URL and send the request within its timeout; returns the
     /// outcome and the event name (the request's name, else the URL's path
-    /// and query). Recording is the caller's: each protocol records its own event.
+    /// and query). Recording is the caller's: each protocol records its own
+    /// event. `from_guest`: the request was lifted from the guest (the `http`
+    /// capability), so the lifted body is held in the VU's budget too and,
+    /// when the request records an event, a call abandoned mid-way (the VU
+    /// was cut) is recorded as such.
     pub(crate) async fn perform(
         &mut self,
         req: &wit::Request,
         method: &str,
+        from_guest: bool,
     ) -> (Result<Exchange, HttpError>, String) {
         let timeout = req
             .timeout_ms
@@ -268,9 +253,12 @@ impl VuState {
             (None, Ok(url)) => path_and_query(url),
             (None, Err(_)) => req.url.clone(),
         };
-        // `exchange` copies the body to send it.
+        let in_flight = (from_guest && req.record_event)
+            .then(|| InFlight::new(self.run.stats.clone(), method, &name, self.iteration_lag));
+        // `exchange` copies the body to send it; the lifted request is one more copy.
+        let copies = if from_guest { 2 } else { 1 };
         let held = self
-            .hold_memory(req.body.len(), "the request body")
+            .hold_memory(req.body.len().saturating_mul(copies), "the request body")
             .map_err(HttpError::TooLarge);
         let outcome = match (url, held) {
             (Ok(url), Ok(_held)) => {
@@ -281,6 +269,9 @@ impl VuState {
             }
             (Err(error), _) | (_, Err(error)) => Err(error),
         };
+        if let Some(in_flight) = in_flight {
+            in_flight.done();
+        }
         (outcome, name)
     }
 
