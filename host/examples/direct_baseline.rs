@@ -51,6 +51,7 @@ async fn main() -> Result<()> {
                         follow_redirects: true,
                         cookie_jar: true,
                         record_event: true,
+                        discard_body: false,
                     };
                     let _ = state.send(request).await;
                 }

@@ -100,6 +100,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
         vars: args.vars.clone(),
         json: args.json.clone(),
         max_vu_memory: None,
+        max_response_body: None,
+        max_grpc_receive_size: None,
         max_task_cpu: None,
         timeout: None,
         stop_timeout: None,

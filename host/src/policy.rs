@@ -350,8 +350,12 @@ pub struct Limits {
     pub max_task_cpu: Duration,
     /// Default HTTP request timeout.
     pub request_timeout: Duration,
-    /// Largest response body a guest receives.
+    /// Largest response body the host reads whole for a guest
+    /// (`--max-response-body`); bodies a request discards, and wasi:http
+    /// bodies the guest reads as a stream, have no limit.
     pub max_body_bytes: usize,
+    /// Largest gRPC message received (`--max-grpc-receive-size`; gRPC's default).
+    pub max_grpc_receive: usize,
     /// Distinct (type, name) pairs recorded; more are folded into one name.
     pub max_event_names: usize,
     /// Longest event name kept (longer names are cut).
@@ -368,7 +372,8 @@ impl Default for Limits {
             max_vu_memory: 128 * 1024 * 1024,
             max_task_cpu: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
-            max_body_bytes: 16 * 1024 * 1024,
+            max_body_bytes: 64 * 1024 * 1024,
+            max_grpc_receive: 4 * 1024 * 1024,
             max_event_names: 1000,
             max_name_len: 256,
             log_lines_per_second: 50,

@@ -314,6 +314,12 @@ impl VuState {
 }
 
 impl VuState {
+    /// This VU's memory budget (`--max-vu-memory`), for bytes the host
+    /// holds for it as they arrive.
+    pub(crate) fn memory(&self) -> &Arc<MemoryBudget> {
+        &self.limiter.budget
+    }
+
     /// Hold `bytes` of host memory (`what` names them: "the request body")
     /// in this VU's budget (`--max-vu-memory`) while the hold lives; the
     /// error says the budget cannot take them.

@@ -21,7 +21,7 @@ use wasmtime_wasi_http::{
 
 use crate::bindings::http::Error as HttpError;
 use crate::budget::{HostHold, MAX_FIELDS_BYTES, MemoryBudget};
-use crate::caps::http::{Connection, Origin, connect, describe_error};
+use crate::caps::http::{Connection, Idle, Origin, connect, describe_error, may_resend, too_large};
 use crate::caps::net::error_chain;
 use crate::stats::RequestEvent;
 use crate::vu::{RunContext, VuState};
@@ -48,22 +48,24 @@ type SendFuture = Box<
 /// Open connections of one VU's wasi:http requests, by origin. HTTP/1.1
 /// connections are lent to one request at a time and come back when its
 /// response body ends; an HTTP/2 connection is shared.
+/// Connections idle for about as long as their server said it keeps them
+/// ([`Idle::reusable`]) are closed rather than reused.
 #[derive(Default)]
 struct Pool {
-    idle: Mutex<HashMap<Origin, Vec<Connection>>>,
+    idle: Mutex<HashMap<Origin, Vec<(Connection, Idle)>>>,
 }
 
 impl Pool {
     fn take(&self, origin: &Origin) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let connections = idle.get_mut(origin)?;
-        while let Some(connection) = connections.pop() {
-            if connection.is_closed() {
+        while let Some((connection, since)) = connections.pop() {
+            if connection.is_closed() || !since.reusable() {
                 continue;
             }
             if let Connection::H2(sender) = &connection {
                 let shared = Connection::H2(sender.clone());
-                connections.push(connection);
+                connections.push((connection, since));
                 return Some(shared);
             }
             return Some(connection);
@@ -71,16 +73,19 @@ impl Pool {
         None
     }
 
-    fn give_back(&self, origin: Origin, connection: Connection) {
+    /// `idle`: from the headers of the response just finished.
+    fn give_back(&self, origin: Origin, connection: Connection, idle: Idle) {
         if connection.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let connections = idle.entry(origin).or_default();
+        let mut idle_connections = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let connections = idle_connections.entry(origin).or_default();
         let shared_h2 = matches!(connection, Connection::H2(_))
-            && connections.iter().any(|c| matches!(c, Connection::H2(_)));
+            && connections
+                .iter()
+                .any(|(c, _)| matches!(c, Connection::H2(_)));
         if !shared_h2 && connections.len() < MAX_IDLE_PER_ORIGIN {
-            connections.push(connection);
+            connections.push((connection, idle));
         }
     }
 }
@@ -182,16 +187,16 @@ impl WasiHttpHooks for Hooks {
                         // A coded body is read whole and decoded, as fetch()
                         // gives it (the headers then describe the decoded body).
                         let max = run.limits.max_body_bytes;
-                        let body =
-                            match read_decoded(body, &parts.headers, max, between_bytes).await {
-                                Ok(body) => body,
-                                Err(error) => {
-                                    pending.record(0, Some(&describe_error(&error)));
-                                    return Err(to_wasi_error(&error));
-                                }
-                            };
+                        let read = read_decoded(body, &parts.headers, max, between_bytes, &memory);
+                        let body = match read.await {
+                            Ok(body) => body,
+                            Err(error) => {
+                                pending.record(0, Some(&describe_error(&error)));
+                                return Err(to_wasi_error(&error));
+                            }
+                        };
                         pending.record(body.len() as u64, failure.as_deref());
-                        pool.give_back(origin, connection);
+                        pool.give_back(origin, connection, Idle::after(&parts.headers));
                         let mut parts = parts;
                         parts.headers.remove(header::CONTENT_ENCODING);
                         parts.headers.remove(header::CONTENT_LENGTH);
@@ -204,7 +209,7 @@ impl WasiHttpHooks for Hooks {
                     let body = RecordingBody {
                         inner: body,
                         received: 0,
-                        max_bytes: run.limits.max_body_bytes as u64,
+                        keep_alive: Idle::after(&parts.headers),
                         failure,
                         event: Some(pending),
                         connection: Some((pool, origin, connection)),
@@ -226,14 +231,16 @@ impl WasiHttpHooks for Hooks {
 }
 
 /// Read a coded response body (each chunk within `between_bytes`, at most
-/// `max` bytes) and undo its content codings.
+/// `max` bytes, held in the VU's memory budget) and undo its content codings.
 async fn read_decoded(
     body: Incoming,
     headers: &http::HeaderMap,
     max: usize,
     between_bytes: Duration,
+    memory: &Arc<MemoryBudget>,
 ) -> Result<Bytes, HttpError> {
     let mut body = std::pin::pin!(body);
+    let mut held = memory.hold();
     let mut collected = BytesMut::new();
     loop {
         let frame = match tokio::time::timeout(between_bytes, body.frame()).await {
@@ -245,8 +252,13 @@ async fn read_decoded(
         };
         if let Ok(data) = frame.into_data() {
             if collected.len() + data.len() > max {
+                return Err(too_large(max));
+            }
+            if !held.grow(data.len()) {
                 return Err(HttpError::TooLarge(format!(
-                    "response body over {max} bytes"
+                    "the coded response body does not fit the VU's memory budget \
+                     (--max-vu-memory {} MiB)",
+                    memory.max() >> 20
                 )));
             }
             collected.extend_from_slice(&data);
@@ -255,11 +267,10 @@ async fn read_decoded(
     crate::caps::http::decode(headers, collected.freeze(), max)
 }
 
-/// Collect a request body of at most `max` bytes within the VU's memory
-/// budget; the hold is given back when the request is done.
+/// Collect a request body within the VU's memory budget; the hold is given
+/// back when the request is done.
 async fn collect_body(
     body: WasiBody,
-    max: usize,
     memory: &Arc<MemoryBudget>,
 ) -> Result<(Bytes, HostHold), HttpError> {
     let mut body = std::pin::pin!(body);
@@ -271,11 +282,6 @@ async fn collect_body(
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        if collected.len() + data.len() > max {
-            return Err(HttpError::Protocol(format!(
-                "reading the request body: it is over the {max}-byte limit"
-            )));
-        }
         if !held.grow(data.len()) {
             return Err(HttpError::Protocol(format!(
                 "reading the request body: the VU's memory budget (--max-vu-memory, {} MiB, \
@@ -299,7 +305,7 @@ async fn send(
 ) -> Result<(Response<Incoming>, Origin, Connection), HttpError> {
     let (mut parts, body) = request.into_parts();
     let origin = origin_of(&parts.uri)?;
-    let (body, _held) = collect_body(body, run.limits.max_body_bytes, memory).await?;
+    let (body, _held) = collect_body(body, memory).await?;
     if !parts.headers.contains_key(header::USER_AGENT) {
         parts
             .headers
@@ -329,7 +335,9 @@ async fn send(
     let first_byte_timeout = options
         .and_then(|o| o.first_byte_timeout)
         .unwrap_or(run.limits.request_timeout);
-    // A pooled connection that turns out closed is replaced once.
+    // A request that fails on a pooled connection before its response is
+    // sent once more on a fresh one when that is safe ([`may_resend`]).
+    let method = parts.method.clone();
     for attempt in 0..2 {
         let (mut connection, reused) = match pool.take(&origin) {
             Some(connection) if attempt == 0 => (connection, true),
@@ -373,7 +381,7 @@ async fn send(
         .map_err(|_| HttpError::Timeout)?;
         match sent {
             Ok(response) => return Ok((response, origin, connection)),
-            Err(Sent::Hyper(e)) if reused && (e.is_canceled() || e.is_closed()) => continue,
+            Err(Sent::Hyper(e)) if reused && may_resend(&e, &method) => continue,
             Err(Sent::Hyper(e)) => return Err(HttpError::Protocol(error_chain(&e))),
             Err(Sent::Other(e)) => return Err(e),
         }
@@ -475,14 +483,16 @@ impl PendingEvent {
     }
 }
 
-/// The response body handed to the guest: counts bytes, enforces the size
-/// limit and the between-bytes timeout, records the event at its end (or
-/// when the guest drops it), and returns the connection to the pool when
-/// the body was read to the end.
+/// The response body handed to the guest as a stream (of any size: the
+/// guest keeps what it keeps within its memory): counts bytes, enforces the
+/// between-bytes timeout, records the event at its end (or when the guest
+/// drops it), and returns the connection to the pool when the body was
+/// read to the end.
 struct RecordingBody {
     inner: Incoming,
     received: u64,
-    max_bytes: u64,
+    /// The response's keep-alive terms, for the connection's next request.
+    keep_alive: Idle,
     /// An unexpected status: the event is a failure even if the body arrives.
     failure: Option<String>,
     event: Option<PendingEvent>,
@@ -513,21 +523,13 @@ impl Body for RecordingBody {
             Poll::Ready(None) => {
                 this.finish(None);
                 if let Some((pool, origin, connection)) = this.connection.take() {
-                    pool.give_back(origin, connection);
+                    pool.give_back(origin, connection, this.keep_alive.restart());
                 }
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.received += data.len() as u64;
-                    if this.received > this.max_bytes {
-                        let limit = this.max_bytes;
-                        this.connection = None;
-                        this.finish(Some(format!("too large: response body over {limit} bytes")));
-                        return Poll::Ready(Some(Err(WasiHttpError::HttpResponseBodySize(Some(
-                            limit,
-                        )))));
-                    }
                 }
                 let deadline = tokio::time::Instant::now() + this.idle_timeout;
                 this.timer.as_mut().reset(deadline);
@@ -569,7 +571,7 @@ impl Drop for RecordingBody {
         if self.inner.is_end_stream()
             && let Some((pool, origin, connection)) = self.connection.take()
         {
-            pool.give_back(origin, connection);
+            pool.give_back(origin, connection, self.keep_alive.restart());
         }
         self.finish(None);
     }

@@ -423,6 +423,7 @@ impl wit::Host for VuState {
                     follow_redirects: false,
                     cookie_jar: true,
                     record_event: true,
+                    discard_body: false,
                 };
                 match self.perform(&request, "POST", false).await.0 {
                     Err(error) => (Err(Error::Transport(error)), 0),

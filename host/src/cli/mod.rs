@@ -101,6 +101,14 @@ pub struct RunArgs {
     /// Linear memory each VU may use, e.g. 64MiB, 1GiB [default: 128MiB].
     #[arg(long = "max-vu-memory")]
     pub max_vu_memory: Option<String>,
+    /// Largest response body a request keeps, e.g. 256MiB [default: 64MiB]; a request that
+    /// discards its body counts a download of any size.
+    #[arg(long = "max-response-body")]
+    pub max_response_body: Option<String>,
+    /// Largest gRPC message a call receives, e.g. 16MiB [default: 4MiB, as gRPC's]; a larger
+    /// reply fails with RESOURCE_EXHAUSTED.
+    #[arg(long = "max-grpc-receive-size")]
+    pub max_grpc_receive_size: Option<String>,
     /// Guest CPU time one task may use before the VU is stopped and replaced [default: 10s].
     #[arg(long = "max-task-cpu")]
     pub max_task_cpu: Option<String>,
@@ -159,7 +167,14 @@ pub struct DemoArgs {
 
 /// Options that protect the host: only the operator may raise them; a
 /// scenario's defaults may only lower them.
-pub const OPERATOR_LIMITS: [&str; 4] = ["max-vu-memory", "max-task-cpu", "stop-timeout", "timeout"];
+pub const OPERATOR_LIMITS: [&str; 6] = [
+    "max-vu-memory",
+    "max-response-body",
+    "max-grpc-receive-size",
+    "max-task-cpu",
+    "stop-timeout",
+    "timeout",
+];
 
 /// Options that together make the load model: when the command line sets
 /// one of users, rate or stages, the scenario's values of all of them are
@@ -271,7 +286,7 @@ impl RunConfig {
             .as_deref()
             .map(|h| parse_host_url(h, "--host"))
             .transpose()?;
-        let options: [(&str, &Option<String>); 13] = [
+        let options: [(&str, &Option<String>); 15] = [
             ("users", &args.users),
             ("spawn-rate", &args.spawn_rate),
             ("run-time", &args.run_time),
@@ -282,6 +297,8 @@ impl RunConfig {
             ("pre-vus", &args.pre_vus),
             ("max-queue-time", &args.max_queue_time),
             ("max-vu-memory", &args.max_vu_memory),
+            ("max-response-body", &args.max_response_body),
+            ("max-grpc-receive-size", &args.max_grpc_receive_size),
             ("max-task-cpu", &args.max_task_cpu),
             ("timeout", &args.timeout),
             ("stop-timeout", &args.stop_timeout),
@@ -343,6 +360,18 @@ impl RunConfig {
                     );
                 }
             }
+            "max-response-body" | "max-grpc-receive-size" => {
+                let size = parse_size(value, &flag)?;
+                if size == 0 {
+                    bail!("{flag} must be larger than 0, e.g. 64MiB");
+                }
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                if key == "max-response-body" {
+                    self.limits.max_body_bytes = size;
+                } else {
+                    self.limits.max_grpc_receive = size;
+                }
+            }
             "max-task-cpu" | "timeout" => {
                 let duration = parse_duration(value, &flag)?;
                 if duration.is_zero() {
@@ -361,7 +390,8 @@ impl RunConfig {
             other => bail!(
                 "{flag} is not an option a scenario may set; use one of: users, spawn-rate, \
                  run-time, iterations, rate, stages, max-vus, pre-vus, max-queue-time, threshold, \
-                 max-vu-memory, max-task-cpu, timeout, stop-timeout (got {other:?})"
+                 max-vu-memory, max-response-body, max-grpc-receive-size, max-task-cpu, timeout, stop-timeout (got \
+                 {other:?})"
             ),
         }
         Ok(())
@@ -435,6 +465,8 @@ impl RunConfig {
     fn limit_value(&self, key: &str) -> Option<u128> {
         match key {
             "max-vu-memory" => Some(u128::from(self.limits.max_vu_memory)),
+            "max-response-body" => Some(self.limits.max_body_bytes as u128),
+            "max-grpc-receive-size" => Some(self.limits.max_grpc_receive as u128),
             "max-task-cpu" => Some(self.limits.max_task_cpu.as_nanos()),
             "stop-timeout" => Some(self.stop_timeout.as_nanos()),
             "timeout" => Some(self.limits.request_timeout.as_nanos()),
@@ -446,6 +478,12 @@ impl RunConfig {
         let nanos = || Duration::from_nanos(u64::try_from(value).unwrap_or(u64::MAX));
         match key {
             "max-vu-memory" => self.limits.max_vu_memory = u64::try_from(value).unwrap_or(u64::MAX),
+            "max-response-body" => {
+                self.limits.max_body_bytes = usize::try_from(value).unwrap_or(usize::MAX);
+            }
+            "max-grpc-receive-size" => {
+                self.limits.max_grpc_receive = usize::try_from(value).unwrap_or(usize::MAX);
+            }
             "max-task-cpu" => self.limits.max_task_cpu = nanos(),
             "stop-timeout" => self.stop_timeout = nanos(),
             "timeout" => self.limits.request_timeout = nanos(),

@@ -91,7 +91,11 @@ export class Response {
 
 /**
  * Send a request. `params`: { headers, tags: { name }, timeout, redirects
- * (0: do not follow), expectedStatuses: [200, 404] }.
+ * (0: do not follow), expectedStatuses: [200, 404], responseType }.
+ * `responseType: 'none'` (as in k6) reads the body to its end without
+ * keeping it: `body` is empty and the event records the body's length, for
+ * downloads of any size (`--max-response-body`, 64 MiB by default, bounds
+ * only bodies that are kept).
  */
 export function request(method, url, body = null, params = {}) {
   const headers = [];
@@ -127,6 +131,7 @@ export function request(method, url, body = null, params = {}) {
     followRedirects: params.redirects === undefined ? true : Number(params.redirects) > 0,
     cookieJar: true,
     recordEvent: true,
+    discardBody: params.responseType === 'none',
   };
   try {
     return new Response(req, wit.send(req), undefined);

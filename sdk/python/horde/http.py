@@ -131,7 +131,13 @@ class HttpSession:
         allow_redirects: bool = True,
         expect_status: Optional[List[int]] = None,
         catch_response: bool = False,
+        discard_body: bool = False,
     ) -> Response:
+        """Send one request as this VU and record it. `discard_body=True`
+        reads the body to its end without keeping it (k6's `responseType:
+        "none"`): `content` is empty and the event records the body's
+        length; for downloads of any size (`--max-response-body`, 64 MiB by
+        default, bounds only bodies that are kept)."""
         if catch_response:
             raise TypeError(
                 "catch_response is not supported: Horde records the request itself. Pass "
@@ -168,6 +174,7 @@ class HttpSession:
             follow_redirects=allow_redirects,
             cookie_jar=True,
             record_event=True,
+            discard_body=discard_body,
         )
         try:
             reply = wit.send(request)

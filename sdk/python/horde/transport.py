@@ -79,6 +79,7 @@ def exchange(method: str, url: str, headers: List[Tuple[str, str]], body: bytes,
         follow_redirects=False,
         cookie_jar=False,
         record_event=_record.get(),
+        discard_body=False,
     )
     # A name set for the first request of a call is not given to redirect hops.
     _name.set(None)

@@ -29,6 +29,7 @@ pub fn request(method: &str, url: impl Into<String>) -> RequestBuilder {
             follow_redirects: true,
             cookie_jar: true,
             record_event: true,
+            discard_body: false,
         },
     }
 }
@@ -103,6 +104,15 @@ impl RequestBuilder {
     /// Do not follow redirects; the 3xx response is returned.
     pub fn no_redirects(mut self) -> Self {
         self.request.follow_redirects = false;
+        self
+    }
+
+    /// Read the response body to its end without keeping it (k6's
+    /// `responseType: "none"`): `bytes()` is empty, and the event records
+    /// the body's length. For downloads of any size; `--max-response-body`
+    /// (64 MiB by default) bounds only bodies that are kept.
+    pub fn discard_body(mut self) -> Self {
+        self.request.discard_body = true;
         self
     }
 

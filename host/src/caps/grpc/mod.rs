@@ -81,12 +81,41 @@ pub struct VuGrpc {
 }
 
 /// A client on `channel` that accepts gzip- and deflate-compressed replies,
-/// as grpcio's client does.
-fn client(channel: Channel) -> tonic::client::Grpc<Channel> {
+/// as grpcio's client does, and messages of at most `max_receive` bytes
+/// (`--max-grpc-receive-size`; gRPC's default is 4 MiB).
+fn client(channel: Channel, max_receive: usize) -> tonic::client::Grpc<Channel> {
     use tonic::codec::CompressionEncoding;
     tonic::client::Grpc::new(channel)
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Deflate)
+        .max_decoding_message_size(max_receive)
+}
+
+/// tonic's words for a message over the receive limit (an OUT_OF_RANGE
+/// status it makes itself, before reading the message).
+const TONIC_TOO_LARGE: &str = "Error, decoded message length too large: found ";
+
+/// A message over the receive limit is RESOURCE_EXHAUSTED in gRPC
+/// (doc/statuscodes.md) and grpcio's words, which tonic reports as
+/// OUT_OF_RANGE; other statuses are kept.
+fn receive_limit_status(status: Status) -> Status {
+    let Some(rest) = status.message().strip_prefix(TONIC_TOO_LARGE) else {
+        return status;
+    };
+    if status.code() != Code::OutOfRange {
+        return status;
+    }
+    let numbers: Vec<&str> = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let (found, limit) = match numbers[..] {
+        [found, limit, ..] => (found, limit),
+        _ => ("?", "?"),
+    };
+    Status::resource_exhausted(format!(
+        "Received message larger than max ({found} vs. {limit}): raise --max-grpc-receive-size"
+    ))
 }
 
 /// The canonical name of a status code, e.g. `NOT_FOUND`.
@@ -114,11 +143,13 @@ pub fn code_name(code: Code) -> &'static str {
 
 /// tonic reports a call cut by its own deadline as CANCELLED; gRPC calls
 /// that DEADLINE_EXCEEDED, so do we when the deadline has passed.
+/// (A message over the receive limit is also given gRPC's status here:
+/// [`receive_limit_status`].)
 fn deadline_status(status: Status, started: Instant, deadline: Duration) -> Status {
     if status.code() == Code::Cancelled && started.elapsed() >= deadline {
         Status::deadline_exceeded(format!("deadline of {} ms exceeded", deadline.as_millis()))
     } else {
-        status
+        receive_limit_status(status)
     }
 }
 
@@ -226,6 +257,7 @@ struct Prepared {
     path: PathAndQuery,
     metadata: MetadataMap,
     deadline: Duration,
+    max_receive: usize,
 }
 
 impl VuState {
@@ -315,6 +347,7 @@ impl VuState {
             path,
             metadata,
             deadline,
+            max_receive: self.run.limits.max_grpc_receive,
         })
     }
 
@@ -357,7 +390,7 @@ impl VuState {
         let mut request =
             tonic::Request::from_parts(prepared.metadata, Default::default(), request);
         request.set_timeout(prepared.deadline);
-        let mut client = client(prepared.channel);
+        let mut client = client(prepared.channel, prepared.max_receive);
         let started = Instant::now();
         let call = async {
             client
@@ -487,7 +520,7 @@ impl wit::Host for VuState {
                 Bytes::from(request),
             );
             request.set_timeout(prepared.deadline);
-            let mut client = client(prepared.channel);
+            let mut client = client(prepared.channel, prepared.max_receive);
             client
                 .ready()
                 .await

@@ -382,7 +382,7 @@ impl VuState {
             record,
             sender,
             request,
-            client: super::client(prepared.channel),
+            client: super::client(prepared.channel, prepared.max_receive),
             path: prepared.path,
         })
     }

@@ -4,7 +4,7 @@
 //! small body that inflates past it is refused, not buffered). Unknown
 //! codings are left as they are (as `requests` leaves them).
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -15,13 +15,11 @@ use crate::bindings::http::Error as HttpError;
 /// The `Accept-Encoding` sent when the scenario sets none (what browsers send).
 pub const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
 
-/// `body` with the codings named in `headers` undone (the last applied
-/// first), at most `max` bytes.
-pub fn decode(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, HttpError> {
-    if body.is_empty() {
-        return Ok(body);
-    }
-    let codings: Vec<String> = headers
+/// The codings to undo, in the order they are undone (the last applied
+/// first), up to the first one Horde does not know (it and the ones
+/// applied before it stay, as `requests` leaves an unknown coding).
+pub(crate) fn codings(headers: &HeaderMap) -> Vec<String> {
+    let mut named: Vec<String> = headers
         .get_all(CONTENT_ENCODING)
         .iter()
         .filter_map(|value| value.to_str().ok())
@@ -29,44 +27,79 @@ pub fn decode(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, Htt
         .map(|coding| coding.trim().to_ascii_lowercase())
         .filter(|coding| !coding.is_empty() && coding != "identity")
         .collect();
-    let mut body = body;
-    for coding in codings.iter().rev() {
-        body = match coding.as_str() {
-            "gzip" | "x-gzip" => {
-                inflate(flate2::read::MultiGzDecoder::new(&body[..]), max, coding)?
-            }
-            "deflate" => {
-                // RFC 9110's deflate is zlib-wrapped; some servers send it raw.
-                inflate(flate2::read::ZlibDecoder::new(&body[..]), max, coding).or_else(|_| {
-                    inflate(flate2::read::DeflateDecoder::new(&body[..]), max, coding)
-                })?
-            }
-            "br" => inflate(
-                brotli_decompressor::Decompressor::new(&body[..], 8192),
-                max,
-                coding,
-            )?,
-            "zstd" => {
-                let decoder = ruzstd::decoding::StreamingDecoder::new(&body[..])
-                    .map_err(|e| HttpError::Protocol(format!("decoding the zstd body: {e}")))?;
-                inflate(decoder, max, coding)?
-            }
-            // Unknown codings reach the scenario as they came.
-            _ => return Ok(body),
-        };
-    }
-    Ok(body)
+    named.reverse();
+    let known = named
+        .iter()
+        .take_while(|coding| {
+            matches!(
+                coding.as_str(),
+                "gzip" | "x-gzip" | "deflate" | "br" | "zstd"
+            )
+        })
+        .count();
+    named.truncate(known);
+    named
 }
 
-fn inflate(reader: impl Read, max: usize, coding: &str) -> Result<Bytes, HttpError> {
+/// A reader of `coded` with `codings` (from [`codings`]) undone.
+pub(crate) fn decoder<'a>(
+    codings: &[String],
+    coded: Box<dyn Read + Send + 'a>,
+) -> Result<Box<dyn Read + Send + 'a>, HttpError> {
+    let mut reader = coded;
+    for coding in codings {
+        reader = match coding.as_str() {
+            "gzip" | "x-gzip" => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+            "deflate" => {
+                // RFC 9110's deflate is zlib-wrapped; some servers send it raw.
+                let mut buffered = BufReader::new(reader);
+                let start = buffered.fill_buf().map_err(|e| undecodable(coding, &e))?;
+                if is_zlib_header(start) {
+                    Box::new(flate2::read::ZlibDecoder::new(buffered))
+                } else {
+                    Box::new(flate2::read::DeflateDecoder::new(buffered))
+                }
+            }
+            "br" => Box::new(brotli_decompressor::Decompressor::new(reader, 8192)),
+            "zstd" => Box::new(
+                ruzstd::decoding::StreamingDecoder::new(reader)
+                    .map_err(|e| HttpError::Protocol(format!("decoding the zstd body: {e}")))?,
+            ),
+            other => unreachable!("codings() keeps known codings only, not {other}"),
+        };
+    }
+    Ok(reader)
+}
+
+/// A zlib stream's first two bytes (RFC 1950 §2.2): method 8 (deflate) and
+/// a header checksum that is a multiple of 31.
+fn is_zlib_header(start: &[u8]) -> bool {
+    match start {
+        [cmf, flg, ..] => cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0,
+        _ => true,
+    }
+}
+
+fn undecodable(coding: &str, error: &std::io::Error) -> HttpError {
+    HttpError::Protocol(format!("decoding the {coding} body: {error}"))
+}
+
+/// `body` with the codings named in `headers` undone, at most `max` bytes.
+pub fn decode(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, HttpError> {
+    let codings = codings(headers);
+    if body.is_empty() || codings.is_empty() {
+        return Ok(body);
+    }
+    let reader = decoder(&codings, Box::new(&body[..]))?;
     let mut out = Vec::new();
     reader
         .take(max as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| HttpError::Protocol(format!("decoding the {coding} body: {e}")))?;
+        .map_err(|e| undecodable(&codings.join(", "), &e))?;
     if out.len() > max {
         return Err(HttpError::TooLarge(format!(
-            "response body over {max} bytes once decoded ({coding})"
+            "response body over {max} bytes once decoded ({})",
+            codings.join(", ")
         )));
     }
     Ok(Bytes::from(out))

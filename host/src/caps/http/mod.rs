@@ -9,7 +9,7 @@ use bytes::Bytes;
 use cookie_store::{CookieStore, RawCookie};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use url::Url;
@@ -19,11 +19,15 @@ use crate::caps::net::{error_chain, open_stream};
 use crate::stats::{InFlight, RequestEvent};
 use crate::vu::VuState;
 
+mod body;
 mod decode;
+mod keep_alive;
 mod redirect;
 mod settings;
 
+pub(crate) use body::too_large;
 pub use decode::{ACCEPT_ENCODING, decode};
+pub(crate) use keep_alive::{Idle, may_resend};
 pub use settings::HttpSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -67,6 +71,8 @@ struct OpenConnection {
     origin: Origin,
     connection: Connection,
     host_header: HeaderValue,
+    /// Since when it is idle, and how long the server keeps it.
+    idle: Option<Idle>,
 }
 
 /// One VU's HTTP client state: open connections and cookies.
@@ -98,7 +104,10 @@ pub(crate) struct Exchange {
     pub(crate) status: StatusCode,
     /// `name: value\n` lines.
     pub(crate) headers: String,
+    /// Empty when the request discarded it.
     pub(crate) body: Bytes,
+    /// The body's length once decoded (also of a discarded body).
+    pub(crate) body_length: u64,
     pub(crate) url: Url,
 }
 
@@ -128,7 +137,7 @@ impl wit::Host for VuState {
                 request_type: &method,
                 name: &name,
                 duration: elapsed,
-                response_length: outcome.as_ref().map_or(0, |e| e.body.len() as u64),
+                response_length: outcome.as_ref().map_or(0, |e| e.body_length),
                 error: error_message.as_deref(),
                 messages_sent: 0,
                 messages_received: 0,
@@ -308,7 +317,7 @@ impl VuState {
         let mut redirects = 0;
         loop {
             let response = self
-                .send_once(&method, &url, &headers, body.clone(), req.cookie_jar)
+                .send_once(&method, &url, &headers, body.clone(), req)
                 .await?;
             let status = response.status;
             let location = response.location.clone();
@@ -317,6 +326,7 @@ impl VuState {
                     status,
                     headers: response.headers,
                     body: response.body,
+                    body_length: response.body_length,
                     url,
                 });
             }
@@ -346,8 +356,9 @@ impl VuState {
         url: &Url,
         headers: &http::HeaderMap,
         body: Bytes,
-        cookie_jar: bool,
+        req: &wit::Request,
     ) -> Result<RawResponse, HttpError> {
+        let cookie_jar = req.cookie_jar;
         let mut cookie = None;
         if let Some(cookies) = self.http.cookies.as_ref().filter(|_| cookie_jar) {
             let pairs: Vec<String> = cookies
@@ -366,9 +377,13 @@ impl VuState {
         loop {
             attempts += 1;
             let mut position = self.http.position(url);
-            // A connection the server closed (HTTP/1.0, `Connection: close`) is not reused.
+            // A connection the server closed (HTTP/1.0, `Connection: close`),
+            // or idle for about as long as the server said it keeps one, is not reused.
             if let Some(index) = position
-                && self.http.connections[index].connection.is_closed()
+                && (self.http.connections[index].connection.is_closed()
+                    || self.http.connections[index]
+                        .idle
+                        .is_some_and(|idle| !idle.reusable()))
             {
                 self.http.connections.swap_remove(index);
                 position = None;
@@ -385,11 +400,13 @@ impl VuState {
                         origin,
                         connection,
                         host_header: host_header_value(url)?,
+                        idle: None,
                     });
                     self.http.connections.len() - 1
                 }
             };
             let open = &mut self.http.connections[index];
+            open.idle = None;
             let is_h2 = matches!(open.connection, Connection::H2(_));
             let uri: Uri = if is_h2 {
                 url.as_str().parse()
@@ -422,20 +439,29 @@ impl VuState {
                 Ok(response) => response,
                 Err(e) => {
                     self.http.connections.swap_remove(index);
-                    if reused && attempts == 1 && (e.is_canceled() || e.is_closed()) {
+                    if reused && attempts == 1 && may_resend(&e, method) {
                         continue;
                     }
                     return Err(HttpError::Protocol(error_chain(&e)));
                 }
             };
-            let read = read_response(response, self.run.limits.max_body_bytes).await;
-            let raw = match read {
+            let memory = self.memory().clone();
+            let keep = if req.discard_body {
+                Keep::Count
+            } else {
+                Keep::Whole {
+                    max: self.run.limits.max_body_bytes,
+                    memory: &memory,
+                }
+            };
+            let raw = match read_response(response, keep).await {
                 Ok(raw) => raw,
                 Err(e) => {
                     self.http.connections.swap_remove(index);
                     return Err(e);
                 }
             };
+            self.http.connections[index].idle = Some(raw.idle);
             if cookie_jar && !raw.set_cookies.is_empty() {
                 let jar = self.http.cookies.get_or_insert_with(Default::default);
                 let cookies = raw
@@ -465,11 +491,24 @@ struct RawResponse {
     location: Option<String>,
     set_cookies: Vec<String>,
     body: Bytes,
+    body_length: u64,
+    idle: Idle,
+}
+
+/// What to do with a response body.
+enum Keep<'a> {
+    /// Read it whole: at most `max` bytes, held in the VU's budget.
+    Whole {
+        max: usize,
+        memory: &'a std::sync::Arc<crate::budget::MemoryBudget>,
+    },
+    /// Count it and let it go (the request's `discard-body`).
+    Count,
 }
 
 async fn read_response(
     response: Response<hyper::body::Incoming>,
-    max_body: usize,
+    keep: Keep<'_>,
 ) -> Result<RawResponse, HttpError> {
     let (parts, body) = response.into_parts();
     let mut headers = String::with_capacity(parts.headers.len() * 32);
@@ -491,21 +530,22 @@ async fn read_response(
         .headers
         .get(header::LOCATION)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let collected = Limited::new(body, max_body).collect().await.map_err(|e| {
-        if e.downcast_ref::<http_body_util::LengthLimitError>()
-            .is_some()
-        {
-            HttpError::TooLarge(format!("response body over {max_body} bytes"))
-        } else {
-            HttpError::Protocol(format!("reading the body: {e}"))
+    let (body, body_length) = match keep {
+        Keep::Whole { max, memory } => {
+            let body = body::collect(body, &parts.headers, max, memory).await?;
+            let length = body.len() as u64;
+            (body, length)
         }
-    })?;
+        Keep::Count => (Bytes::new(), body::count(body, &parts.headers).await?),
+    };
     Ok(RawResponse {
         status: parts.status,
         headers,
         location,
         set_cookies,
-        body: decode::decode(&parts.headers, collected.to_bytes(), max_body)?,
+        body,
+        body_length,
+        idle: Idle::after(&parts.headers),
     })
 }
 

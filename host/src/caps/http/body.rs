@@ -1,0 +1,150 @@
+//! Response bodies of the `http` capability: read whole within
+//! `--max-response-body` and the VU's memory budget, or counted and
+//! discarded as they arrive (a request's `discard-body`: downloads of any
+//! size). Either way content codings are undone and the recorded length is
+//! the decoded one, as Locust records `len(response.content)`.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::decode::{codings, decode, decoder};
+use crate::bindings::http::Error as HttpError;
+use crate::budget::MemoryBudget;
+use crate::caps::net::error_chain;
+
+/// Read a whole body: at most `max` bytes as received and once decoded,
+/// each byte held in the VU's memory budget while it is read.
+pub(crate) async fn collect(
+    body: Incoming,
+    headers: &HeaderMap,
+    max: usize,
+    memory: &Arc<MemoryBudget>,
+) -> Result<Bytes, HttpError> {
+    let mut body = std::pin::pin!(body);
+    let mut hold = memory.hold();
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(reading)?.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total > max {
+            return Err(too_large(max));
+        }
+        if !hold.grow(data.len()) {
+            return Err(HttpError::TooLarge(format!(
+                "the response body ({} MiB so far) does not fit the VU's memory budget \
+                 (--max-vu-memory {} MiB, linear memory plus what the host holds for the VU; {} \
+                 MiB in use): raise --max-vu-memory, or have the request discard its body",
+                total.div_ceil(1 << 20),
+                memory.max() >> 20,
+                memory.used().div_ceil(1 << 20)
+            )));
+        }
+        chunks.push(data);
+    }
+    // One chunk (most bodies) is passed on without a copy.
+    let whole = if chunks.len() == 1 {
+        chunks.pop().unwrap_or_default()
+    } else {
+        let mut whole = BytesMut::with_capacity(total);
+        for chunk in chunks {
+            whole.extend_from_slice(&chunk);
+        }
+        whole.freeze()
+    };
+    decode(headers, whole, max)
+}
+
+/// The failure for a body over `max` bytes; says how to get past it.
+pub(crate) fn too_large(max: usize) -> HttpError {
+    HttpError::TooLarge(format!(
+        "response body over {max} bytes (--max-response-body {}): raise the limit, or have the \
+         request discard its body (Rust .discard_body(), Python discard_body=True, JS \
+         responseType: 'none') to count a download of any size",
+        as_flag_value(max)
+    ))
+}
+
+/// A size as `--max-response-body` takes it: `16MiB`, else bytes.
+fn as_flag_value(bytes: usize) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{}MiB", bytes >> 20)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+fn reading(error: hyper::Error) -> HttpError {
+    HttpError::Protocol(format!("reading the body: {}", error_chain(&error)))
+}
+
+/// Read a body to its end keeping none of it: returns its length once
+/// decoded. A coded body is decoded on a blocking thread as it arrives
+/// (a bounded channel keeps at most a few frames in memory); if this
+/// future is dropped, the channel closes and that thread ends.
+pub(crate) async fn count(body: Incoming, headers: &HeaderMap) -> Result<u64, HttpError> {
+    let mut body = std::pin::pin!(body);
+    let codings = codings(headers);
+    if codings.is_empty() {
+        let mut total = 0u64;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map_err(reading)?.into_data() {
+                total += data.len() as u64;
+            }
+        }
+        return Ok(total);
+    }
+    let (frames, received) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let decoding = tokio::task::spawn_blocking(move || {
+        let mut reader = decoder(
+            &codings,
+            Box::new(ChannelReader {
+                received,
+                current: Bytes::new(),
+            }),
+        )?;
+        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| {
+            HttpError::Protocol(format!("decoding the {} body: {e}", codings.join(", ")))
+        })
+    });
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(reading)?.into_data()
+            && frames.send(data).await.is_err()
+        {
+            // The decoder stopped (a malformed body): its result says why.
+            break;
+        }
+    }
+    drop(frames);
+    decoding
+        .await
+        .map_err(|e| HttpError::Protocol(format!("decoding the body: {e}")))?
+}
+
+/// Reads the frames sent over a channel, on a blocking thread; the end of
+/// the channel is the end of the body.
+struct ChannelReader {
+    received: tokio::sync::mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.received.blocking_recv() {
+                Some(data) => self.current = data,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
