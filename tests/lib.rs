@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use horde::cli::RunConfig;
 
+pub mod behaviours;
 pub mod third_party;
 
 /// Paths of the guest components, built by build.rs.

@@ -1,10 +1,13 @@
 // Test guest for the JS SDK's protocol modules and fetch(): `horde/xmlrpc`,
 // `horde/grpc` (JSON through --proto, bytes, statuses, a stream), fetch()
-// with a relative URL, and a gRPC call made with plain fetch(). One task;
-// `--var case=NAME` picks what it does.
+// with a relative URL, a gRPC call made with plain fetch(), and HTTP at the
+// edges (content codings, large and discarded bodies, keep-alive closes)
+// through `horde/http` and fetch(). One task; `--var case=NAME` picks what
+// it does.
 
 import { check, env } from 'horde';
 import grpc from 'horde/grpc';
+import http from 'horde/http';
 import xmlrpc, { XmlRpcFault } from 'horde/xmlrpc';
 
 const encoder = new TextEncoder();
@@ -74,6 +77,35 @@ const cases = {
     const body = new Uint8Array(await res.arrayBuffer());
     check(body, { 'grpc over fetch': (b) => res.status === 200 && greeting(b.slice(5)) === 'Hello, web!' });
   },
+};
+
+// The paths are those of tests/behaviours.rs.
+cases.http_behaviours = async () => {
+  for (const coding of ['gzip', 'deflate', 'br', 'zstd']) {
+    const viaHttp = http.get(`/coded/${coding}`, { tags: { name: '/coded' } });
+    check(viaHttp, { 'http decodes codings': (r) => r.json().name === 'coded' });
+    const viaFetch = await fetch(`/coded/${coding}`, { headers: { 'x-horde-name': '/coded fetch' } });
+    const item = await viaFetch.json();
+    check(item, { 'fetch decodes codings': (i) => i.name === 'coded' });
+  }
+  const gone = http.get('/bytes?mb=80&coding=gzip', { responseType: 'none', tags: { name: '/bytes discarded' } });
+  check(gone, { 'discarded body': (r) => r.status === 200 && r.bytes.length === 0 });
+  // fetch() streams a body: any size, read here without keeping it.
+  const streamed = await fetch('/bytes?mb=80', { headers: { 'x-horde-name': '/bytes streamed' } });
+  const reader = streamed.body.getReader();
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.length;
+  }
+  check(length, { 'streamed body of any size': (n) => n === 80 * 1024 * 1024 });
+  for (let i = 0; i < 2; i += 1) {
+    check(http.get('/race', { tags: { name: '/race' } }), { 'http resends on a closed keep-alive': (r) => r.status === 200 });
+    const raced = await fetch('/race', { headers: { 'x-horde-name': '/race fetch' } });
+    await raced.text();
+    check(raced, { 'fetch resends on a closed keep-alive': (r) => r.status === 200 });
+  }
 };
 
 export default async function () {

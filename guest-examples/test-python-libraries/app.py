@@ -18,6 +18,7 @@ import requests
 
 import horde
 from horde import HttpUser, check, task, var
+from horde.http import HttpSession
 
 
 def _tcp_get(host: str, port: int) -> bytes:
@@ -153,6 +154,25 @@ class Libraries(HttpUser):
             call.length = len(rows)
         db.close()
         check("postgres rows", rows == [[42, "text"]])
+
+    def case_http_behaviours(self):
+        # The paths are those of tests/behaviours.rs. `self.client` is a
+        # requests.Session here: what requests users get.
+        for coding in ("gzip", "deflate", "br", "zstd"):
+            reply = self.client.get(f"/coded/{coding}", name="/coded")
+            check("requests decodes codings", reply.json()["name"] == "coded")
+        big = self.client.get("/bytes?mb=20", name="/bytes 20 MiB")
+        check("requests 20 MiB body", len(big.content) == 20 << 20)
+        del big
+        for _ in range(2):
+            reply = self.client.get("/race", name="/race")
+            check("requests resends on a closed keep-alive", reply.status_code == 200)
+        # Horde's own session (what HttpUser gives without `requests`).
+        session = HttpSession()
+        gone = session.get("/bytes?mb=80&coding=gzip", name="/bytes discarded", discard_body=True)
+        check("discarded body", gone.status_code == 200 and gone.content == b"")
+        coded = session.get("/coded/br", name="/coded session")
+        check("session decodes codings", coded.json()["name"] == "coded")
 
     @task
     def run(self):

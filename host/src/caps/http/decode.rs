@@ -41,6 +41,21 @@ pub(crate) fn codings(headers: &HeaderMap) -> Vec<String> {
     named
 }
 
+/// Whether every coding `headers` name is one Horde undoes (then the
+/// decoded body no longer matches `Content-Encoding` and `Content-Length`).
+pub(crate) fn all_undone(headers: &HeaderMap) -> bool {
+    let named = headers
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter(|coding| {
+            !coding.trim().is_empty() && !coding.trim().eq_ignore_ascii_case("identity")
+        })
+        .count();
+    named > 0 && codings(headers).len() == named
+}
+
 /// A reader of `coded` with `codings` (from [`codings`]) undone.
 pub(crate) fn decoder<'a>(
     codings: &[String],

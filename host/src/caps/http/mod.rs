@@ -513,7 +513,14 @@ async fn read_response(
     let (parts, body) = response.into_parts();
     let mut headers = String::with_capacity(parts.headers.len() * 32);
     let mut set_cookies = Vec::new();
+    // The scenario gets the decoded body, and headers that describe it (as
+    // wasi:http gives them): a client library on top, such as urllib3 under
+    // `requests`, would otherwise decode it again.
+    let decoded = decode::all_undone(&parts.headers);
     for (name, value) in &parts.headers {
+        if decoded && (name == header::CONTENT_ENCODING || name == header::CONTENT_LENGTH) {
+            continue;
+        }
         let value = match value.to_str() {
             Ok(ascii) => std::borrow::Cow::Borrowed(ascii),
             Err(_) => String::from_utf8_lossy(value.as_bytes()),
