@@ -88,7 +88,7 @@ async fn errors_deadlines_malformed_and_denied() {
         .insert("denied".into(), "http://127.0.0.4:9".into());
     run.vars.insert("not_grpc".into(), not_grpc.url());
     let report = horde::run(&run).await.unwrap().report;
-    assert_eq!(report.checks.len(), 8, "{:?}", report.checks);
+    assert_eq!(report.checks.len(), 9, "{:?}", report.checks);
     for check in &report.checks {
         assert_eq!((check.passes, check.fails), (2, 0), "{check:?}");
     }
@@ -110,12 +110,34 @@ async fn errors_deadlines_malformed_and_denied() {
         report.errors
     );
     assert!(failures("/hello.HelloService/Garbage")[0].starts_with("malformed reply"));
+    assert!(
+        failures("/hello.HelloService/Sized")[0]
+            .starts_with("RESOURCE_EXHAUSTED: Received message"),
+        "{:?}",
+        report.errors
+    );
     let say_hello = failures("/hello.HelloService/SayHello");
     assert!(
         say_hello.iter().any(|m| m.starts_with("denied:")),
         "{say_hello:?}"
     );
     assert!(report.exceptions.is_empty(), "{:?}", report.exceptions);
+
+    // A raised --max-grpc-receive-size lets the 5 MiB reply through.
+    run.limits.max_grpc_receive = 8 << 20;
+    run.vars.insert("raised".into(), "on".into());
+    let report = horde::run(&run).await.unwrap().report;
+    for check in &report.checks {
+        assert_eq!((check.passes, check.fails), (2, 0), "{check:?}");
+    }
+    assert!(
+        !report
+            .errors
+            .iter()
+            .any(|e| e.name == "/hello.HelloService/Sized"),
+        "{:?}",
+        report.errors
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,6 +73,11 @@ def whoami(request, context):
     return metadata.get("x-user", "").encode("utf-8")
 
 
+def sized(request, context):
+    """A reply of x-size bytes (to test the client's receive limit)."""
+    return b"x" * int(dict(context.invocation_metadata()).get("x-size", "0"))
+
+
 def slow(request, context):
     time.sleep(2)
     return b""
@@ -113,6 +118,7 @@ def main():
             "SayHello": say_hello,
             "Fail": fail,
             "Whoami": whoami,
+            "Sized": sized,
             "Slow": slow,
             "Garbage": garbage,
         }.items()

@@ -1,7 +1,9 @@
 //! Test guest: checks gRPC error paths against the Python grpcio test
 //! server (`--host`): a status error with its code, a deadline, a reply that
-//! is not the declared type (JSON), an ungranted target (`--var denied=URL`)
-//! and a target that is not gRPC (`--var not_grpc=URL`).
+//! is not the declared type (JSON), a 5 MiB reply (RESOURCE_EXHAUSTED over
+//! gRPC's default 4 MiB limit; received whole with `--var raised=on`, for a
+//! run with a raised `--max-grpc-receive-size`), an ungranted target
+//! (`--var denied=URL`) and a target that is not gRPC (`--var not_grpc=URL`).
 
 use horde_sdk::grpc::Error;
 use horde_sdk::http::Error as HttpError;
@@ -31,6 +33,15 @@ impl GrpcChecks {
             .metadata("x-compress", "gzip")
             .unary(&[]);
         check("a gzip-compressed reply is decoded", gzip.is_ok_and(|r| r.message == user.as_bytes()));
+
+        let big = grpc::call("", "/hello.HelloService/Sized").metadata("x-size", "5242880").unary(&[]);
+        if control::var("raised").as_deref() == Some("on") {
+            check("a reply within a raised limit arrives", big.is_ok_and(|r| r.message.len() == 5 << 20));
+        } else {
+            let exhausted = matches!(&big, Err(Error::Status(s)) if s.code == 8
+                && s.message.starts_with("Received message larger than max (5242880 vs. 4194304)"));
+            check("a reply over the receive limit is RESOURCE_EXHAUSTED", exhausted);
+        }
 
         let slow = grpc::call("", "/hello.HelloService/Slow").deadline_ms(100).unary(&[]);
         check("a deadline gives DEADLINE_EXCEEDED", matches!(&slow, Err(Error::Status(s)) if s.code == 4));
