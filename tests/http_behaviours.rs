@@ -124,40 +124,40 @@ async fn an_advertised_keep_alive_timeout_is_honoured() {
     assert_eq!(server.connections(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_requests_and_session_at_the_edges() {
-    let server = BehavioursServer::start().await;
+/// Run the `http_behaviours` case of a Python or JS test guest (2
+/// iterations) against `server`; every check passed, nothing failed.
+async fn run_case(guest: &str, server: &BehavioursServer) -> Report {
     let dir = tempfile::tempdir().unwrap();
-    let mut run = config(guests::TEST_PYTHON_LIBRARIES, &server.url(), dir.path());
+    let mut run = config(guest, &server.url(), dir.path());
     run.iterations = Some(2);
     run.vars.insert("case".into(), "http_behaviours".into());
     let report = horde::run(&run).await.unwrap().report;
     checks_pass_at_least(&report, 2);
     assert_eq!(report.total.failures, 0, "{:?}", report.errors);
+    assert!(!server.unanswered().is_empty());
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_requests_and_session_at_the_edges() {
+    let server = BehavioursServer::start().await;
+    let report = run_case(guests::TEST_PYTHON_LIBRARIES, &server).await;
     assert_eq!(stat(&report, "/coded").count, 8);
     assert_eq!(stat(&report, "/bytes 20 MiB").bytes, 2 * 20 * MIB);
     assert_eq!(stat(&report, "/bytes discarded").bytes, 2 * 80 * MIB);
     assert_eq!(stat(&report, "/race").count, 4);
-    assert!(!server.unanswered().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_http_and_fetch_at_the_edges() {
     let server = BehavioursServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut run = config(guests::TEST_JS_PROTOCOLS, &server.url(), dir.path());
-    run.iterations = Some(2);
-    run.vars.insert("case".into(), "http_behaviours".into());
-    let report = horde::run(&run).await.unwrap().report;
-    checks_pass_at_least(&report, 2);
-    assert_eq!(report.total.failures, 0, "{:?}", report.errors);
+    let report = run_case(guests::TEST_JS_PROTOCOLS, &server).await;
     assert_eq!(stat(&report, "/coded").count, 8);
     assert_eq!(stat(&report, "/coded fetch").count, 8);
     assert_eq!(stat(&report, "/bytes discarded").bytes, 2 * 80 * MIB);
     assert_eq!(stat(&report, "/bytes streamed").bytes, 2 * 80 * MIB);
     assert_eq!(stat(&report, "/race").count, 4);
     assert_eq!(stat(&report, "/race fetch").count, 4);
-    assert!(!server.unanswered().is_empty());
 }
 
 /// Every check passed at least `times` times (checks in loops pass more
