@@ -48,7 +48,7 @@ fn checks_pass(report: &Report, times: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_bodies_are_kept_within_the_limit_or_discarded() {
     let server = BehavioursServer::start().await;
-    // Over the old fixed 16 MiB, under the 64 MiB default.
+    // Over the old fixed 16 MiB, under the 32 MiB default.
     let kept = run_load(&server, 2, &[("path", "/bytes?mb=20")], |_| {}).await;
     assert_eq!(kept.total.failures, 0, "{:?}", kept.errors);
     assert_eq!(kept.total.bytes, 2 * 20 * MIB);

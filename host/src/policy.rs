@@ -372,7 +372,7 @@ impl Default for Limits {
             max_vu_memory: 128 * 1024 * 1024,
             max_task_cpu: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
-            max_body_bytes: 64 * 1024 * 1024,
+            max_body_bytes: 32 * 1024 * 1024,
             max_grpc_receive: 4 * 1024 * 1024,
             max_event_names: 1000,
             max_name_len: 256,

@@ -183,7 +183,12 @@ impl WasiHttpHooks for Hooks {
                     let between_bytes = options
                         .and_then(|o| o.between_bytes_timeout)
                         .unwrap_or(run.limits.request_timeout);
-                    if parts.headers.contains_key(header::CONTENT_ENCODING) {
+                    let left_coded = if body.is_end_stream() {
+                        None
+                    } else {
+                        crate::caps::http::left_after_decoding(&parts.headers)
+                    };
+                    if let Some(left_coded) = left_coded {
                         // A coded body is read whole and decoded, as fetch()
                         // gives it (the headers then describe the decoded body).
                         let max = run.limits.max_body_bytes;
@@ -200,6 +205,11 @@ impl WasiHttpHooks for Hooks {
                         let mut parts = parts;
                         parts.headers.remove(header::CONTENT_ENCODING);
                         parts.headers.remove(header::CONTENT_LENGTH);
+                        if !left_coded.is_empty()
+                            && let Ok(value) = HeaderValue::from_str(&left_coded)
+                        {
+                            parts.headers.insert(header::CONTENT_ENCODING, value);
+                        }
                         let body = Full::new(body).map_err(|never| match never {});
                         let response = Response::from_parts(parts, body.boxed_unsync());
                         let io: Box<dyn Future<Output = Result<(), WasiHttpError>> + Send> =

@@ -98,10 +98,17 @@ pub struct RunArgs {
     /// Write the report as JSON to this file.
     #[arg(long = "json", value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv (a row each
+    /// second), PREFIX_failures.csv, PREFIX_exceptions.csv.
+    #[arg(long = "csv", value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+    /// With --csv: a history row per request name each second, not only the aggregated one.
+    #[arg(long = "csv-full-history", requires = "csv")]
+    pub csv_full_history: bool,
     /// Linear memory each VU may use, e.g. 64MiB, 1GiB [default: 128MiB].
     #[arg(long = "max-vu-memory")]
     pub max_vu_memory: Option<String>,
-    /// Largest response body a request keeps, e.g. 256MiB [default: 64MiB]; a request that
+    /// Largest response body a request keeps, e.g. 100MiB [default: 32MiB]; a request that
     /// discards its body counts a download of any size.
     #[arg(long = "max-response-body")]
     pub max_response_body: Option<String>,
@@ -160,6 +167,9 @@ pub struct DemoArgs {
     /// Write the report as JSON to this file.
     #[arg(long = "json", value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Write Locust's CSV files with this prefix (see `horde run --help`).
+    #[arg(long = "csv", value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
     /// No live progress; only the final summary.
     #[arg(long = "quiet", short = 'q')]
     pub quiet: bool,
@@ -214,6 +224,9 @@ pub struct RunConfig {
     pub allow_hosts: Vec<Grant>,
     pub vars: HashMap<String, String>,
     pub json: Option<PathBuf>,
+    /// Locust's CSV files under this prefix, with a history row per name when `csv_full_history`.
+    pub csv: Option<PathBuf>,
+    pub csv_full_history: bool,
     pub limits: Limits,
     pub stop_timeout: Duration,
     pub insecure: bool,
@@ -247,6 +260,8 @@ impl RunConfig {
             allow_hosts: Vec::new(),
             vars: HashMap::new(),
             json: None,
+            csv: None,
+            csv_full_history: false,
             limits: Limits::default(),
             stop_timeout: Duration::from_secs(5),
             insecure: false,
@@ -319,6 +334,8 @@ impl RunConfig {
             .collect::<Result<_, _>>()?;
         config.vars = parse_vars(&args.vars)?;
         config.json = args.json.clone();
+        config.csv = args.csv.clone();
+        config.csv_full_history = args.csv_full_history;
         config.insecure = args.insecure;
         config.http2_prior_knowledge = args.http2_prior_knowledge;
         config.proto = args.proto.clone();

@@ -94,7 +94,7 @@ export class Response {
  * (0: do not follow), expectedStatuses: [200, 404], responseType }.
  * `responseType: 'none'` (as in k6) reads the body to its end without
  * keeping it: `body` is empty and the event records the body's length, for
- * downloads of any size (`--max-response-body`, 64 MiB by default, bounds
+ * downloads of any size (`--max-response-body`, 32 MiB by default, bounds
  * only bodies that are kept).
  */
 export function request(method, url, body = null, params = {}) {

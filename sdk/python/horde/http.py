@@ -136,7 +136,7 @@ class HttpSession:
         """Send one request as this VU and record it. `discard_body=True`
         reads the body to its end without keeping it (k6's `responseType:
         "none"`): `content` is empty and the event records the body's
-        length; for downloads of any size (`--max-response-body`, 64 MiB by
+        length; for downloads of any size (`--max-response-body`, 32 MiB by
         default, bounds only bodies that are kept)."""
         if catch_response:
             raise TypeError(

@@ -110,7 +110,7 @@ impl RequestBuilder {
     /// Read the response body to its end without keeping it (k6's
     /// `responseType: "none"`): `bytes()` is empty, and the event records
     /// the body's length. For downloads of any size; `--max-response-body`
-    /// (64 MiB by default) bounds only bodies that are kept.
+    /// (32 MiB by default) bounds only bodies that are kept.
     pub fn discard_body(mut self) -> Self {
         self.request.discard_body = true;
         self

@@ -6,6 +6,7 @@
 
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
@@ -88,7 +89,8 @@ fn reading(error: hyper::Error) -> HttpError {
 /// Read a body to its end keeping none of it: returns its length once
 /// decoded. A coded body is decoded on a blocking thread as it arrives
 /// (a bounded channel keeps at most a few frames in memory); if this
-/// future is dropped, the channel closes and that thread ends.
+/// future is dropped (the request timed out, the VU was cut), the thread
+/// stops at its next write, however much the frames it holds inflate to.
 pub(crate) async fn count(body: Incoming, headers: &HeaderMap) -> Result<u64, HttpError> {
     let mut body = std::pin::pin!(body);
     let codings = codings(headers);
@@ -102,6 +104,8 @@ pub(crate) async fn count(body: Incoming, headers: &HeaderMap) -> Result<u64, Ht
         return Ok(total);
     }
     let (frames, received) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _cancel_on_drop = CancelOnDrop(cancelled.clone());
     let decoding = tokio::task::spawn_blocking(move || {
         let mut reader = decoder(
             &codings,
@@ -110,7 +114,11 @@ pub(crate) async fn count(body: Incoming, headers: &HeaderMap) -> Result<u64, Ht
                 current: Bytes::new(),
             }),
         )?;
-        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| {
+        let mut sink = CountingSink {
+            bytes: 0,
+            cancelled,
+        };
+        std::io::copy(&mut reader, &mut sink).map_err(|e| {
             HttpError::Protocol(format!("decoding the {} body: {e}", codings.join(", ")))
         })
     });
@@ -126,6 +134,35 @@ pub(crate) async fn count(body: Incoming, headers: &HeaderMap) -> Result<u64, Ht
     decoding
         .await
         .map_err(|e| HttpError::Protocol(format!("decoding the body: {e}")))?
+}
+
+/// Sets its flag when dropped: the request no longer waits for the count.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Counts decoded bytes and lets them go; fails once the request is gone.
+struct CountingSink {
+    bytes: u64,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("the request ended"));
+        }
+        self.bytes += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Reads the frames sent over a channel, on a blocking thread; the end of

@@ -41,19 +41,24 @@ pub(crate) fn codings(headers: &HeaderMap) -> Vec<String> {
     named
 }
 
-/// Whether every coding `headers` name is one Horde undoes (then the
-/// decoded body no longer matches `Content-Encoding` and `Content-Length`).
-pub(crate) fn all_undone(headers: &HeaderMap) -> bool {
-    let named = headers
+/// The `Content-Encoding` that describes a body once [`decode`] has undone
+/// what it can: None when it undoes nothing (the headers stand as they
+/// came), else the codings left (empty: none, and the header goes). A
+/// decoded body's `Content-Length` no longer holds either.
+pub(crate) fn left_after_decoding(headers: &HeaderMap) -> Option<String> {
+    let undone = codings(headers).len();
+    if undone == 0 {
+        return None;
+    }
+    let named: Vec<&str> = headers
         .get_all(CONTENT_ENCODING)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .filter(|coding| {
-            !coding.trim().is_empty() && !coding.trim().eq_ignore_ascii_case("identity")
-        })
-        .count();
-    named > 0 && codings(headers).len() == named
+        .map(str::trim)
+        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
+        .collect();
+    Some(named[..named.len() - undone].join(", "))
 }
 
 /// A reader of `coded` with `codings` (from [`codings`]) undone.
@@ -76,14 +81,64 @@ pub(crate) fn decoder<'a>(
                 }
             }
             "br" => Box::new(brotli_decompressor::Decompressor::new(reader, 8192)),
-            "zstd" => Box::new(
-                ruzstd::decoding::StreamingDecoder::new(reader)
-                    .map_err(|e| HttpError::Protocol(format!("decoding the zstd body: {e}")))?,
-            ),
+            "zstd" => {
+                // The window is checked before ruzstd allocates it.
+                let mut header = Vec::with_capacity(ZSTD_HEADER_MAX);
+                (&mut reader)
+                    .take(ZSTD_HEADER_MAX as u64)
+                    .read_to_end(&mut header)
+                    .map_err(|e| undecodable(coding, &e))?;
+                if let Some(window) = zstd_window(&header)
+                    && window > MAX_ZSTD_WINDOW
+                {
+                    return Err(HttpError::TooLarge(format!(
+                        "the zstd body asks for a {} MiB window; HTTP clients accept at most 8 \
+                         MiB (RFC 9659 §3)",
+                        window.div_ceil(1 << 20)
+                    )));
+                }
+                let reader = std::io::Cursor::new(header).chain(reader);
+                Box::new(
+                    ruzstd::decoding::StreamingDecoder::new(reader)
+                        .map_err(|e| HttpError::Protocol(format!("decoding the zstd body: {e}")))?,
+                )
+            }
             other => unreachable!("codings() keeps known codings only, not {other}"),
         };
     }
     Ok(reader)
+}
+
+/// The largest zstd window an HTTP client must accept, and may refuse past
+/// (RFC 9659 §3): 8 MiB. Decoding holds a window in memory.
+const MAX_ZSTD_WINDOW: u64 = 8 << 20;
+/// Longest zstd frame header (RFC 8878 §3.1.1): magic, descriptor, window
+/// descriptor, dictionary ID, content size.
+const ZSTD_HEADER_MAX: usize = 4 + 1 + 1 + 4 + 8;
+
+/// The window size a zstd frame header declares (RFC 8878 §3.1.1.1.2), or
+/// None when `header` is not a whole zstd frame header (the decoder then
+/// reports what is wrong).
+fn zstd_window(header: &[u8]) -> Option<u64> {
+    let (magic, rest) = header.split_first_chunk::<4>()?;
+    if u32::from_le_bytes(*magic) != 0xFD2F_B528 {
+        return None;
+    }
+    let (&descriptor, rest) = rest.split_first()?;
+    let single_segment = descriptor & 0x20 != 0;
+    if !single_segment {
+        let window_descriptor = *rest.first()?;
+        let base = 1u64 << (10 + u64::from(window_descriptor >> 3));
+        return Some(base + (base / 8) * u64::from(window_descriptor & 7));
+    }
+    // A single segment's window is its content size.
+    let dictionary_bytes = [0usize, 1, 2, 4][usize::from(descriptor & 3)];
+    let size_bytes = [1usize, 2, 4, 8][usize::from(descriptor >> 6)];
+    let field = rest.get(dictionary_bytes..dictionary_bytes + size_bytes)?;
+    let mut value = [0u8; 8];
+    value[..size_bytes].copy_from_slice(field);
+    let size = u64::from_le_bytes(value);
+    Some(if size_bytes == 2 { size + 256 } else { size })
 }
 
 /// A zlib stream's first two bytes (RFC 1950 §2.2): method 8 (deflate) and
@@ -185,6 +240,34 @@ mod tests {
             decode(&headers("br"), Bytes::from(br), 1000).unwrap(),
             &json[..]
         );
+    }
+
+    #[test]
+    fn headers_describe_what_is_left_coded() {
+        assert_eq!(left_after_decoding(&headers("gzip")).as_deref(), Some(""));
+        assert_eq!(
+            left_after_decoding(&headers("foo, gzip")).as_deref(),
+            Some("foo")
+        );
+        assert_eq!(left_after_decoding(&headers("gzip, foo")), None);
+        assert_eq!(left_after_decoding(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_zstd_window_over_8_mib_is_refused() {
+        // Magic, descriptor (no single segment), window descriptor 2^(10+31).
+        let mut huge = 0xFD2F_B528u32.to_le_bytes().to_vec();
+        huge.extend([0x00, 31 << 3, 0, 0, 0, 0]);
+        assert_eq!(zstd_window(&huge), Some(1 << 41));
+        assert!(matches!(
+            decode(&headers("zstd"), Bytes::from(huge), 1000),
+            Err(HttpError::TooLarge(m)) if m.contains("RFC 9659")
+        ));
+        let small = ruzstd::encoding::compress_to_vec(
+            &[7u8; 1000][..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        assert!(zstd_window(&small).is_some_and(|w| w <= MAX_ZSTD_WINDOW));
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod redirect;
 mod settings;
 
 pub(crate) use body::too_large;
+pub(crate) use decode::left_after_decoding;
 pub use decode::{ACCEPT_ENCODING, decode};
 pub(crate) use keep_alive::{Idle, may_resend};
 pub use settings::HttpSettings;
@@ -511,14 +512,30 @@ async fn read_response(
     keep: Keep<'_>,
 ) -> Result<RawResponse, HttpError> {
     let (parts, body) = response.into_parts();
+    // The scenario gets a decoded body with headers that describe it (as
+    // wasi:http gives them): a client library on top, such as urllib3 under
+    // `requests`, would otherwise decode it again. A response without a
+    // body (HEAD, 204, 304), or a discarded body, keeps its headers.
+    let left_coded = match keep {
+        Keep::Whole { .. } if !hyper::body::Body::is_end_stream(&body) => {
+            decode::left_after_decoding(&parts.headers)
+        }
+        _ => None,
+    };
+    let (body, body_length) = match keep {
+        Keep::Whole { max, memory } => {
+            let body = body::collect(body, &parts.headers, max, memory).await?;
+            let length = body.len() as u64;
+            (body, length)
+        }
+        Keep::Count => (Bytes::new(), body::count(body, &parts.headers).await?),
+    };
     let mut headers = String::with_capacity(parts.headers.len() * 32);
     let mut set_cookies = Vec::new();
-    // The scenario gets the decoded body, and headers that describe it (as
-    // wasi:http gives them): a client library on top, such as urllib3 under
-    // `requests`, would otherwise decode it again.
-    let decoded = decode::all_undone(&parts.headers);
     for (name, value) in &parts.headers {
-        if decoded && (name == header::CONTENT_ENCODING || name == header::CONTENT_LENGTH) {
+        if left_coded.is_some()
+            && (name == header::CONTENT_ENCODING || name == header::CONTENT_LENGTH)
+        {
             continue;
         }
         let value = match value.to_str() {
@@ -533,18 +550,15 @@ async fn read_response(
         headers.push_str(&value);
         headers.push('\n');
     }
+    if let Some(left) = left_coded.filter(|left| !left.is_empty()) {
+        headers.push_str("content-encoding: ");
+        headers.push_str(&left);
+        headers.push('\n');
+    }
     let location = parts
         .headers
         .get(header::LOCATION)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let (body, body_length) = match keep {
-        Keep::Whole { max, memory } => {
-            let body = body::collect(body, &parts.headers, max, memory).await?;
-            let length = body.len() as u64;
-            (body, length)
-        }
-        Keep::Count => (Bytes::new(), body::count(body, &parts.headers).await?),
-    };
     Ok(RawResponse {
         status: parts.status,
         headers,
