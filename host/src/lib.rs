@@ -166,6 +166,13 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     if let Some(path) = &config.json {
         output::json::check_writable(path).map_err(bad_input)?;
     }
+    // Created first: this checks the CSV files can be written.
+    let csv = config
+        .csv
+        .as_deref()
+        .map(|prefix| output::csv::CsvOutput::create(prefix, config.csv_full_history))
+        .transpose()
+        .map_err(bad_input)?;
     let mut reserve = descriptors::Reserve::take();
     let proto =
         caps::grpc::load_schema(config.proto.as_deref(), &config.proto_paths).map_err(bad_input)?;
@@ -241,14 +248,23 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     let signals = watch_signals(run.clone());
     let progress = Arc::new(Progress::default());
     let (finished, finished_rx) = tokio::sync::watch::channel(false);
+    let mut sinks: Vec<Box<dyn output::Sink>> = Vec::new();
+    if !config.quiet {
+        sinks.push(Box::new(output::live::LiveLine::new(
+            &run,
+            config.run_limit(),
+        )));
+    }
+    if let Some(csv) = csv {
+        sinks.push(Box::new(csv));
+    }
     let monitor = tokio::spawn(output::live::monitor(
         stats.clone(),
         run.clone(),
         finished_rx,
         progress.clone(),
         config.thresholds.clone(),
-        config.run_limit(),
-        config.quiet,
+        sinks,
     ));
     let workers =
         Arc::new(workers::VuWorkers::per_core().context("starting the VU worker threads")?);
@@ -274,7 +290,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     }
     signals.abort();
     finished.send_replace(true);
-    let monitored = monitor.await.unwrap_or_default();
+    let mut monitored = monitor.await.unwrap_or_default();
     // Rates are over the load: a VU cut after overstaying the stop does not
     // stretch the run's duration.
     let load_time = match outcome.load_end {
@@ -282,7 +298,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         None => stats.started().elapsed(),
     };
     let mut report = stats.report_over(config.users, load_time);
-    report.timeline = monitored.timeline;
+    report.timeline = std::mem::take(&mut monitored.timeline);
     let elapsed = Duration::from_secs_f64(report.duration_s);
     let iterations = stats.iteration_counts();
     report.thresholds = config
@@ -306,6 +322,16 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         && let Err(error) = output::json::write(path, &result)
     {
         result.report_error = Some(format!("{error:#}"));
+    }
+    let mut sinks = monitored.sinks;
+    for sink in &mut sinks {
+        if let Err(error) = sink.finish(&result) {
+            let message = format!("{error:#}");
+            result.report_error = Some(match result.report_error.take() {
+                Some(earlier) => format!("{earlier}; {message}"),
+                None => message,
+            });
+        }
     }
     Ok(result)
 }

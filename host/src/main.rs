@@ -99,6 +99,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
         allow_hosts: Vec::new(),
         vars: args.vars.clone(),
         json: args.json.clone(),
+        csv: args.csv.clone(),
+        csv_full_history: false,
         max_vu_memory: None,
         max_response_body: None,
         max_grpc_receive_size: None,

@@ -470,7 +470,7 @@ mod tests {
         stats.record(&event("redis", "GET", 1000, None));
         stats.add_counter("orders", 5.0);
         stats.record_check("ok", true);
-        stats.snapshot();
+        stats.drain();
         let verdicts = |line: &str| {
             let t = Threshold::parse(line).unwrap();
             stats.with_aggregate(|a| t.evaluate(a, Duration::from_secs(10), (100, 3)))

@@ -1,11 +1,31 @@
-//! Outputs: the terminal summary, the JSON report and the live progress view,
-//! and the one rule for printing strings that came from a guest.
+//! Outputs: the terminal summary, the JSON report, the live progress view
+//! and the CSV files; the [`Sink`] every per-second output implements; and
+//! the one rule for printing strings that came from a guest.
 
+pub mod csv;
 pub mod json;
 pub mod live;
 pub mod summary;
 
 use std::borrow::Cow;
+
+use crate::RunOutcome;
+use crate::stats::Tick;
+
+/// An output fed by the run's one stream of per-second [`Tick`]s (k6's
+/// `Output`): the live line, the CSV history. Calls come from the monitor
+/// task, in order, each tick once.
+pub trait Sink: Send {
+    /// One second of the run. Must not block for long: it delays the next
+    /// tick for every output.
+    fn tick(&mut self, tick: &Tick);
+    /// The last tick has been handed over (the run's grace period is over).
+    fn end(&mut self) {}
+    /// The run's outcome is known: write what this output writes at the end.
+    fn finish(&mut self, _outcome: &RunOutcome) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
 
 /// True for characters a guest's text must not put on a terminal: control
 /// characters (C0, DEL, C1) and Unicode bidirectional overrides/isolates.

@@ -4,6 +4,7 @@
 
 mod in_flight;
 mod report;
+mod tick;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -16,8 +17,9 @@ use hdrhistogram::Histogram;
 pub use in_flight::{ABANDONED, InFlight};
 pub use report::{
     Aggregate, CheckCount, CounterValue, CustomMetrics, ErrorCount, GaugeSummary, LatencySummary,
-    NameStats, Report, Snapshot, TimelinePoint, TrendSummary,
+    NameStats, Report, TimelinePoint, TrendSummary,
 };
+pub use tick::{Delta, Tick, Totals, WindowEntry};
 
 /// Name that unseen names are folded into once the cardinality cap is hit.
 pub const OVERFLOW_NAME: &str = "(other names: cap reached)";
@@ -395,35 +397,42 @@ impl Stats {
         f(&self.aggregate.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Move everything recorded so far into the aggregate and return a
-    /// snapshot for live views.
-    pub fn snapshot(&self) -> Snapshot {
+    /// Move everything recorded so far into the aggregate; returns what
+    /// it was (the window since the last drain).
+    pub fn drain(&self) -> Delta {
         let shards: Vec<_> = self
             .shards
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let mut aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
-        let mut window = new_histogram();
-        let mut window_count = 0;
-        let mut window_failures = 0;
+        let mut window = Delta::default();
         for shard in shards {
             let drained = std::mem::take(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()));
-            for entries in drained.entries.values() {
-                for entry in entries.values() {
-                    let _ = window.add(&entry.latency_us);
-                    window_count += entry.latency_us.len();
-                    window_failures += entry.failures;
-                }
-            }
+            window.add_shard(&drained);
             aggregate.absorb(drained);
         }
-        aggregate.snapshot(
-            self.started.elapsed(),
-            window_count,
-            window_failures,
-            &window,
-        )
+        window
+    }
+
+    /// Drain the window into a tick for the outputs, with `users` live VUs.
+    pub fn tick(&self, users: u32) -> Tick {
+        let window = self.drain();
+        let (iterations, dropped_iterations) = self.iteration_counts();
+        let (requests, failures, exceptions) = self.with_aggregate(Aggregate::totals);
+        Tick {
+            elapsed: self.started.elapsed(),
+            at: std::time::SystemTime::now(),
+            users,
+            window,
+            totals: Totals {
+                requests,
+                failures,
+                exceptions,
+                iterations,
+                dropped_iterations,
+            },
+        }
     }
 
     /// Drain everything and build the final report, with rates over the
@@ -436,7 +445,7 @@ impl Stats {
     /// `load_time` (the run's load window, which a VU cut after overstaying
     /// the stop does not stretch).
     pub fn report_over(&self, users: u32, load_time: Duration) -> Report {
-        self.snapshot();
+        self.drain();
         let aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
         aggregate.report(load_time, users, self.iteration_counts())
     }
@@ -528,13 +537,25 @@ mod tests {
     fn snapshots_drain_incrementally() {
         let stats = Stats::new(10, 64);
         stats.record(&event("/a", 5, None));
-        let first = stats.snapshot();
-        assert_eq!(first.window_count, 1);
+        let first = stats.tick(1);
+        assert_eq!(first.window.all().count(), 1);
         stats.record(&event("/a", 5, None));
-        stats.record(&event("/a", 5, None));
-        let second = stats.snapshot();
-        assert_eq!(second.window_count, 2);
-        assert_eq!(second.total_count, 3);
+        stats.record(&event("/a", 5, Some("HTTP 500")));
+        let second = stats.tick(1);
+        assert_eq!(second.window.all().count(), 2);
+        assert_eq!(second.window.all().failures, 1);
+        assert_eq!(second.totals.requests, 3);
+        let key = ("GET".to_string(), "/a".to_string(), "HTTP 500".to_string());
+        assert_eq!(second.window.errors[&key], 1);
+        // The windows add up to the whole run, exactly.
+        let mut folded = first.window.all();
+        folded.merge(&second.window.all());
+        let report = stats.report(1);
+        assert_eq!(folded.count(), report.total.count);
+        assert_eq!(
+            folded.latency_us.max() as f64 / 1000.0,
+            report.total.latency_ms.max
+        );
     }
 
     #[test]

@@ -38,20 +38,6 @@ pub struct Aggregate {
     max_names: usize,
 }
 
-/// What live views show once a second.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub elapsed: Duration,
-    pub total_count: u64,
-    pub total_failures: u64,
-    pub exceptions: u64,
-    /// Requests recorded since the previous snapshot.
-    pub window_count: u64,
-    pub window_failures: u64,
-    /// p95 of the requests in this window, in milliseconds (None if empty).
-    pub window_p95_ms: Option<f64>,
-}
-
 /// Latency figures in milliseconds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LatencySummary {
@@ -415,23 +401,15 @@ impl Aggregate {
         self.trends.get(name)
     }
 
-    pub(crate) fn snapshot(
-        &self,
-        elapsed: Duration,
-        window_count: u64,
-        window_failures: u64,
-        window: &Histogram<u64>,
-    ) -> Snapshot {
-        Snapshot {
-            elapsed,
-            total_count: self.total_count,
-            total_failures: self.total_failures,
-            exceptions: self.exceptions.values().sum(),
-            window_count,
-            window_failures,
-            window_p95_ms: (!window.is_empty())
-                .then(|| window.value_at_quantile(0.95) as f64 / 1000.0),
-        }
+    /// Requests, failures and exceptions so far.
+    pub(crate) fn totals(&self) -> (u64, u64, u64) {
+        (
+            self.total_count,
+            self.total_failures,
+            self.exceptions
+                .values()
+                .fold(0u64, |a, b| a.saturating_add(*b)),
+        )
     }
 
     pub(crate) fn report(&self, elapsed: Duration, users: u32, iterations: (u64, u64)) -> Report {
