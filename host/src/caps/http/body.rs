@@ -1,4 +1,4 @@
-//! Response bodies of the `http` capability: read whole within
+//! Responses of the `http` capability, and their bodies: read whole within
 //! `--max-response-body` and the VU's memory budget, or counted and
 //! discarded as they arrive (a request's `discard-body`: downloads of any
 //! size). Either way content codings are undone and the recorded length is
@@ -13,7 +13,11 @@ use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::decode::{codings, decode, decoder};
+use http::header;
+use http::{Response, StatusCode};
+
+use super::Idle;
+use super::decode::{self, codings, decode, decoder};
 use crate::bindings::http::Error as HttpError;
 use crate::budget::MemoryBudget;
 use crate::caps::net::error_chain;
@@ -184,4 +188,90 @@ impl Read for ChannelReader {
         buf[..n].copy_from_slice(&self.current.split_to(n));
         Ok(n)
     }
+}
+
+/// A response as the `http` capability hands it on.
+pub(super) struct RawResponse {
+    pub(super) status: StatusCode,
+    pub(super) headers: String,
+    pub(super) location: Option<String>,
+    pub(super) set_cookies: Vec<String>,
+    pub(super) body: Bytes,
+    pub(super) body_length: u64,
+    pub(super) idle: Idle,
+}
+
+/// What to do with a response body.
+pub(super) enum Keep<'a> {
+    /// Read it whole: at most `max` bytes, held in the VU's budget.
+    Whole {
+        max: usize,
+        memory: &'a std::sync::Arc<crate::budget::MemoryBudget>,
+    },
+    /// Count it and let it go (the request's `discard-body`).
+    Count,
+}
+
+/// Read a response's head and body as `keep` says.
+pub(super) async fn read_response(
+    response: Response<hyper::body::Incoming>,
+    keep: Keep<'_>,
+) -> Result<RawResponse, HttpError> {
+    let (parts, body) = response.into_parts();
+    // The scenario gets a decoded body with headers that describe it (as
+    // wasi:http gives them): a client library on top, such as urllib3 under
+    // `requests`, would otherwise decode it again. A response without a
+    // body (HEAD, 204, 304), or a discarded body, keeps its headers.
+    let left_coded = match keep {
+        Keep::Whole { .. } if !hyper::body::Body::is_end_stream(&body) => {
+            decode::left_after_decoding(&parts.headers)
+        }
+        _ => None,
+    };
+    let (body, body_length) = match keep {
+        Keep::Whole { max, memory } => {
+            let body = collect(body, &parts.headers, max, memory).await?;
+            let length = body.len() as u64;
+            (body, length)
+        }
+        Keep::Count => (Bytes::new(), count(body, &parts.headers).await?),
+    };
+    let mut headers = String::with_capacity(parts.headers.len() * 32);
+    let mut set_cookies = Vec::new();
+    for (name, value) in &parts.headers {
+        if left_coded.is_some()
+            && (name == header::CONTENT_ENCODING || name == header::CONTENT_LENGTH)
+        {
+            continue;
+        }
+        let value = match value.to_str() {
+            Ok(ascii) => std::borrow::Cow::Borrowed(ascii),
+            Err(_) => String::from_utf8_lossy(value.as_bytes()),
+        };
+        if name == header::SET_COOKIE {
+            set_cookies.push(value.clone().into_owned());
+        }
+        headers.push_str(name.as_str());
+        headers.push_str(": ");
+        headers.push_str(&value);
+        headers.push('\n');
+    }
+    if let Some(left) = left_coded.filter(|left| !left.is_empty()) {
+        headers.push_str("content-encoding: ");
+        headers.push_str(&left);
+        headers.push('\n');
+    }
+    let location = parts
+        .headers
+        .get(header::LOCATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    Ok(RawResponse {
+        status: parts.status,
+        headers,
+        location,
+        set_cookies,
+        body,
+        body_length,
+        idle: Idle::after(&parts.headers),
+    })
 }

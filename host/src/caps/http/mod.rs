@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cookie_store::{CookieStore, RawCookie};
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri};
+use http::{Method, Request, StatusCode, Uri};
 use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -26,6 +26,7 @@ mod redirect;
 mod settings;
 
 pub(crate) use body::too_large;
+use body::{Keep, RawResponse, read_response};
 pub(crate) use decode::left_after_decoding;
 pub use decode::{ACCEPT_ENCODING, decode};
 pub(crate) use keep_alive::{Idle, may_resend};
@@ -484,90 +485,6 @@ fn host_header_value(url: &Url) -> Result<HeaderValue, HttpError> {
         None => host.to_string(),
     };
     HeaderValue::from_str(&value).map_err(|_| HttpError::InvalidUrl(format!("bad host in {url}")))
-}
-
-struct RawResponse {
-    status: StatusCode,
-    headers: String,
-    location: Option<String>,
-    set_cookies: Vec<String>,
-    body: Bytes,
-    body_length: u64,
-    idle: Idle,
-}
-
-/// What to do with a response body.
-enum Keep<'a> {
-    /// Read it whole: at most `max` bytes, held in the VU's budget.
-    Whole {
-        max: usize,
-        memory: &'a std::sync::Arc<crate::budget::MemoryBudget>,
-    },
-    /// Count it and let it go (the request's `discard-body`).
-    Count,
-}
-
-async fn read_response(
-    response: Response<hyper::body::Incoming>,
-    keep: Keep<'_>,
-) -> Result<RawResponse, HttpError> {
-    let (parts, body) = response.into_parts();
-    // The scenario gets a decoded body with headers that describe it (as
-    // wasi:http gives them): a client library on top, such as urllib3 under
-    // `requests`, would otherwise decode it again. A response without a
-    // body (HEAD, 204, 304), or a discarded body, keeps its headers.
-    let left_coded = match keep {
-        Keep::Whole { .. } if !hyper::body::Body::is_end_stream(&body) => {
-            decode::left_after_decoding(&parts.headers)
-        }
-        _ => None,
-    };
-    let (body, body_length) = match keep {
-        Keep::Whole { max, memory } => {
-            let body = body::collect(body, &parts.headers, max, memory).await?;
-            let length = body.len() as u64;
-            (body, length)
-        }
-        Keep::Count => (Bytes::new(), body::count(body, &parts.headers).await?),
-    };
-    let mut headers = String::with_capacity(parts.headers.len() * 32);
-    let mut set_cookies = Vec::new();
-    for (name, value) in &parts.headers {
-        if left_coded.is_some()
-            && (name == header::CONTENT_ENCODING || name == header::CONTENT_LENGTH)
-        {
-            continue;
-        }
-        let value = match value.to_str() {
-            Ok(ascii) => std::borrow::Cow::Borrowed(ascii),
-            Err(_) => String::from_utf8_lossy(value.as_bytes()),
-        };
-        if name == header::SET_COOKIE {
-            set_cookies.push(value.clone().into_owned());
-        }
-        headers.push_str(name.as_str());
-        headers.push_str(": ");
-        headers.push_str(&value);
-        headers.push('\n');
-    }
-    if let Some(left) = left_coded.filter(|left| !left.is_empty()) {
-        headers.push_str("content-encoding: ");
-        headers.push_str(&left);
-        headers.push('\n');
-    }
-    let location = parts
-        .headers
-        .get(header::LOCATION)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    Ok(RawResponse {
-        status: parts.status,
-        headers,
-        location,
-        set_cookies,
-        body,
-        body_length,
-        idle: Idle::after(&parts.headers),
-    })
 }
 
 /// Open a policy-checked stream to the origin, then handshake HTTP.
