@@ -10,6 +10,8 @@
 //! - `/race...`: answered on a fresh connection; on a connection that
 //!   already carried a request it is read and the connection closed without
 //!   an answer, as a server's idle close racing a new request looks.
+//! - `/partial`: answered on a fresh connection; on a reused one, half a
+//!   status line is sent and the connection closed (a response was begun).
 //! - `/advertised`: answered with `Keep-Alive: timeout=1`; the connection
 //!   is kept open (so only the client's own rule keeps it from reuse).
 //! - anything else: `ok`.
@@ -96,6 +98,11 @@ async fn serve(mut socket: TcpStream, seen: Arc<Seen>) {
         }
         let line = format!("{method} {target}");
         if target.starts_with("/race") && served_here > 0 {
+            seen.unanswered.lock().unwrap().push(line);
+            return;
+        }
+        if target.starts_with("/partial") && served_here > 0 {
+            let _ = socket.write_all(b"HTTP/1.1 20").await;
             seen.unanswered.lock().unwrap().push(line);
             return;
         }

@@ -104,6 +104,16 @@ async fn a_request_on_a_connection_closed_under_it_is_resent_when_safe() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_got_part_of_a_response_is_not_resent() {
+    let server = BehavioursServer::start().await;
+    let report = run_load(&server, 2, &[("path", "/partial")], |_| {}).await;
+    assert_eq!(report.total.failures, 1, "{:?}", report.errors);
+    assert_eq!(server.unanswered(), ["GET /partial"]);
+    assert_eq!(server.answered().len(), 1);
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_advertised_keep_alive_timeout_is_honoured() {
     // `Keep-Alive: timeout=1`: after 0.9 s idle (within the margin) a new
     // connection is opened; without waits the connection is reused.

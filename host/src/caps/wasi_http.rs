@@ -21,7 +21,9 @@ use wasmtime_wasi_http::{
 
 use crate::bindings::http::Error as HttpError;
 use crate::budget::{HostHold, MAX_FIELDS_BYTES, MemoryBudget};
-use crate::caps::http::{Connection, Idle, Origin, connect, describe_error, may_resend, too_large};
+use crate::caps::http::{
+    Connection, Idle, Origin, Sender, connect, describe_error, may_resend, too_large,
+};
 use crate::caps::net::error_chain;
 use crate::stats::RequestEvent;
 use crate::vu::{RunContext, VuState};
@@ -63,8 +65,7 @@ impl Pool {
             if connection.is_closed() || !since.reusable() {
                 continue;
             }
-            if let Connection::H2(sender) = &connection {
-                let shared = Connection::H2(sender.clone());
+            if let Some(shared) = connection.share() {
                 connections.push((connection, since));
                 return Some(shared);
             }
@@ -80,10 +81,7 @@ impl Pool {
         }
         let mut idle_connections = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let connections = idle_connections.entry(origin).or_default();
-        let shared_h2 = matches!(connection, Connection::H2(_))
-            && connections
-                .iter()
-                .any(|(c, _)| matches!(c, Connection::H2(_)));
+        let shared_h2 = connection.is_h2() && connections.iter().any(|(c, _)| c.is_h2());
         if !shared_h2 && connections.len() < MAX_IDLE_PER_ORIGIN {
             connections.push((connection, idle));
         }
@@ -365,9 +363,10 @@ async fn send(
             std::mem::replace(&mut parts, Request::new(()).into_parts().0)
         };
         let mut outgoing = Request::from_parts(this_attempt, Full::new(body.clone()));
+        let received_before = connection.received.get();
         let sent = tokio::time::timeout(first_byte_timeout, async {
-            match &mut connection {
-                Connection::H1(sender) => {
+            match &mut connection.sender {
+                Sender::H1(sender) => {
                     // HTTP/1.1 sends the path; the authority goes in `Host`.
                     let path = outgoing
                         .uri()
@@ -380,7 +379,7 @@ async fn send(
                     sender.ready().await.map_err(Sent::from)?;
                     Ok(sender.send_request(outgoing).await.map_err(Sent::from)?)
                 }
-                Connection::H2(sender) => {
+                Sender::H2(sender) => {
                     outgoing.headers_mut().remove(header::HOST);
                     sender.ready().await.map_err(Sent::from)?;
                     Ok(sender.send_request(outgoing).await.map_err(Sent::from)?)
@@ -391,7 +390,13 @@ async fn send(
         .map_err(|_| HttpError::Timeout)?;
         match sent {
             Ok(response) => return Ok((response, origin, connection)),
-            Err(Sent::Hyper(e)) if reused && may_resend(&e, &method) => continue,
+            Err(Sent::Hyper(e))
+                if reused
+                    && connection.received.get() == received_before
+                    && may_resend(&e, &method) =>
+            {
+                continue;
+            }
             Err(Sent::Hyper(e)) => return Err(HttpError::Protocol(error_chain(&e))),
             Err(Sent::Other(e)) => return Err(e),
         }

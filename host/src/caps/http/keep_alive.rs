@@ -4,7 +4,13 @@
 //! reused connection is sent again on a fresh one (RFC 9112 §9.3.1,
 //! RFC 9110 §9.2.2), as browsers and urllib3 do.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use http::header::HeaderName;
 use http::{HeaderMap, Method};
@@ -71,8 +77,80 @@ fn advertised_limit(headers: &HeaderMap) -> Option<Duration> {
         .next()
 }
 
-/// Whether a request that failed on a reused connection before any
-/// response arrived may be sent once more on a fresh connection: always
+/// Bytes a connection has received: a request that failed while this did
+/// not move got no byte of a response.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Received(Arc<AtomicU64>);
+
+impl Received {
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// `io`, counting what is read from it here.
+    pub(crate) fn counting<T>(&self, io: T) -> Counting<T> {
+        Counting {
+            io,
+            received: self.0.clone(),
+        }
+    }
+}
+
+/// A stream that counts the bytes read from it.
+pub(crate) struct Counting<T> {
+    io: T,
+    received: Arc<AtomicU64>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Counting<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            this.received.fetch_add(read as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Counting<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// Whether a request that failed on a reused connection with no byte of a
+/// response (the caller checks with [`Received`]) may be sent once more on a fresh connection: always
 /// when hyper had not written it (the connection was found closed), and
 /// for idempotent methods (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT,
 /// DELETE) when the connection closed or was reset under it, which is how

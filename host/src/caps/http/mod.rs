@@ -29,7 +29,7 @@ pub(crate) use body::too_large;
 use body::{Keep, RawResponse, read_response};
 pub(crate) use decode::left_after_decoding;
 pub use decode::{ACCEPT_ENCODING, decode};
-pub(crate) use keep_alive::{Idle, may_resend};
+pub(crate) use keep_alive::{Idle, Received, may_resend};
 pub use settings::HttpSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -39,16 +39,39 @@ pub(crate) struct Origin {
     pub(crate) port: u16,
 }
 
-pub(crate) enum Connection {
+/// An HTTP connection: its sender, and how many bytes it has received
+/// (a request that failed with none of its response is safe to resend).
+pub(crate) struct Connection {
+    pub(crate) sender: Sender,
+    pub(crate) received: Received,
+}
+
+/// The sending half of an HTTP/1.1 or HTTP/2 connection.
+pub(crate) enum Sender {
     H1(http1::SendRequest<Full<Bytes>>),
     H2(http2::SendRequest<Full<Bytes>>),
 }
 
 impl Connection {
     pub(crate) fn is_closed(&self) -> bool {
-        match self {
-            Connection::H1(sender) => sender.is_closed(),
-            Connection::H2(sender) => sender.is_closed(),
+        match &self.sender {
+            Sender::H1(sender) => sender.is_closed(),
+            Sender::H2(sender) => sender.is_closed(),
+        }
+    }
+
+    pub(crate) fn is_h2(&self) -> bool {
+        matches!(self.sender, Sender::H2(_))
+    }
+
+    /// Another handle on a shared HTTP/2 connection (None for HTTP/1.1).
+    pub(crate) fn share(&self) -> Option<Connection> {
+        match &self.sender {
+            Sender::H2(sender) => Some(Connection {
+                sender: Sender::H2(sender.clone()),
+                received: self.received.clone(),
+            }),
+            Sender::H1(_) => None,
         }
     }
 }
@@ -409,7 +432,8 @@ impl VuState {
             };
             let open = &mut self.http.connections[index];
             open.idle = None;
-            let is_h2 = matches!(open.connection, Connection::H2(_));
+            let is_h2 = open.connection.is_h2();
+            let received_before = open.connection.received.get();
             let uri: Uri = if is_h2 {
                 url.as_str().parse()
             } else {
@@ -427,12 +451,12 @@ impl VuState {
             *built.method_mut() = method.clone();
             *built.uri_mut() = uri;
             *built.headers_mut() = request_headers;
-            let sent = match &mut open.connection {
-                Connection::H1(sender) => match sender.ready().await {
+            let sent = match &mut open.connection.sender {
+                Sender::H1(sender) => match sender.ready().await {
                     Ok(()) => sender.send_request(built).await,
                     Err(e) => Err(e),
                 },
-                Connection::H2(sender) => match sender.ready().await {
+                Sender::H2(sender) => match sender.ready().await {
                     Ok(()) => sender.send_request(built).await,
                     Err(e) => Err(e),
                 },
@@ -440,8 +464,10 @@ impl VuState {
             let response = match sent {
                 Ok(response) => response,
                 Err(e) => {
+                    let answered =
+                        self.http.connections[index].connection.received.get() != received_before;
                     self.http.connections.swap_remove(index);
-                    if reused && attempts == 1 && may_resend(&e, method) {
+                    if reused && attempts == 1 && !answered && may_resend(&e, method) {
                         continue;
                     }
                     return Err(HttpError::Protocol(error_chain(&e)));
@@ -498,10 +524,13 @@ pub(crate) async fn connect(
     } else {
         run.http.http2_prior_knowledge
     };
-    handshake(TokioIo::new(stream), h2).await
+    let received = Received::default();
+    let io = TokioIo::new(received.counting(stream));
+    let sender = handshake(io, h2).await?;
+    Ok(Connection { sender, received })
 }
 
-async fn handshake<T>(io: T, h2: bool) -> Result<Connection, HttpError>
+async fn handshake<T>(io: T, h2: bool) -> Result<Sender, HttpError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -510,13 +539,13 @@ where
             .await
             .map_err(|e| HttpError::Protocol(format!("HTTP/2 handshake: {}", error_chain(&e))))?;
         tokio::spawn(connection);
-        Ok(Connection::H2(sender))
+        Ok(Sender::H2(sender))
     } else {
         let (sender, connection) = http1::handshake(io)
             .await
             .map_err(|e| HttpError::Protocol(format!("HTTP/1.1 handshake: {}", error_chain(&e))))?;
         tokio::spawn(connection);
-        Ok(Connection::H1(sender))
+        Ok(Sender::H1(sender))
     }
 }
 
