@@ -342,13 +342,7 @@ fn entry_percentiles(entry: &WindowEntry) -> [f64; 11] {
 fn entry_summary(entry: &WindowEntry) -> [String; 5] {
     let count = entry.count();
     if count == 0 {
-        return [
-            "0".into(),
-            "0.0".into(),
-            "0".into(),
-            "0.0".into(),
-            "0.0".into(),
-        ];
+        return ["0".into(), "0.0".into(), "0".into(), "0".into(), "0".into()];
     }
     let h = &entry.latency_us;
     [
@@ -408,7 +402,7 @@ fn stats_row(kind: &str, name: &str, stats: &NameStats) -> Vec<String> {
         stats.failures.to_string(),
     ];
     if count == 0 {
-        row.extend(["0", "0.0", "0", "0.0", "0.0"].map(String::from));
+        row.extend(["0", "0.0", "0", "0", "0"].map(String::from));
     } else {
         row.extend([
             format!("{}", latency.p50.round() as u64),
