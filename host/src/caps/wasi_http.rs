@@ -22,7 +22,7 @@ use wasmtime_wasi_http::{
 use crate::bindings::http::Error as HttpError;
 use crate::budget::{HostHold, MAX_FIELDS_BYTES, MemoryBudget};
 use crate::caps::http::{
-    Connection, Idle, Origin, Sender, connect, describe_error, may_resend, too_large,
+    Connection, Idle, Origin, Sender, collect_response, connect, describe_error, may_resend,
 };
 use crate::caps::net::error_chain;
 use crate::stats::RequestEvent;
@@ -190,7 +190,13 @@ impl WasiHttpHooks for Hooks {
                         // A coded body is read whole and decoded, as fetch()
                         // gives it (the headers then describe the decoded body).
                         let max = run.limits.max_body_bytes;
-                        let read = read_decoded(body, &parts.headers, max, between_bytes, &memory);
+                        let read = collect_response(
+                            body,
+                            &parts.headers,
+                            max,
+                            &memory,
+                            Some(between_bytes),
+                        );
                         let body = match read.await {
                             Ok(body) => body,
                             Err(error) => {
@@ -236,43 +242,6 @@ impl WasiHttpHooks for Hooks {
             }
         })
     }
-}
-
-/// Read a coded response body (each chunk within `between_bytes`, at most
-/// `max` bytes, held in the VU's memory budget) and undo its content codings.
-async fn read_decoded(
-    body: Incoming,
-    headers: &http::HeaderMap,
-    max: usize,
-    between_bytes: Duration,
-    memory: &Arc<MemoryBudget>,
-) -> Result<Bytes, HttpError> {
-    let mut body = std::pin::pin!(body);
-    let mut held = memory.hold();
-    let mut collected = BytesMut::new();
-    loop {
-        let frame = match tokio::time::timeout(between_bytes, body.frame()).await {
-            Err(_) => return Err(HttpError::Timeout),
-            Ok(None) => break,
-            Ok(Some(frame)) => frame.map_err(|e| {
-                HttpError::Protocol(format!("reading the body: {}", error_chain(&e)))
-            })?,
-        };
-        if let Ok(data) = frame.into_data() {
-            if collected.len() + data.len() > max {
-                return Err(too_large(max));
-            }
-            if !held.grow(data.len()) {
-                return Err(HttpError::TooLarge(format!(
-                    "the coded response body does not fit the VU's memory budget \
-                     (--max-vu-memory {} MiB)",
-                    memory.max() >> 20
-                )));
-            }
-            collected.extend_from_slice(&data);
-        }
-    }
-    crate::caps::http::decode(headers, collected.freeze(), max)
 }
 
 /// Collect a request body within the VU's memory budget; the hold is given

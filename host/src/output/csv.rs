@@ -162,7 +162,7 @@ impl CsvOutput {
             }
         }
         let recent = self.recent_of(None);
-        let total = self.total.clone().unwrap_or_else(empty_entry);
+        let total = self.total.clone().unwrap_or_default();
         let row = history_row(
             &timestamp,
             &users,
@@ -180,7 +180,7 @@ impl CsvOutput {
     /// One key's (or, with None, all) requests over the recent windows,
     /// and how many windows that is.
     fn recent_of(&self, key: Option<&(String, String)>) -> (WindowEntry, usize) {
-        let mut merged = empty_entry();
+        let mut merged = WindowEntry::default();
         for window in &self.recent {
             match key {
                 Some(key) => {
@@ -188,7 +188,7 @@ impl CsvOutput {
                         merged.merge(entry);
                     }
                 }
-                None => merged.merge(&window.all()),
+                None => merged.merge(&window.all),
             }
         }
         (merged, self.recent.len().max(1))
@@ -258,17 +258,23 @@ impl Sink for CsvOutput {
                 seen.1 = tick.at;
             }
         }
-        let all = tick.window.all();
-        self.total.get_or_insert_with(empty_entry).merge(&all);
+        self.total
+            .get_or_insert_with(WindowEntry::default)
+            .merge(&tick.window.all);
         if self.full_history {
             for (key, entry) in &tick.window.entries {
-                self.totals
-                    .entry(key.clone())
-                    .or_insert_with(empty_entry)
-                    .merge(entry);
+                self.totals.entry(key.clone()).or_default().merge(entry);
             }
         }
-        self.recent.push_back(tick.window.clone());
+        // Per-name windows are kept only for per-name history rows.
+        self.recent.push_back(if self.full_history {
+            tick.window.clone()
+        } else {
+            Delta {
+                all: tick.window.all.clone(),
+                ..Delta::default()
+            }
+        });
         if self.recent.len() > CURRENT_WINDOW {
             self.recent.pop_front();
         }
@@ -286,10 +292,6 @@ impl Sink for CsvOutput {
         self.write_final(outcome)
             .with_context(|| format!("writing the CSV files {}_*.csv", self.prefix.display()))
     }
-}
-
-fn empty_entry() -> WindowEntry {
-    Delta::default().all()
 }
 
 fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {

@@ -30,7 +30,7 @@ fn clock(d: Duration) -> String {
 
 /// The p95 of a tick's window, in milliseconds (None if it had no request).
 fn window_p95_ms(tick: &Tick) -> Option<f64> {
-    let all = tick.window.all();
+    let all = &tick.window.all;
     (all.count() > 0).then(|| all.latency_us.value_at_quantile(0.95) as f64 / 1000.0)
 }
 
@@ -38,7 +38,7 @@ fn line(tick: &Tick, run_limit: Option<Duration>) -> String {
     let remaining = run_limit
         .map(|t| format!(" (left {})", clock(t.saturating_sub(tick.elapsed))))
         .unwrap_or_default();
-    let rps = tick.window.all().count() as f64 / PERIOD.as_secs_f64();
+    let rps = tick.window.all.count() as f64 / PERIOD.as_secs_f64();
     let p95 = window_p95_ms(tick).map_or("-".to_string(), |p| format!("{p:.1} ms"));
     let totals = &tick.totals;
     let dropped = if totals.dropped_iterations > 0 {
@@ -142,7 +142,7 @@ pub async fn monitor(
             _ = finished.wait_for(|f| *f) => true,
         };
         let tick = stats.tick(progress.active_users.load(Ordering::Relaxed));
-        let all = tick.window.all();
+        let all = &tick.window.all;
         timeline.push(TimelinePoint {
             t: tick.elapsed.as_secs_f64(),
             users: tick.users,

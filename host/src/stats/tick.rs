@@ -21,6 +21,12 @@ pub struct WindowEntry {
     pub bytes: u64,
 }
 
+impl Default for WindowEntry {
+    fn default() -> WindowEntry {
+        WindowEntry::new()
+    }
+}
+
 impl WindowEntry {
     fn new() -> WindowEntry {
         WindowEntry {
@@ -48,6 +54,9 @@ impl WindowEntry {
 pub struct Delta {
     /// (type, name) -> requests.
     pub entries: BTreeMap<(String, String), WindowEntry>,
+    /// All requests of the window as one entry (merged once, as the
+    /// window is drained).
+    pub all: WindowEntry,
     /// (type, name, message) -> failures.
     pub errors: BTreeMap<(String, String, String), u64>,
     /// message -> task errors and traps.
@@ -62,10 +71,13 @@ impl Delta {
                 let window = self
                     .entries
                     .entry((kind.clone(), name.clone()))
-                    .or_insert_with(WindowEntry::new);
+                    .or_default();
                 let _ = window.latency_us.add(&entry.latency_us);
                 window.failures = window.failures.saturating_add(entry.failures);
                 window.bytes = window.bytes.saturating_add(entry.bytes);
+                let _ = self.all.latency_us.add(&entry.latency_us);
+                self.all.failures = self.all.failures.saturating_add(entry.failures);
+                self.all.bytes = self.all.bytes.saturating_add(entry.bytes);
             }
         }
         for (key, count) in &shard.errors {
@@ -76,15 +88,6 @@ impl Delta {
             let total = self.exceptions.entry(message.clone()).or_insert(0);
             *total = total.saturating_add(*count);
         }
-    }
-
-    /// All requests of the window as one entry.
-    pub fn all(&self) -> WindowEntry {
-        let mut all = WindowEntry::new();
-        for entry in self.entries.values() {
-            all.merge(entry);
-        }
-        all
     }
 }
 

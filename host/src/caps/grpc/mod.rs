@@ -97,13 +97,11 @@ const TONIC_TOO_LARGE: &str = "Error, decoded message length too large: found ";
 
 /// A message over the receive limit is RESOURCE_EXHAUSTED in gRPC
 /// (doc/statuscodes.md) and grpcio's words, which tonic reports as
-/// OUT_OF_RANGE; other statuses are kept.
-fn receive_limit_status(status: Status) -> Status {
-    let Some(rest) = status.message().strip_prefix(TONIC_TOO_LARGE) else {
-        return status;
-    };
+/// OUT_OF_RANGE: that status in gRPC's terms, None for any other status.
+fn receive_limit_status(status: &Status) -> Option<Status> {
+    let rest = status.message().strip_prefix(TONIC_TOO_LARGE)?;
     if status.code() != Code::OutOfRange {
-        return status;
+        return None;
     }
     let numbers: Vec<&str> = rest
         .split(|c: char| !c.is_ascii_digit())
@@ -113,9 +111,9 @@ fn receive_limit_status(status: Status) -> Status {
         [found, limit, ..] => (found, limit),
         _ => ("?", "?"),
     };
-    Status::resource_exhausted(format!(
+    Some(Status::resource_exhausted(format!(
         "Received message larger than max ({found} vs. {limit}): raise --max-grpc-receive-size"
-    ))
+    )))
 }
 
 /// The canonical name of a status code, e.g. `NOT_FOUND`.
@@ -143,17 +141,20 @@ pub fn code_name(code: Code) -> &'static str {
 
 /// tonic reports a call cut by its own deadline as CANCELLED; gRPC calls
 /// that DEADLINE_EXCEEDED, so do we when the deadline has passed.
-/// (A message over the receive limit is also given gRPC's status here:
-/// [`receive_limit_status`].)
 fn deadline_status(status: Status, started: Instant, deadline: Duration) -> Status {
     if status.code() == Code::Cancelled && started.elapsed() >= deadline {
         Status::deadline_exceeded(format!("deadline of {} ms exceeded", deadline.as_millis()))
     } else {
-        receive_limit_status(status)
+        status
     }
 }
 
+/// The guest's error for a status (in gRPC's terms where tonic's differ:
+/// [`receive_limit_status`]).
 fn from_status(status: &Status) -> Error {
+    if let Some(exhausted) = receive_limit_status(status) {
+        return from_status(&exhausted);
+    }
     Error::Status(wit::Status {
         code: status.code() as u32,
         message: status.message().to_string(),

@@ -7,6 +7,7 @@
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
@@ -23,18 +24,30 @@ use crate::budget::MemoryBudget;
 use crate::caps::net::error_chain;
 
 /// Read a whole body: at most `max` bytes as received and once decoded,
-/// each byte held in the VU's memory budget while it is read.
+/// each byte held in the VU's memory budget while it is read, and each
+/// frame within `between_bytes` when given (wasi:http's option; the `http`
+/// capability times the whole request instead).
 pub(crate) async fn collect(
     body: Incoming,
     headers: &HeaderMap,
     max: usize,
     memory: &Arc<MemoryBudget>,
+    between_bytes: Option<Duration>,
 ) -> Result<Bytes, HttpError> {
     let mut body = std::pin::pin!(body);
     let mut hold = memory.hold();
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let frame = match between_bytes {
+            Some(limit) => tokio::time::timeout(limit, body.frame())
+                .await
+                .map_err(|_| HttpError::Timeout)?,
+            None => body.frame().await,
+        };
+        let Some(frame) = frame else {
+            break;
+        };
         let Ok(data) = frame.map_err(reading)?.into_data() else {
             continue;
         };
@@ -68,7 +81,7 @@ pub(crate) async fn collect(
 }
 
 /// The failure for a body over `max` bytes; says how to get past it.
-pub(crate) fn too_large(max: usize) -> HttpError {
+fn too_large(max: usize) -> HttpError {
     HttpError::TooLarge(format!(
         "response body over {max} bytes (--max-response-body {}): raise the limit, or have the \
          request discard its body (Rust .discard_body(), Python discard_body=True, JS \
@@ -230,7 +243,7 @@ pub(super) async fn read_response(
     };
     let (body, body_length) = match keep {
         Keep::Whole { max, memory } => {
-            let body = collect(body, &parts.headers, max, memory).await?;
+            let body = collect(body, &parts.headers, max, memory, None).await?;
             let length = body.len() as u64;
             (body, length)
         }

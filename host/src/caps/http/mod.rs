@@ -25,7 +25,7 @@ mod keep_alive;
 mod redirect;
 mod settings;
 
-pub(crate) use body::too_large;
+pub(crate) use body::collect as collect_response;
 use body::{Keep, RawResponse, read_response};
 pub(crate) use decode::left_after_decoding;
 pub use decode::{ACCEPT_ENCODING, decode};
