@@ -108,6 +108,11 @@ async fn csv_files_have_locusts_headers_and_agree_with_the_json_report() {
     assert_eq!(history.len() - 1, 2 * aggregated_rows.len(), "{history:?}");
     let last = aggregated_rows.last().unwrap();
     assert_eq!(last[17], json["total"]["count"].to_string());
+    // A run under 10 s: the last row's rate covers all of it, partial last
+    // second included, as the report's rate does.
+    let rate: f64 = last[4].parse().unwrap();
+    let rps = json["total"]["rps"].as_f64().unwrap();
+    assert!((rate - rps).abs() <= 0.1 * rps, "{rate} vs {rps}");
     let users: Vec<&str> = aggregated_rows.iter().map(|r| r[1].as_str()).collect();
     assert!(users.contains(&"2"), "{users:?}");
 }

@@ -107,6 +107,10 @@ pub struct CsvOutput {
     total: Option<WindowEntry>,
     /// The last [`CURRENT_WINDOW`] windows.
     recent: VecDeque<Delta>,
+    /// The seconds each of those windows covers (the last one of a run is
+    /// partial), and when the last tick came.
+    spans: VecDeque<f64>,
+    last_elapsed: f64,
     /// When each (type, name, message) failure was first and last seen.
     seen: HashMap<(String, String, String), (SystemTime, SystemTime)>,
     /// The first error writing the history (reported at the end).
@@ -135,6 +139,8 @@ impl CsvOutput {
             totals: BTreeMap::new(),
             total: None,
             recent: VecDeque::with_capacity(CURRENT_WINDOW + 1),
+            spans: VecDeque::with_capacity(CURRENT_WINDOW + 1),
+            last_elapsed: 0.0,
             seen: HashMap::new(),
             failed: None,
         })
@@ -178,8 +184,8 @@ impl CsvOutput {
     }
 
     /// One key's (or, with None, all) requests over the recent windows,
-    /// and how many windows that is.
-    fn recent_of(&self, key: Option<&(String, String)>) -> (WindowEntry, usize) {
+    /// and the seconds they cover.
+    fn recent_of(&self, key: Option<&(String, String)>) -> (WindowEntry, f64) {
         let mut merged = WindowEntry::default();
         for window in &self.recent {
             match key {
@@ -191,7 +197,8 @@ impl CsvOutput {
                 None => merged.merge(&window.all),
             }
         }
-        (merged, self.recent.len().max(1))
+        let seconds = self.spans.iter().sum::<f64>();
+        (merged, if seconds > 0.0 { seconds } else { 1.0 })
     }
 
     fn write_final(&self, outcome: &RunOutcome) -> Result<()> {
@@ -275,8 +282,12 @@ impl Sink for CsvOutput {
                 ..Delta::default()
             }
         });
+        let elapsed = tick.elapsed.as_secs_f64();
+        self.spans.push_back((elapsed - self.last_elapsed).max(0.0));
+        self.last_elapsed = elapsed;
         if self.recent.len() > CURRENT_WINDOW {
             self.recent.pop_front();
+            self.spans.pop_front();
         }
         if self.failed.is_none()
             && let Err(error) = self.history_rows(tick)
@@ -364,7 +375,7 @@ fn history_row(
     users: &str,
     kind: &str,
     name: &str,
-    recent: &(WindowEntry, usize),
+    recent: &(WindowEntry, f64),
     total: &WindowEntry,
     current_percentiles: bool,
 ) -> Vec<String> {
@@ -374,8 +385,8 @@ fn history_row(
         users.to_string(),
         kind.to_string(),
         name.to_string(),
-        format!("{:.6}", window.count() as f64 / *seconds as f64),
-        format!("{:.6}", window.failures as f64 / *seconds as f64),
+        format!("{:.6}", window.count() as f64 / seconds),
+        format!("{:.6}", window.failures as f64 / seconds),
     ];
     let source = if current_percentiles { window } else { total };
     row.extend(percentile_fields(total.count(), || {

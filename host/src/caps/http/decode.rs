@@ -168,7 +168,8 @@ pub fn decode(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, Htt
         .map_err(|e| undecodable(&codings.join(", "), &e))?;
     if out.len() > max {
         return Err(HttpError::TooLarge(format!(
-            "response body over {max} bytes once decoded ({})",
+            "response body over {max} bytes once decoded ({}; --max-response-body): raise the \
+             limit, or have the request discard its body",
             codings.join(", ")
         )));
     }
