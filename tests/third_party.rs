@@ -1,5 +1,5 @@
 //! Real third-party servers from Debian packages for the library tests:
-//! mosquitto (MQTT) and PostgreSQL, each on a free loopback port in a
+//! mosquitto (MQTT), PostgreSQL and Prometheus, each on a free loopback port in a
 //! temporary directory, stopped when dropped.
 
 use std::path::{Path, PathBuf};
@@ -164,6 +164,74 @@ impl Postgres {
 }
 
 impl Drop for Postgres {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// A real Prometheus server (Debian's `prometheus`) on a free loopback port,
+/// scraping `target` (host:port) every second, with its data in a
+/// temporary directory.
+#[derive(Debug)]
+pub struct Prometheus {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    pub fn start(target: &str) -> Prometheus {
+        let binary = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("prometheus is not installed; `cargo xtask test` installs it (apt-get install prometheus)");
+        let dir = tempfile::tempdir().expect("temp dir for prometheus");
+        let port = free_port();
+        let conf = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &conf,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  \
+                 - job_name: horde\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .expect("writing prometheus.yml");
+        let mut child = Command::new(binary)
+            .arg(format!("--config.file={}", conf.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting prometheus");
+        wait_for_port("prometheus", port, &mut child);
+        Prometheus {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// The result of a PromQL instant query through the HTTP API
+    /// (`/api/v1/query`), as JSON.
+    pub fn query(&self, promql: &str) -> serde_json::Value {
+        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
+        let body = ureq::get(&url)
+            .query("query", promql)
+            .call()
+            .and_then(|mut response| response.body_mut().read_to_string())
+            .unwrap_or_else(|e| panic!("querying prometheus for {promql}: {e}"));
+        let value: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("prometheus answered {body:?}: {e}"));
+        assert_eq!(value["status"], "success", "{value}");
+        value["data"]["result"].clone()
+    }
+}
+
+impl Drop for Prometheus {
     fn drop(&mut self) {
         stop(&mut self.child);
     }

@@ -173,6 +173,18 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         .map(|prefix| output::csv::CsvOutput::create(prefix, config.csv_full_history))
         .transpose()
         .map_err(bad_input)?;
+    // Bound first too: a taken port fails the run before anything starts.
+    let prometheus = match config.outputs.prometheus {
+        Some(address) => {
+            let metrics = output::prometheus::RunMetrics::new();
+            let server = output::server::serve_metrics(address, metrics.clone())
+                .await
+                .map_err(bad_input)?;
+            eprintln!("Prometheus metrics at http://{}/metrics", server.address);
+            Some((server, metrics))
+        }
+        None => None,
+    };
     let mut reserve = descriptors::Reserve::take();
     let proto =
         caps::grpc::load_schema(config.proto.as_deref(), &config.proto_paths).map_err(bad_input)?;
@@ -258,6 +270,22 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     if let Some(csv) = csv {
         sinks.push(Box::new(csv));
     }
+    if let Some((_, metrics)) = &prometheus {
+        metrics.describe_run(vec![
+            ("scenario", config.scenario.display().to_string()),
+            (
+                "host",
+                run.base_url
+                    .as_ref()
+                    .map(|url| url.to_string())
+                    .unwrap_or_default(),
+            ),
+            ("model", config.load_model().describe()),
+        ]);
+        sinks.push(Box::new(output::prometheus::PrometheusSink::new(
+            metrics.clone(),
+        )));
+    }
     let monitor = tokio::spawn(output::live::monitor(
         stats.clone(),
         run.clone(),
@@ -332,6 +360,15 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
                 None => message,
             });
         }
+    }
+    if let Some((server, metrics)) = prometheus {
+        if !config.quiet {
+            eprintln!(
+                "waiting up to 30 s for a last scrape of http://{}/metrics (Ctrl-C to skip)",
+                server.address
+            );
+        }
+        metrics.wait_for_final_scrape(Duration::from_secs(30)).await;
     }
     Ok(result)
 }

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
                     .map_err(|e| anyhow::anyhow!(BadInput(format!("{e:#}"))))?;
                 horde::run(&config).await
             }
-            Command::Demo(args) => demo(args).await,
+            Command::Demo(args) => demo(*args).await,
         }
     });
     match result {
@@ -98,9 +98,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
         thresholds: Vec::new(),
         allow_hosts: Vec::new(),
         vars: args.vars.clone(),
-        json: args.json.clone(),
-        csv: args.csv.clone(),
-        csv_full_history: false,
+        outputs: args.outputs.clone(),
         max_vu_memory: None,
         max_response_body: None,
         max_grpc_receive_size: None,

@@ -92,12 +92,16 @@ fn have(program: &str) -> bool {
 
 /// Debian packages of the third-party servers the integration tests run
 /// against: (program, package).
-const APT_SERVERS: [(&str, &str); 4] = [
+const APT_SERVERS: [(&str, &str); 7] = [
     ("nginx", "nginx-light"),
     ("redis-server", "redis-server"),
     ("mosquitto", "mosquitto"),
     // initdb, not pg_ctlcluster: the client package brings postgresql-common too.
     ("initdb", "postgresql"),
+    ("prometheus", "prometheus"),
+    // The HTML report and the web UI are checked in a real browser.
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
 ];
 /// Debian packages the bench needs: (program, package).
 const APT_BENCH: [(&str, &str); 3] = [("nginx", "nginx-light"), ("wrk", "wrk"), ("time", "time")];

@@ -12,7 +12,10 @@ use url::Url;
 use crate::policy::{Grant, Limits};
 use crate::thresholds::Threshold;
 
+mod outputs;
 mod values;
+
+pub use outputs::{OutputArgs, Outputs, parse_listen_address};
 
 pub use values::{
     LoadModel, MAX_ARRIVAL_RATE, MAX_VUS, RateSegment, Stages, parse_duration, parse_host_url,
@@ -35,7 +38,7 @@ pub enum Command {
     /// Run a scenario component against a target.
     Run(Box<RunArgs>),
     /// Start a built-in target on 127.0.0.1 and run the embedded example scenario against it.
-    Demo(DemoArgs),
+    Demo(Box<DemoArgs>),
 }
 
 /// Parse `horde run ...` arguments (argv[0] included), as the binary does.
@@ -95,16 +98,8 @@ pub struct RunArgs {
     /// A run variable the scenario reads with control.get-var, as key=value.
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
-    /// Write the report as JSON to this file.
-    #[arg(long = "json", value_name = "PATH")]
-    pub json: Option<PathBuf>,
-    /// Write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv (a row each
-    /// second), PREFIX_failures.csv, PREFIX_exceptions.csv.
-    #[arg(long = "csv", value_name = "PREFIX")]
-    pub csv: Option<PathBuf>,
-    /// With --csv: a history row per request name each second, not only the aggregated one.
-    #[arg(long = "csv-full-history", requires = "csv")]
-    pub csv_full_history: bool,
+    #[command(flatten)]
+    pub outputs: OutputArgs,
     /// Linear memory each VU may use, e.g. 64MiB, 1GiB [default: 128MiB].
     #[arg(long = "max-vu-memory")]
     pub max_vu_memory: Option<String>,
@@ -164,12 +159,8 @@ pub struct DemoArgs {
     /// Users started per second.
     #[arg(short = 'r', long = "spawn-rate", default_value = "10")]
     pub spawn_rate: String,
-    /// Write the report as JSON to this file.
-    #[arg(long = "json", value_name = "PATH")]
-    pub json: Option<PathBuf>,
-    /// Write Locust's CSV files with this prefix (see `horde run --help`).
-    #[arg(long = "csv", value_name = "PREFIX")]
-    pub csv: Option<PathBuf>,
+    #[command(flatten)]
+    pub outputs: OutputArgs,
     /// No live progress; only the final summary.
     #[arg(long = "quiet", short = 'q')]
     pub quiet: bool,
@@ -227,6 +218,10 @@ pub struct RunConfig {
     /// Locust's CSV files under this prefix, with a history row per name when `csv_full_history`.
     pub csv: Option<PathBuf>,
     pub csv_full_history: bool,
+    /// The HTML report and the Prometheus endpoint.
+    pub outputs: Outputs,
+    /// The command line as typed (the HTML report's header).
+    pub command_line: Vec<String>,
     pub limits: Limits,
     pub stop_timeout: Duration,
     pub insecure: bool,
@@ -262,6 +257,8 @@ impl RunConfig {
             json: None,
             csv: None,
             csv_full_history: false,
+            outputs: Outputs::default(),
+            command_line: Vec::new(),
             limits: Limits::default(),
             stop_timeout: Duration::from_secs(5),
             insecure: false,
@@ -333,9 +330,11 @@ impl RunConfig {
             .map(|g| Grant::parse(g))
             .collect::<Result<_, _>>()?;
         config.vars = parse_vars(&args.vars)?;
-        config.json = args.json.clone();
-        config.csv = args.csv.clone();
-        config.csv_full_history = args.csv_full_history;
+        config.json = args.outputs.json.clone();
+        config.csv = args.outputs.csv.clone();
+        config.csv_full_history = args.outputs.csv_full_history;
+        config.outputs = args.outputs.validate()?;
+        config.command_line = std::env::args().collect();
         config.insecure = args.insecure;
         config.http2_prior_knowledge = args.http2_prior_knowledge;
         config.proto = args.proto.clone();

@@ -128,6 +128,51 @@ pub enum LoadModel {
     },
 }
 
+impl LoadModel {
+    /// One line for reports, e.g. `closed: 20 users, spawn rate 10/s`,
+    /// `open: 50/s for 1m, 10-100 VUs`.
+    pub fn describe(&self) -> String {
+        let secs = |d: &Duration| humantime::format_duration(*d).to_string();
+        match self {
+            LoadModel::Closed { users, spawn_rate } => {
+                format!("closed: {users} users, spawn rate {spawn_rate}/s")
+            }
+            LoadModel::ClosedStages { start, stages } => {
+                let steps: Vec<String> = stages
+                    .iter()
+                    .map(|(d, users)| format!("{}:{users}", secs(d)))
+                    .collect();
+                format!("closed stages: from {start} users, {}", steps.join(", "))
+            }
+            LoadModel::Open {
+                segments,
+                pre_vus,
+                max_vus,
+                ..
+            } => {
+                let steps: Vec<String> = segments
+                    .iter()
+                    .map(|s| {
+                        if s.from == s.to {
+                            format!("{}/s for {}", s.from, secs(&s.duration))
+                        } else {
+                            format!("{}/s to {}/s over {}", s.from, s.to, secs(&s.duration))
+                        }
+                    })
+                    .collect();
+                format!(
+                    "open: {}, {pre_vus}-{max_vus} VUs",
+                    if steps.is_empty() {
+                        "no arrivals".to_string()
+                    } else {
+                        steps.join(", ")
+                    }
+                )
+            }
+        }
+    }
+}
+
 /// Parse `100/s`, `600/m`, `3600/h`, or a bare number per second.
 pub(super) fn parse_arrival_rate(value: &str, flag: &str) -> Result<f64> {
     let text = value.trim();

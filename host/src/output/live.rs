@@ -130,8 +130,6 @@ pub async fn monitor(
     thresholds: Vec<Threshold>,
     mut sinks: Vec<Box<dyn Sink>>,
 ) -> Monitored {
-    let abort_on_fail: Vec<Threshold> =
-        thresholds.into_iter().filter(|t| t.abort_on_fail).collect();
     let mut timeline = Vec::new();
     let mut ticker = tokio::time::interval(PERIOD);
     ticker.tick().await;
@@ -141,7 +139,30 @@ pub async fn monitor(
             _ = ticker.tick() => false,
             _ = finished.wait_for(|f| *f) => true,
         };
-        let tick = stats.tick(progress.active_users.load(Ordering::Relaxed));
+        let mut tick = stats.tick(progress.active_users.load(Ordering::Relaxed));
+        let iterations = (tick.totals.iterations, tick.totals.dropped_iterations);
+        // Every threshold is judged on the run so far, for the outputs; an
+        // abortOnFail one that fails (before the stop) ends the run.
+        let mut abort = None;
+        for threshold in &thresholds {
+            let verdicts =
+                stats.with_aggregate(|a| threshold.evaluate(a, tick.elapsed, iterations));
+            let judged = threshold.abort_on_fail
+                && !run.stopping()
+                && tick.elapsed >= threshold.delay_abort_eval;
+            if judged
+                && abort.is_none()
+                && let Some(failed) = verdicts.iter().find(|v| !v.passed && v.actual.is_some())
+            {
+                abort = Some(format!(
+                    "threshold '{}' failed ({} is {:.3}) with abortOnFail",
+                    failed.threshold,
+                    failed.condition,
+                    failed.actual.unwrap_or_default()
+                ));
+            }
+            tick.verdicts.extend(verdicts);
+        }
         let all = &tick.window.all;
         timeline.push(TimelinePoint {
             t: tick.elapsed.as_secs_f64(),
@@ -160,27 +181,8 @@ pub async fn monitor(
             // The last, partial interval is in the timeline too.
             break;
         }
-        // After the stop only the running tasks finish: nothing to abort.
-        let thresholds = if run.stopping() {
-            &[][..]
-        } else {
-            &abort_on_fail[..]
-        };
-        let iterations = (tick.totals.iterations, tick.totals.dropped_iterations);
-        for threshold in thresholds {
-            if tick.elapsed < threshold.delay_abort_eval {
-                continue;
-            }
-            let verdicts =
-                stats.with_aggregate(|a| threshold.evaluate(a, tick.elapsed, iterations));
-            if let Some(failed) = verdicts.iter().find(|v| !v.passed && v.actual.is_some()) {
-                run.request_stop(format!(
-                    "threshold '{}' failed ({} is {:.3}) with abortOnFail",
-                    failed.threshold,
-                    failed.condition,
-                    failed.actual.unwrap_or_default()
-                ));
-            }
+        if let Some(reason) = abort {
+            run.request_stop(reason);
         }
     }
     for sink in &mut sinks {

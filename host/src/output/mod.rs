@@ -1,10 +1,12 @@
-//! Outputs: the terminal summary, the JSON report, the live progress view
-//! and the CSV files; the [`Sink`] every per-second output implements; and
+//! Outputs: the terminal summary, the JSON report, the live progress view,
+//! the CSV files and Prometheus metrics; the [`Sink`] every per-second output implements; and
 //! the one rule for printing strings that came from a guest.
 
 pub mod csv;
 pub mod json;
 pub mod live;
+pub mod prometheus;
+pub mod server;
 pub mod summary;
 
 use std::borrow::Cow;

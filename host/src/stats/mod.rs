@@ -407,9 +407,10 @@ impl Stats {
             .clone();
         let mut aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
         let mut window = Delta::default();
+        let mut latest_gauge = HashMap::new();
         for shard in shards {
             let drained = std::mem::take(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()));
-            window.add_shard(&drained);
+            window.add_shard(&drained, &mut latest_gauge);
             aggregate.absorb(drained);
         }
         window
@@ -432,6 +433,7 @@ impl Stats {
                 iterations,
                 dropped_iterations,
             },
+            verdicts: Vec::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! One second of a run as every output sees it: the window drained from the
-//! shards (per type and name: an HDR histogram, failures, bytes; failure and
-//! exception messages), with the run's running totals. Windows merge
+//! shards (per type and name: an HDR histogram, the open model's corrected
+//! one, failures, bytes; failure and exception messages; checks and custom
+//! metrics), with the run's running totals and threshold verdicts. Windows merge
 //! exactly (HDR histograms with the same settings add up), so the outputs
 //! that keep history (timeline, CSV) agree with the final report.
 
@@ -9,13 +10,16 @@ use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
 
-use super::{Shard, new_histogram};
+use super::{Entry, Shard, new_histogram};
 
 /// One (type, name) pair's requests in a window.
 #[derive(Debug, Clone)]
 pub struct WindowEntry {
     /// Latencies in microseconds.
     pub latency_us: Histogram<u64>,
+    /// Open model: latencies from each iteration's intended start
+    /// (coordinated omission corrected), in microseconds.
+    pub corrected_us: Option<Histogram<u64>>,
     pub failures: u64,
     /// Response bytes.
     pub bytes: u64,
@@ -31,6 +35,7 @@ impl WindowEntry {
     fn new() -> WindowEntry {
         WindowEntry {
             latency_us: new_histogram(),
+            corrected_us: None,
             failures: 0,
             bytes: 0,
         }
@@ -38,9 +43,40 @@ impl WindowEntry {
 
     /// Add `other`'s requests to these.
     pub fn merge(&mut self, other: &WindowEntry) {
-        let _ = self.latency_us.add(&other.latency_us);
-        self.failures = self.failures.saturating_add(other.failures);
-        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.add_parts(
+            &other.latency_us,
+            other.corrected_us.as_ref(),
+            other.failures,
+            other.bytes,
+        );
+    }
+
+    /// Add a shard's entry to these.
+    fn add_recorded(&mut self, entry: &Entry) {
+        self.add_parts(
+            &entry.latency_us,
+            entry.corrected_us.as_ref(),
+            entry.failures,
+            entry.bytes,
+        );
+    }
+
+    fn add_parts(
+        &mut self,
+        latency_us: &Histogram<u64>,
+        corrected_us: Option<&Histogram<u64>>,
+        failures: u64,
+        bytes: u64,
+    ) {
+        let _ = self.latency_us.add(latency_us);
+        if let Some(corrected) = corrected_us {
+            let _ = self
+                .corrected_us
+                .get_or_insert_with(new_histogram)
+                .add(corrected);
+        }
+        self.failures = self.failures.saturating_add(failures);
+        self.bytes = self.bytes.saturating_add(bytes);
     }
 
     /// Requests in the window.
@@ -61,24 +97,56 @@ pub struct Delta {
     pub errors: BTreeMap<(String, String, String), u64>,
     /// message -> task errors and traps.
     pub exceptions: BTreeMap<String, u64>,
+    /// check name -> (passes, fails).
+    pub checks: BTreeMap<String, (u64, u64)>,
+    /// Custom counters: name -> amount added in the window.
+    pub counters: BTreeMap<String, f64>,
+    /// Custom gauges set in the window: name -> the last value.
+    pub gauges: BTreeMap<String, f64>,
+    /// Custom trends: name -> values in thousandths.
+    pub trends: BTreeMap<String, Histogram<u64>>,
 }
 
 impl Delta {
     /// Add what `shard` holds (before the aggregate absorbs it).
-    pub(crate) fn add_shard(&mut self, shard: &Shard) {
+    pub(crate) fn add_shard(
+        &mut self,
+        shard: &Shard,
+        latest_gauge: &mut std::collections::HashMap<String, std::time::Instant>,
+    ) {
         for (kind, names) in &shard.entries {
             for (name, entry) in names {
                 let window = self
                     .entries
                     .entry((kind.clone(), name.clone()))
                     .or_default();
-                let _ = window.latency_us.add(&entry.latency_us);
-                window.failures = window.failures.saturating_add(entry.failures);
-                window.bytes = window.bytes.saturating_add(entry.bytes);
-                let _ = self.all.latency_us.add(&entry.latency_us);
-                self.all.failures = self.all.failures.saturating_add(entry.failures);
-                self.all.bytes = self.all.bytes.saturating_add(entry.bytes);
+                window.add_recorded(entry);
+                self.all.add_recorded(entry);
             }
+        }
+        for (name, (passes, fails)) in &shard.checks {
+            let counts = self.checks.entry(name.clone()).or_default();
+            counts.0 = counts.0.saturating_add(*passes);
+            counts.1 = counts.1.saturating_add(*fails);
+        }
+        for (name, value) in &shard.counters {
+            let total = self.counters.entry(name.clone()).or_insert(0.0);
+            *total = super::saturating_sum(*total, *value);
+        }
+        for (name, gauge) in &shard.gauges {
+            // Shards are drained one after the other: the latest set wins.
+            let newer = latest_gauge.get(name).is_none_or(|at| gauge.at >= *at);
+            if newer {
+                latest_gauge.insert(name.clone(), gauge.at);
+                self.gauges.insert(name.clone(), gauge.last);
+            }
+        }
+        for (name, values) in &shard.trends {
+            let _ = self
+                .trends
+                .entry(name.clone())
+                .or_insert_with(new_histogram)
+                .add(values);
         }
         for (key, count) in &shard.errors {
             let total = self.errors.entry(key.clone()).or_insert(0);
@@ -114,4 +182,7 @@ pub struct Tick {
     /// What happened since the previous tick.
     pub window: Delta,
     pub totals: Totals,
+    /// Every threshold's verdict on the run so far (filled in by the
+    /// monitor; empty without thresholds).
+    pub verdicts: Vec<crate::thresholds::Verdict>,
 }
