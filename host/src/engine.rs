@@ -127,6 +127,9 @@ pub struct LoadedScenario {
     pub pre: ScenarioPre<VuState>,
     pub source: CompileSource,
     pub load_time: Duration,
+    /// SHA-256 of the component's bytes, in hex (the reports name the
+    /// exact scenario by it).
+    pub sha256: String,
 }
 
 impl std::fmt::Debug for LoadedScenario {
@@ -317,10 +320,20 @@ pub fn load_scenario(
     cache_dir: Option<&Path>,
 ) -> Result<LoadedScenario> {
     let started = Instant::now();
-    let (component, source) = match embedded {
-        Some(bytes) => compile_bytes(engine, path, bytes, cache_dir)?,
-        None => load_component(engine, path, cache_dir)?,
+    let read;
+    let bytes = match embedded {
+        Some(bytes) => bytes,
+        None => {
+            read = std::fs::read(path)
+                .with_context(|| format!("reading the scenario component {}", path.display()))?;
+            &read[..]
+        }
     };
+    let (component, source) = compile_bytes(engine, path, bytes, cache_dir)?;
+    let sha256 = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     check_world(engine, &component, path)?;
     let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
         anyhow!(
@@ -338,6 +351,7 @@ pub fn load_scenario(
         pre,
         source,
         load_time: started.elapsed(),
+        sha256,
     })
 }
 

@@ -90,6 +90,21 @@ impl RunOutcome {
         self.interrupted_users > 0 && self.report.total.count == 0
     }
 
+    /// The process exit code (as `horde` exits): 0 passed, 1 requests
+    /// failed or tasks raised exceptions (no thresholds), 2 bad input, 3 the
+    /// results could not be saved, 99 a threshold failed (k6's code).
+    pub fn exit_code(&self) -> u8 {
+        if self.report_error.is_some() {
+            return 3;
+        }
+        match self.judgement() {
+            Judgement::Passed => 0,
+            Judgement::Failures => 1,
+            Judgement::BadInput => 2,
+            Judgement::ThresholdsFailed => 99,
+        }
+    }
+
     /// Thresholds decide when there are any (as in k6); otherwise any
     /// failure or exception fails the run (as in Locust), and so does a run
     /// whose VUs were cut without one request recorded.
@@ -173,6 +188,10 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         .map(|prefix| output::csv::CsvOutput::create(prefix, config.csv_full_history))
         .transpose()
         .map_err(bad_input)?;
+    let html_path = config.outputs.html.clone();
+    if let Some(path) = &html_path {
+        output::json::check_file_writable(path, "--html", "report.html").map_err(bad_input)?;
+    }
     // Bound first too: a taken port fails the run before anything starts.
     let prometheus = match config.outputs.prometheus {
         Some(address) => {
@@ -244,6 +263,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     }
 
     let stats = Stats::new(config.limits.max_event_names, config.limits.max_name_len);
+    let grant_list: Vec<String> = grants.iter().map(ToString::to_string).collect();
     let policy = NetworkPolicy::new(grants);
     let sockets = SocketGrants::resolve(&policy).await;
     let run = RunContext::new(
@@ -269,6 +289,18 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     }
     if let Some(csv) = csv {
         sinks.push(Box::new(csv));
+    }
+    if let Some(path) = html_path {
+        let meta = output::html::RunMeta {
+            scenario: config.scenario.display().to_string(),
+            sha256: loaded.sha256.clone(),
+            command_line: config.command_line.clone(),
+            model: config.load_model().describe(),
+            host: run.base_url.as_ref().map(|url| url.to_string()),
+            grants: grant_list.clone(),
+            started_at: std::time::SystemTime::now(),
+        };
+        sinks.push(Box::new(output::html::HtmlReport::create(path, meta)?));
     }
     if let Some((_, metrics)) = &prometheus {
         metrics.describe_run(vec![

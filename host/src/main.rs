@@ -8,14 +8,10 @@ use clap::Parser;
 use horde::cli::{Cli, Command, DemoArgs, RunConfig};
 use horde::{BadInput, Judgement, RunOutcome};
 
-/// Exit code when requests failed or tasks raised exceptions.
-const EXIT_FAILURES: u8 = 1;
 /// Exit code for bad input: flags, files, unreachable target.
 const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code when the run itself broke (e.g. the report could not be written).
 const EXIT_ERROR: u8 = 3;
-/// Exit code when a threshold failed (k6 uses the same).
-const EXIT_THRESHOLDS: u8 = 99;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -59,20 +55,13 @@ fn main() -> ExitCode {
             }
             if let Some(error) = &outcome.report_error {
                 eprintln!("error: the results above could not be saved: {error}");
-                return ExitCode::from(EXIT_ERROR);
+            } else if outcome.judgement() == Judgement::BadInput {
+                eprintln!(
+                    "error: {}",
+                    horde::output::printable(outcome.misuse.as_deref().unwrap_or_default())
+                );
             }
-            match outcome.judgement() {
-                Judgement::Passed => ExitCode::SUCCESS,
-                Judgement::Failures => ExitCode::from(EXIT_FAILURES),
-                Judgement::ThresholdsFailed => ExitCode::from(EXIT_THRESHOLDS),
-                Judgement::BadInput => {
-                    eprintln!(
-                        "error: {}",
-                        horde::output::printable(outcome.misuse.as_deref().unwrap_or_default())
-                    );
-                    ExitCode::from(EXIT_BAD_INPUT)
-                }
-            }
+            ExitCode::from(outcome.exit_code())
         }
         Err(error) => {
             let bad = error.downcast_ref::<BadInput>().is_some();

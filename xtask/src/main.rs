@@ -149,7 +149,7 @@ fn ensure_packages(missing: &[&str]) -> Result<()> {
 /// Python packages the tests need: the third-party servers they run, and
 /// the client libraries the Python test guests bundle (componentize-py
 /// takes them from this Python's site-packages): (module, pip requirement).
-const PIP_PACKAGES: [(&str, &str); 7] = [
+const PIP_PACKAGES: [(&str, &str); 8] = [
     ("grpc", "grpcio==1.76.0"),
     ("google.protobuf", "protobuf==6.33.6"),
     ("requests", "requests==2.34.2"),
@@ -158,6 +158,8 @@ const PIP_PACKAGES: [(&str, &str); 7] = [
     ("pg8000", "pg8000==1.31.6"),
     // tests/outputs.rs compares Horde's CSV files with the ones Locust writes.
     ("locust", "locust==2.47.0"),
+    // tests/html_report.rs drives Debian's chromium through chromedriver.
+    ("selenium", "selenium==4.38.0"),
 ];
 
 /// Install missing Python packages with pip.

@@ -39,6 +39,10 @@ impl Scenario for Hostile {
 /// A string with terminal escapes and newlines that forge report lines.
 const ESCAPES: &str = "\x1b[2J\x1b[H\x1b]0;pwned-title\x07\x1b]52;c;ZWNobyBwd25lZA==\x07\nFAKE LINE";
 
+/// Markup that runs script if a page puts it in as HTML, and CSV/label
+/// syntax (quotes, commas, a line break).
+const MARKUP: &str = "</script><script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">\"a,b\n\"<!--";
+
 impl Hostile {
     fn work(&mut self) -> TaskResult {
         if control::vu_id() % 3 != 0 {
@@ -97,20 +101,21 @@ impl Hostile {
                 }
                 Ok(())
             }
-            Some("escape") => {
-                metrics::check(&format!("check{ESCAPES}"), true);
-                metrics::counter(&format!("counter{ESCAPES}"), 1.0);
+            Some(mode @ ("escape" | "markup")) => {
+                let forged = if mode == "escape" { ESCAPES } else { MARKUP };
+                metrics::check(&format!("check{forged}"), true);
+                metrics::counter(&format!("counter{forged}"), 1.0);
                 let _ = metrics::record(
                     "GET",
-                    &format!("/fake{ESCAPES}"),
+                    &format!("/fake{forged}"),
                     1.0,
                     0,
-                    Some(format!("boom{ESCAPES}")),
+                    Some(format!("boom{forged}")),
                 );
                 if control::iteration() == 20 {
-                    control::stop_test(&format!("reason{ESCAPES}"));
+                    control::stop_test(&format!("reason{forged}"));
                 }
-                Err(TaskError(format!("exception{ESCAPES}")))
+                Err(TaskError(format!("exception{forged}")))
             }
             Some("log") => {
                 control::log(&"x\n".repeat(4_000_000));

@@ -24,8 +24,8 @@ struct JsonReport<'a> {
     replaced_instances: u64,
 }
 
-/// Write the report of `outcome` to `path`.
-pub fn write(path: &Path, outcome: &RunOutcome) -> Result<()> {
+/// The JSON document of `outcome` (the HTML report embeds the same).
+pub fn document(outcome: &RunOutcome) -> serde_json::Value {
     let document = JsonReport {
         report: &outcome.report,
         base_url: outcome.base_url.as_deref(),
@@ -33,13 +33,25 @@ pub fn write(path: &Path, outcome: &RunOutcome) -> Result<()> {
         interrupted_users: outcome.interrupted_users,
         replaced_instances: outcome.replaced_instances,
     };
-    let text = serde_json::to_vec_pretty(&document).context("serializing the report")?;
+    serde_json::to_value(&document).unwrap_or_default()
+}
+
+/// Write the report of `outcome` to `path`.
+pub fn write(path: &Path, outcome: &RunOutcome) -> Result<()> {
+    let text = serde_json::to_vec_pretty(&document(outcome)).context("serializing the report")?;
+    write_atomically(path, &text, "the JSON report")
+}
+
+/// Write `bytes` to `path` through a temporary file beside it, renamed into
+/// place: a failed write leaves nothing behind. `what` names the file in
+/// errors.
+pub fn write_atomically(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
     let temp = temp_path(path)?;
-    let written = std::fs::write(&temp, text)
-        .with_context(|| format!("writing the JSON report to {}", temp.display()))
+    let written = std::fs::write(&temp, bytes)
+        .with_context(|| format!("writing {what} to {}", temp.display()))
         .and_then(|()| {
             std::fs::rename(&temp, path)
-                .with_context(|| format!("moving the JSON report into {}", path.display()))
+                .with_context(|| format!("moving {what} into {}", path.display()))
         });
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
@@ -55,7 +67,7 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
         .unwrap_or(Path::new("."));
     let file_name = path
         .file_name()
-        .context("the --json path has no file name")?;
+        .with_context(|| format!("{} has no file name", path.display()))?;
     Ok(dir.join(format!(
         ".{}.{}.tmp",
         file_name.to_string_lossy(),
@@ -66,11 +78,17 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
 /// Check, before the run, that a report can be written to `path`: its
 /// folder exists and a file can be created there (and is removed at once).
 pub fn check_writable(path: &Path) -> Result<()> {
+    check_file_writable(path, "--json", "report.json")
+}
+
+/// [`check_writable`] for the file of `flag`; `example` is a file name the
+/// error suggests when `path` is a folder.
+pub fn check_file_writable(path: &Path, flag: &str, example: &str) -> Result<()> {
     if path.is_dir() {
         bail!(
-            "--json {} is a folder; give a file name, e.g. {}",
+            "{flag} {} is a folder; give a file name, e.g. {}",
             path.display(),
-            path.join("report.json").display()
+            path.join(example).display()
         );
     }
     let temp = temp_path(path)?;
@@ -80,7 +98,7 @@ pub fn check_writable(path: &Path) -> Result<()> {
         .open(&temp)
         .with_context(|| {
             format!(
-                "--json {}: cannot create a file there; check that the folder exists and is \
+                "{flag} {}: cannot create a file there; check that the folder exists and is \
                  writable",
                 path.display()
             )

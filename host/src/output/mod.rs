@@ -1,8 +1,9 @@
 //! Outputs: the terminal summary, the JSON report, the live progress view,
-//! the CSV files and Prometheus metrics; the [`Sink`] every per-second output implements; and
+//! the CSV files, the HTML report and Prometheus metrics; the [`Sink`] every per-second output implements; and
 //! the one rule for printing strings that came from a guest.
 
 pub mod csv;
+pub mod html;
 pub mod json;
 pub mod live;
 pub mod prometheus;
