@@ -61,6 +61,9 @@ pub struct RunOutcome {
     pub report_error: Option<String>,
     /// The base URL relative paths were resolved under (`--host`).
     pub base_url: Option<String>,
+    /// The web UI (`--web`), still serving the final results; it stops when
+    /// dropped (the binary keeps it until Ctrl-C).
+    pub web: Option<Arc<output::web::WebServer>>,
 }
 
 /// How a finished run is judged.
@@ -154,7 +157,7 @@ fn watch_signals(run: Arc<RunContext>) -> tokio::task::JoinHandle<()> {
 
 /// The next SIGINT or SIGTERM (Ctrl-C elsewhere), by name.
 #[cfg(unix)]
-pub(crate) async fn wait_for_signal() -> &'static str {
+pub async fn wait_for_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(term) => term,
@@ -170,7 +173,7 @@ pub(crate) async fn wait_for_signal() -> &'static str {
 }
 
 #[cfg(not(unix))]
-pub(crate) async fn wait_for_signal() -> &'static str {
+pub async fn wait_for_signal() -> &'static str {
     let _ = tokio::signal::ctrl_c().await;
     "Ctrl-C"
 }
@@ -178,32 +181,9 @@ pub(crate) async fn wait_for_signal() -> &'static str {
 /// Run a scenario to the end and return its report. Bad input comes back as
 /// an error wrapping [`BadInput`].
 pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
-    if let Some(path) = &config.json {
-        output::json::check_writable(path).map_err(bad_input)?;
-    }
-    // Created first: this checks the CSV files can be written.
-    let csv = config
-        .csv
-        .as_deref()
-        .map(|prefix| output::csv::CsvOutput::create(prefix, config.csv_full_history))
-        .transpose()
+    let mut outputs = output::plan::Outputs::prepare(config)
+        .await
         .map_err(bad_input)?;
-    let html_path = config.outputs.html.clone();
-    if let Some(path) = &html_path {
-        output::json::check_file_writable(path, "--html", "report.html").map_err(bad_input)?;
-    }
-    // Bound first too: a taken port fails the run before anything starts.
-    let prometheus = match config.outputs.prometheus {
-        Some(address) => {
-            let metrics = output::prometheus::RunMetrics::new();
-            let server = output::server::serve_metrics(address, metrics.clone())
-                .await
-                .map_err(bad_input)?;
-            eprintln!("Prometheus metrics at http://{}/metrics", server.address);
-            Some((server, metrics))
-        }
-        None => None,
-    };
     let mut reserve = descriptors::Reserve::take();
     let proto =
         caps::grpc::load_schema(config.proto.as_deref(), &config.proto_paths).map_err(bad_input)?;
@@ -280,44 +260,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     let signals = watch_signals(run.clone());
     let progress = Arc::new(Progress::default());
     let (finished, finished_rx) = tokio::sync::watch::channel(false);
-    let mut sinks: Vec<Box<dyn output::Sink>> = Vec::new();
-    if !config.quiet {
-        sinks.push(Box::new(output::live::LiveLine::new(
-            &run,
-            config.run_limit(),
-        )));
-    }
-    if let Some(csv) = csv {
-        sinks.push(Box::new(csv));
-    }
-    if let Some(path) = html_path {
-        let meta = output::html::RunMeta {
-            scenario: config.scenario.display().to_string(),
-            sha256: loaded.sha256.clone(),
-            command_line: config.command_line.clone(),
-            model: config.load_model().describe(),
-            host: run.base_url.as_ref().map(|url| url.to_string()),
-            grants: grant_list.clone(),
-            started_at: std::time::SystemTime::now(),
-        };
-        sinks.push(Box::new(output::html::HtmlReport::create(path, meta)?));
-    }
-    if let Some((_, metrics)) = &prometheus {
-        metrics.describe_run(vec![
-            ("scenario", config.scenario.display().to_string()),
-            (
-                "host",
-                run.base_url
-                    .as_ref()
-                    .map(|url| url.to_string())
-                    .unwrap_or_default(),
-            ),
-            ("model", config.load_model().describe()),
-        ]);
-        sinks.push(Box::new(output::prometheus::PrometheusSink::new(
-            metrics.clone(),
-        )));
-    }
+    let sinks = outputs.sinks(config, &run, &stats, &loaded.sha256, grant_list)?;
     let monitor = tokio::spawn(output::live::monitor(
         stats.clone(),
         run.clone(),
@@ -338,6 +281,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         progress: progress.clone(),
         iterations: config.iterations,
         stop_timeout: config.stop_timeout,
+        control: outputs.control.clone(),
     };
     let load_model = config.load_model();
     let outcome = schedule::run(shared, load_model.clone(), config.run_limit()).await;
@@ -376,31 +320,10 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         misuse: run.misuse_reported(),
         report_error: None,
         base_url: run.base_url.as_ref().map(|url| url.to_string()),
+        web: None,
     };
     reserve.release();
-    if let Some(path) = &config.json
-        && let Err(error) = output::json::write(path, &result)
-    {
-        result.report_error = Some(format!("{error:#}"));
-    }
     let mut sinks = monitored.sinks;
-    for sink in &mut sinks {
-        if let Err(error) = sink.finish(&result) {
-            let message = format!("{error:#}");
-            result.report_error = Some(match result.report_error.take() {
-                Some(earlier) => format!("{earlier}; {message}"),
-                None => message,
-            });
-        }
-    }
-    if let Some((server, metrics)) = prometheus {
-        if !config.quiet {
-            eprintln!(
-                "waiting up to 30 s for a last scrape of http://{}/metrics (Ctrl-C to skip)",
-                server.address
-            );
-        }
-        metrics.wait_for_final_scrape(Duration::from_secs(30)).await;
-    }
+    outputs.finish(config, &mut sinks, &mut result).await;
     Ok(result)
 }

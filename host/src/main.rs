@@ -61,6 +61,13 @@ fn main() -> ExitCode {
                     horde::output::printable(outcome.misuse.as_deref().unwrap_or_default())
                 );
             }
+            if let Some(web) = &outcome.web {
+                eprintln!(
+                    "the web UI stays up at {} with the final results; press Ctrl-C to exit",
+                    web.url
+                );
+                runtime.block_on(horde::wait_for_signal());
+            }
             ExitCode::from(outcome.exit_code())
         }
         Err(error) => {

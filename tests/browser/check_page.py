@@ -6,6 +6,11 @@ embeds, the request table, and the table after dragging across a chart to
 select a time range. Prints one JSON document; the Rust tests judge it.
 
 usage: check_page.py URL [--screenshot PNG]
+       check_page.py URL --live USERS [--screenshot PNG]
+
+With --live, the page is the web UI of a running `horde run --web`: wait
+for its updates, set the users to USERS with the page's own control, wait
+until the run reports that many, then press Stop and wait for the end.
 """
 import json
 import sys
@@ -48,6 +53,48 @@ def start(user_data):
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
+def wait_for(driver, script, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.2)
+    return driver.execute_script(script)
+
+
+def painted_charts(driver):
+    painted = {}
+    for chart in driver.find_elements(By.CSS_SELECTOR, ".chart"):
+        canvases = chart.find_elements(By.TAG_NAME, "canvas")
+        painted[chart.get_attribute("id")] = sum(driver.execute_script(PAINTED, c) for c in canvases)
+    return painted
+
+
+def live(driver, users, screenshot):
+    """Drive the web UI: users change, then Stop."""
+    result = {}
+    result["updates"] = wait_for(driver, "return window.horde && window.horde.updates >= 2 && window.horde.updates", 30)
+    result["users_before"] = driver.execute_script("return window.horde.data.live.users")
+    field = driver.find_element(By.ID, "users")
+    field.clear()
+    field.send_keys(str(users))
+    driver.find_element(By.ID, "apply-users").click()
+    result["reported_users"] = wait_for(
+        driver, f"const u = window.horde.data.series.users; return u[u.length - 1] === {users} && u[u.length - 1]", 30)
+    result["live_users"] = driver.execute_script("return window.horde.data.live.users")
+    result["charts"] = painted_charts(driver)
+    result["table"] = driver.execute_script(TABLE)
+    if screenshot:
+        driver.save_screenshot(screenshot)
+    driver.find_element(By.ID, "stop").click()
+    result["final_state"] = wait_for(
+        driver, "return window.horde.data.live.state === 'finished' && 'finished'", 30)
+    result["exit_code_text"] = driver.find_element(By.ID, "exit-code").text
+    result["message"] = driver.find_element(By.ID, "control-message").text
+    return result
+
+
 def main():
     url = sys.argv[1]
     screenshot = sys.argv[sys.argv.index("--screenshot") + 1] if "--screenshot" in sys.argv else None
@@ -59,16 +106,22 @@ def main():
             driver.get("about:blank")
             driver.get_log("performance")
             driver.get(url)
+            if "--live" in sys.argv:
+                users = int(sys.argv[sys.argv.index("--live") + 1])
+                result = live(driver, users, screenshot)
+                result["console"] = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+                result["requests"] = [
+                    m["params"]["request"]["url"]
+                    for m in (json.loads(e["message"])["message"] for e in driver.get_log("performance"))
+                    if m.get("method") == "Network.requestWillBeSent"
+                ]
+                json.dump(result, sys.stdout)
+                return
             deadline = time.time() + 20
             while not driver.execute_script("return !!window.horde") and time.time() < deadline:
                 time.sleep(0.1)
             result = {"loaded": driver.execute_script("return !!window.horde")}
-            charts = driver.find_elements(By.CSS_SELECTOR, ".chart")
-            result["charts"] = {}
-            for chart in charts:
-                canvases = chart.find_elements(By.TAG_NAME, "canvas")
-                painted = sum(driver.execute_script(PAINTED, c) for c in canvases)
-                result["charts"][chart.get_attribute("id")] = painted
+            result["charts"] = painted_charts(driver)
             result["data"] = driver.execute_script("return window.horde && window.horde.data")
             result["table"] = driver.execute_script(TABLE)
             result["pwned"] = driver.execute_script("return window.pwned === undefined ? null : window.pwned")

@@ -1,5 +1,5 @@
 //! The output flags shared by `horde run` and `horde demo` (JSON, CSV, HTML,
-//! Prometheus), as typed, and their validated form.
+//! Prometheus, the web UI), as typed, and their validated form.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,13 +27,34 @@ pub struct OutputArgs {
     /// (port 0 picks a free one). After the run it waits up to 30 s for one last scrape.
     #[arg(long = "prometheus", value_name = "ADDR")]
     pub prometheus: Option<String>,
+    /// Serve the live web UI (charts, table, controls: users, rate, stop, reset, downloads)
+    /// and /metrics; `--web` alone is http://127.0.0.1:8089, `--web=ADDR` another address. An
+    /// address other than loopback needs the token the URL printed at the start carries.
+    /// After the run the page stays up until Ctrl-C.
+    #[arg(
+        long = "web",
+        value_name = "ADDR",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = DEFAULT_WEB
+    )]
+    pub web: Option<String>,
+    /// The web UI's token (default: a random one when --web is not on loopback).
+    #[arg(long = "web-token", value_name = "TOKEN", requires = "web")]
+    pub web_token: Option<String>,
 }
+
+/// Where `--web` listens when given no address (Locust's web UI port).
+pub const DEFAULT_WEB: &str = "127.0.0.1:8089";
 
 /// Validated output destinations.
 #[derive(Debug, Clone, Default)]
 pub struct Outputs {
     pub html: Option<PathBuf>,
     pub prometheus: Option<SocketAddr>,
+    pub web: Option<SocketAddr>,
+    /// Required by the web UI's every request when set.
+    pub web_token: Option<String>,
 }
 
 impl OutputArgs {
@@ -45,9 +66,28 @@ impl OutputArgs {
             .as_deref()
             .map(|text| parse_listen_address(text, "--prometheus"))
             .transpose()?;
+        let web = self
+            .web
+            .as_deref()
+            .map(|text| parse_listen_address(text, "--web"))
+            .transpose()?;
+        let web_token = match (&web, &self.web_token) {
+            (_, Some(token)) if token.len() < 16 => {
+                bail!("--web-token must be at least 16 characters (it guards the run's controls)")
+            }
+            (_, Some(token)) => Some(token.clone()),
+            (Some(address), None) if !address.ip().is_loopback() => Some(
+                std::iter::repeat_with(fastrand::alphanumeric)
+                    .take(32)
+                    .collect(),
+            ),
+            _ => None,
+        };
         Ok(Outputs {
             html: self.html.clone(),
             prometheus,
+            web,
+            web_token,
         })
     }
 }

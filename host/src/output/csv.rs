@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 
 use super::Sink;
 use crate::RunOutcome;
-use crate::stats::{Delta, LatencySummary, NameStats, Tick, WindowEntry};
+use crate::stats::{Delta, LatencySummary, NameStats, Report, Tick, WindowEntry};
 
 /// Locust's percentile columns (`PERCENTILES_TO_REPORT`).
 const PERCENTILE_COLUMNS: [&str; 11] = [
@@ -112,7 +112,7 @@ pub struct CsvOutput {
     spans: VecDeque<f64>,
     last_elapsed: f64,
     /// When each (type, name, message) failure was first and last seen.
-    seen: HashMap<(String, String, String), (SystemTime, SystemTime)>,
+    seen: FirstLastSeen,
     /// The first error writing the history (reported at the end).
     failed: Option<String>,
 }
@@ -204,57 +204,85 @@ impl CsvOutput {
     fn write_final(&self, outcome: &RunOutcome) -> Result<()> {
         let report = &outcome.report;
         let mut stats = writer(&self.prefix, "_stats.csv")?;
-        stats.write_record(STATS_HEADER)?;
-        let mut rows: Vec<&NameStats> = report.stats.iter().collect();
-        rows.sort_by(|a, b| (&a.name, &a.request_type).cmp(&(&b.name, &b.request_type)));
-        for row in rows {
-            stats.write_record(stats_row(&row.request_type, &row.name, row))?;
-        }
-        stats.write_record(stats_row("", "Aggregated", &report.total))?;
-        stats.flush()?;
-
+        write_stats(&mut stats, report)?;
         let mut failures = writer(&self.prefix, "_failures.csv")?;
-        failures.write_record(FAILURES_HEADER)?;
-        let mut errors: Vec<_> = report.errors.iter().collect();
-        errors.sort_by(|a, b| {
-            (&a.name, &a.request_type, &a.message).cmp(&(&b.name, &b.request_type, &b.message))
-        });
-        for error in errors {
-            let key = (
-                error.request_type.clone(),
-                error.name.clone(),
-                error.message.clone(),
-            );
-            let (first, last) = match self.seen.get(&key) {
-                Some((first, last)) => (utc(*first), utc(*last)),
-                None => (String::new(), String::new()),
-            };
-            failures.write_record([
-                error.request_type.as_str(),
-                error.name.as_str(),
-                error.message.as_str(),
-                &error.count.to_string(),
-                &first,
-                &last,
-            ])?;
-        }
-        failures.flush()?;
-
+        write_failures(&mut failures, report, &self.seen)?;
         let mut exceptions = writer(&self.prefix, "_exceptions.csv")?;
-        exceptions.write_record(EXCEPTIONS_HEADER)?;
-        for exception in &report.exceptions {
-            // Horde's messages carry their place (file:line); there is no
-            // separate traceback, and one node.
-            exceptions.write_record([
-                &exception.count.to_string(),
-                exception.message.as_str(),
-                "",
-                "local",
-            ])?;
-        }
-        exceptions.flush()?;
+        write_exceptions(&mut exceptions, report)?;
         Ok(())
     }
+}
+
+/// When each (type, name, message) failed first and last.
+pub type FirstLastSeen = HashMap<(String, String, String), (SystemTime, SystemTime)>;
+
+/// `_stats.csv`: a row per type and name (by name, then type), then
+/// `Aggregated`.
+pub fn write_stats<W: std::io::Write>(out: &mut csv::Writer<W>, report: &Report) -> Result<()> {
+    out.write_record(STATS_HEADER)?;
+    let mut rows: Vec<&NameStats> = report.stats.iter().collect();
+    rows.sort_by(|a, b| (&a.name, &a.request_type).cmp(&(&b.name, &b.request_type)));
+    for row in rows {
+        out.write_record(stats_row(&row.request_type, &row.name, row))?;
+    }
+    out.write_record(stats_row("", "Aggregated", &report.total))?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `_failures.csv`: a row per type, name and message; first and last seen
+/// from `seen` (empty where unknown).
+pub fn write_failures<W: std::io::Write>(
+    out: &mut csv::Writer<W>,
+    report: &Report,
+    seen: &FirstLastSeen,
+) -> Result<()> {
+    out.write_record(FAILURES_HEADER)?;
+    let mut errors: Vec<_> = report.errors.iter().collect();
+    errors.sort_by(|a, b| {
+        (&a.name, &a.request_type, &a.message).cmp(&(&b.name, &b.request_type, &b.message))
+    });
+    for error in errors {
+        let key = (
+            error.request_type.clone(),
+            error.name.clone(),
+            error.message.clone(),
+        );
+        let (first, last) = match seen.get(&key) {
+            Some((first, last)) => (utc(*first), utc(*last)),
+            None => (String::new(), String::new()),
+        };
+        out.write_record([
+            error.request_type.as_str(),
+            error.name.as_str(),
+            error.message.as_str(),
+            &error.count.to_string(),
+            &first,
+            &last,
+        ])?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `_exceptions.csv`: task errors and traps.
+pub fn write_exceptions<W: std::io::Write>(
+    out: &mut csv::Writer<W>,
+    report: &Report,
+) -> Result<()> {
+    out.write_record(EXCEPTIONS_HEADER)?;
+    for exception in &report.exceptions {
+        // Horde's messages carry their place (file:line); there is no
+        // separate traceback, and one node.
+        out.write_record([
+            &exception.count.to_string(),
+            exception.message.as_str(),
+            "",
+            "local",
+        ])?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 impl Sink for CsvOutput {

@@ -26,12 +26,30 @@ struct JsonReport<'a> {
 
 /// The JSON document of `outcome` (the HTML report embeds the same).
 pub fn document(outcome: &RunOutcome) -> serde_json::Value {
+    document_of(
+        &outcome.report,
+        outcome.base_url.as_deref(),
+        outcome.stop_reason.as_deref(),
+        outcome.interrupted_users,
+        outcome.replaced_instances,
+    )
+}
+
+/// The JSON document of a report and how the run ended (so far, for the
+/// live page).
+pub fn document_of(
+    report: &Report,
+    base_url: Option<&str>,
+    stop_reason: Option<&str>,
+    interrupted_users: u32,
+    replaced_instances: u64,
+) -> serde_json::Value {
     let document = JsonReport {
-        report: &outcome.report,
-        base_url: outcome.base_url.as_deref(),
-        stop_reason: outcome.stop_reason.as_deref(),
-        interrupted_users: outcome.interrupted_users,
-        replaced_instances: outcome.replaced_instances,
+        report,
+        base_url,
+        stop_reason,
+        interrupted_users,
+        replaced_instances,
     };
     serde_json::to_value(&document).unwrap_or_default()
 }

@@ -1,14 +1,17 @@
 //! Outputs: the terminal summary, the JSON report, the live progress view,
-//! the CSV files, the HTML report and Prometheus metrics; the [`Sink`] every per-second output implements; and
+//! the CSV files, the HTML report, Prometheus metrics and the web UI; their
+//! phases through a run (`plan`); the [`Sink`] every per-second output implements; and
 //! the one rule for printing strings that came from a guest.
 
 pub mod csv;
 pub mod html;
 pub mod json;
 pub mod live;
+pub mod plan;
 pub mod prometheus;
 pub mod server;
 pub mod summary;
+pub mod web;
 
 use std::borrow::Cow;
 

@@ -17,7 +17,7 @@ use super::prometheus::RunMetrics;
 /// The OpenMetrics text format's content type (Prometheus negotiates it).
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-async fn metrics(State(metrics): State<Arc<RunMetrics>>) -> impl IntoResponse {
+pub(crate) async fn metrics(State(metrics): State<Arc<RunMetrics>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, OPENMETRICS)], metrics.encode())
 }
 

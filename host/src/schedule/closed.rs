@@ -30,6 +30,14 @@ pub enum UserPlan {
         start: u32,
         stages: Vec<(Duration, u32)>,
     },
+    /// Changed mid-run: from `from` VUs at `at`, go to `to` at `rate` VUs a
+    /// second (up or down), then keep them until the run stops.
+    Changed {
+        from: u32,
+        to: u32,
+        rate: f64,
+        at: Duration,
+    },
 }
 
 impl UserPlan {
@@ -55,6 +63,15 @@ impl UserPlan {
                 }
                 from as u32
             }
+            UserPlan::Changed { from, to, rate, at } => {
+                let steps = (elapsed.saturating_sub(*at).as_secs_f64() * rate).floor() + 1.0;
+                let steps = steps.min(f64::from(u32::MAX)) as u32;
+                if to >= from {
+                    from.saturating_add(steps).min(*to)
+                } else {
+                    from.saturating_sub(steps).max(*to)
+                }
+            }
         }
     }
 
@@ -65,6 +82,9 @@ impl UserPlan {
             UserPlan::Stages { stages, .. } => {
                 elapsed >= stages.iter().map(|(d, _)| *d).sum::<Duration>()
             }
+            // Asked for from the web UI: the run goes on (at 0 users too)
+            // until it is stopped or its time is up, as in Locust.
+            UserPlan::Changed { .. } => false,
         }
     }
 }
@@ -99,8 +119,9 @@ impl Counter {
 }
 
 /// Run the closed model until the plan, the iteration count or a stop ends it.
-pub async fn run(shared: Arc<Shared>, plan: UserPlan) -> Outcome {
+pub async fn run(shared: Arc<Shared>, mut plan: UserPlan) -> Outcome {
     let run = shared.run.clone();
+    let mut control = shared.control.clone();
     let iterations = Arc::new(Counter {
         left: shared.iterations.map(AtomicU64::new),
     });
@@ -150,6 +171,18 @@ pub async fn run(shared: Arc<Shared>, plan: UserPlan) -> Outcome {
                 break;
             }
         } else {
+            if let Some(super::LoadChange::Users { users, spawn_rate }) =
+                super::load_change(&mut control)
+            {
+                let staying = vus.values().filter(|vu| vu.leaving_since.is_none()).count();
+                plan = UserPlan::Changed {
+                    from: staying as u32,
+                    to: users,
+                    rate: spawn_rate,
+                    at: elapsed,
+                };
+                ended_by_themselves = 0;
+            }
             // Follow the plan: start VUs below it, ask the newest to leave above it.
             let desired = (plan.desired(elapsed) as usize).saturating_sub(ended_by_themselves);
             let staying = vus.values().filter(|vu| vu.leaving_since.is_none()).count();
@@ -304,5 +337,15 @@ mod tests {
         assert_eq!(stages.desired(Duration::from_millis(22_500)), 5);
         assert_eq!(stages.desired(Duration::from_secs(30)), 0);
         assert!(stages.settled(Duration::from_secs(25)));
+        let down = UserPlan::Changed {
+            from: 10,
+            to: 4,
+            rate: 2.0,
+            at: Duration::from_secs(30),
+        };
+        assert_eq!(down.desired(Duration::from_secs(30)), 9);
+        assert_eq!(down.desired(Duration::from_secs(31)), 7);
+        assert_eq!(down.desired(Duration::from_secs(90)), 4);
+        assert!(!down.settled(Duration::from_secs(90)));
     }
 }

@@ -53,6 +53,17 @@ async fn cut_all(tasks: impl Iterator<Item = tokio::task::JoinHandle<()>>) {
     .await;
 }
 
+/// A change to the load asked for while the run goes on (the web UI's
+/// controls, as Locust's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LoadChange {
+    /// Closed model: go to `users` VUs, starting or stopping `spawn_rate`
+    /// a second.
+    Users { users: u32, spawn_rate: f64 },
+    /// Open model: start iterations at `rate` a second from now on.
+    Rate { rate: f64 },
+}
+
 /// What every executor needs.
 pub struct Shared {
     /// The single-threaded runtimes the VUs run on.
@@ -67,6 +78,19 @@ pub struct Shared {
     pub iterations: Option<u64>,
     /// After a stop, how long running tasks may finish.
     pub stop_timeout: Duration,
+    /// Changes to the load model mid-run (`None` until one is asked for).
+    pub control: tokio::sync::watch::Receiver<Option<LoadChange>>,
+}
+
+/// The change asked for since `control` last looked, if any.
+fn load_change(
+    control: &mut tokio::sync::watch::Receiver<Option<LoadChange>>,
+) -> Option<LoadChange> {
+    if matches!(control.has_changed(), Ok(true)) {
+        *control.borrow_and_update()
+    } else {
+        None
+    }
 }
 
 /// Run the load model to its end.

@@ -41,10 +41,16 @@ pub struct ArrivalSchedule {
 
 impl ArrivalSchedule {
     pub fn new(segments: Vec<RateSegment>) -> ArrivalSchedule {
+        ArrivalSchedule::starting_at(segments, Duration::ZERO)
+    }
+
+    /// A schedule whose first segment begins `offset` after the start (a
+    /// rate changed mid-run).
+    pub fn starting_at(segments: Vec<RateSegment>, offset: Duration) -> ArrivalSchedule {
         ArrivalSchedule {
             segments,
             index: 0,
-            segment_start: 0.0,
+            segment_start: offset.as_secs_f64(),
             arrivals_before: 0.0,
             next: 0,
         }
@@ -138,6 +144,9 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
         .store(vus_total, Ordering::Relaxed);
 
     let mut schedule = ArrivalSchedule::new(plan.segments.clone()).peekable();
+    let schedule_end: Duration = plan.segments.iter().map(|s| s.duration).sum();
+    let mut control = shared.control.clone();
+    let mut asked: Option<super::LoadChange> = None;
     let mut backlog: VecDeque<Instant> = VecDeque::new();
     let start = Instant::now();
     let mut stop = run.stop.subscribe();
@@ -147,6 +156,17 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
         }
         while busy.try_join_next().is_some() {}
         while starting.try_join_next().is_some() {}
+        let change = asked.take().or_else(|| super::load_change(&mut control));
+        if let Some(super::LoadChange::Rate { rate }) = change {
+            // From now to the schedule's end at the new rate.
+            let now = start.elapsed();
+            let segment = RateSegment {
+                duration: schedule_end.saturating_sub(now),
+                from: rate,
+                to: rate,
+            };
+            schedule = ArrivalSchedule::starting_at(vec![segment], now).peekable();
+        }
         // Start what can start; drop what waited too long.
         while let Some(&intended) = backlog.front() {
             if intended.elapsed() > plan.max_queue_time {
@@ -229,6 +249,7 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
                 None => break,
             },
             _ = sleep_until_opt(queue_deadline) => {}
+            Ok(()) = control.changed() => asked = *control.borrow_and_update(),
             _ = stop.wait_for(|s| *s) => break,
         }
     }

@@ -416,6 +416,29 @@ impl Stats {
         window
     }
 
+    /// Forget every request, failure, check and metric recorded so far (the
+    /// web UI's "reset statistics", as Locust's): what is in the shards is
+    /// dropped and the aggregate starts over. Iteration counts go on.
+    pub fn reset(&self) {
+        let shards: Vec<_> = self
+            .shards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
+        for shard in shards {
+            *shard.lock().unwrap_or_else(|e| e.into_inner()) = Shard::default();
+        }
+        *aggregate = Aggregate::new(self.max_names);
+    }
+
+    /// The report of what the aggregate holds now, without draining (the
+    /// live page reads it right after a tick drained).
+    pub fn current_report(&self, elapsed: Duration, users: u32) -> Report {
+        let aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
+        aggregate.report(elapsed, users, self.iteration_counts())
+    }
+
     /// Drain the window into a tick for the outputs, with `users` live VUs.
     pub fn tick(&self, users: u32) -> Tick {
         let window = self.drain();

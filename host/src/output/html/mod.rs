@@ -6,6 +6,8 @@
 
 pub mod series;
 
+pub use series::Series;
+
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -15,7 +17,6 @@ use serde_json::{Value, json};
 use super::Sink;
 use crate::RunOutcome;
 use crate::stats::Tick;
-use series::Series;
 
 const TEMPLATE: &str = include_str!("report.html");
 const STYLE: &str = include_str!("report.css");
@@ -61,9 +62,19 @@ pub fn script_safe_json(value: &Value) -> String {
         .replace('\u{2029}', "\\u2029")
 }
 
-/// The page with `data` embedded (also the live page's, with `data` null).
-pub fn render(data: &Value) -> String {
-    TEMPLATE
+/// The page with `data` embedded. The live page (`live`) may also connect
+/// back to the server it came from (`connect-src 'self'`) for its events
+/// and controls.
+pub fn render(data: &Value, live: bool) -> String {
+    let template = if live {
+        TEMPLATE.replace(
+            "default-src 'none';",
+            "default-src 'none'; connect-src 'self';",
+        )
+    } else {
+        TEMPLATE.to_string()
+    };
+    template
         .replace("/*UPLOT_CSS*/", UPLOT_CSS)
         .replace("/*STYLE*/", STYLE)
         .replace("/*UPLOT_JS*/", UPLOT_JS)
@@ -91,29 +102,44 @@ impl HtmlReport {
         })
     }
 
-    /// The data the page reads: `meta`, `report` (the `--json` document)
-    /// and `series`.
+    /// The data the page reads (see [`document`]).
     pub fn data(&self, outcome: &RunOutcome) -> Value {
-        let meta = &self.meta;
-        json!({
-            "meta": {
-                "scenario": meta.scenario,
-                "sha256": meta.sha256,
-                "command_line": meta.command_line,
-                "model": meta.model,
-                "host": meta.host,
-                "grants": meta.grants,
-                "started_at_ms": unix_ms(meta.started_at),
-                "ended_at_ms": unix_ms(SystemTime::now()),
-                "stop_reason": outcome.stop_reason,
-                "exit_code": outcome.exit_code(),
-                "misuse": outcome.misuse,
-                "version": env!("CARGO_PKG_VERSION"),
-            },
-            "report": super::json::document(outcome),
-            "series": self.series.to_json(),
-        })
+        document(
+            &self.meta,
+            &self.series,
+            super::json::document(outcome),
+            Some(outcome),
+        )
     }
+}
+
+/// The data the page reads: `meta` (what ran; when `ended` is given, also
+/// the end, the stop reason and the exit code), `report` (the `--json`
+/// document, of the whole run or so far) and `series`.
+pub fn document(
+    meta: &RunMeta,
+    series: &Series,
+    report: Value,
+    ended: Option<&RunOutcome>,
+) -> Value {
+    json!({
+        "meta": {
+            "scenario": meta.scenario,
+            "sha256": meta.sha256,
+            "command_line": meta.command_line,
+            "model": meta.model,
+            "host": meta.host,
+            "grants": meta.grants,
+            "started_at_ms": unix_ms(meta.started_at),
+            "ended_at_ms": ended.map(|_| unix_ms(SystemTime::now())),
+            "stop_reason": ended.and_then(|o| o.stop_reason.clone()),
+            "exit_code": ended.map(RunOutcome::exit_code),
+            "misuse": ended.and_then(|o| o.misuse.clone()),
+            "version": env!("CARGO_PKG_VERSION"),
+        },
+        "report": report,
+        "series": series.to_json(),
+    })
 }
 
 impl Sink for HtmlReport {
@@ -126,7 +152,7 @@ impl Sink for HtmlReport {
     }
 
     fn finish(&mut self, outcome: &RunOutcome) -> Result<()> {
-        let page = render(&self.data(outcome));
+        let page = render(&self.data(outcome), false);
         super::json::write_atomically(&self.path, page.as_bytes(), "the HTML report")
     }
 }
@@ -142,7 +168,7 @@ mod tests {
         assert!(!text.contains('<') && !text.contains('>') && !text.contains('&'));
         let back: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, hostile);
-        let page = render(&hostile);
+        let page = render(&hostile, false);
         assert_eq!(page.matches("</script>").count(), 3, "only the page's own");
     }
 }

@@ -6,7 +6,11 @@
 (function () {
   'use strict';
 
-  const DATA = JSON.parse(document.getElementById('horde-data').textContent);
+  const EMBEDDED = JSON.parse(document.getElementById('horde-data').textContent);
+  // The live page (`horde run --web`) gets its data from the server's events.
+  const LIVE = !!(EMBEDDED && EMBEDDED.live_page);
+  const TOKEN = new URLSearchParams(location.search).get('token');
+  let DATA = LIVE ? null : EMBEDDED;
   const PALETTE = ['#3b6fd8', '#e0731f', '#2a9d4b', '#c23b8f', '#7b52c9', '#1b9aaa', '#b58a00',
     '#d0413a', '#5c7a29', '#8a5a44', '#4b5d9c', '#cc6f9e'];
   const EXIT_CODES = {
@@ -15,6 +19,7 @@
   };
   const SYNC = uPlot.sync('horde');
   const charts = [];
+  const plots = {}; // chart id -> uPlot
   let range = null; // [from, to] seconds since the start, or null for the whole run
 
   function el(tag, attrs, ...children) {
@@ -50,17 +55,20 @@
     ];
     const dl = el('dl', { class: 'meta' });
     for (const [key, value] of rows) dl.append(el('dt', {}, key), el('dd', {}, value));
-    document.getElementById('header').append(el('h1', {}, 'Horde report: ', m.scenario), dl);
-    document.title = 'Horde report: ' + m.scenario;
-    document.getElementById('footer').append('Horde ' + m.version + ' · percentiles from HDR histograms ' +
+    document.getElementById('header').replaceChildren(el('h1', {}, LIVE ? 'Horde (live): ' : 'Horde report: ', m.scenario), dl);
+    document.title = (LIVE ? 'Horde (live): ' : 'Horde report: ') + m.scenario;
+    document.getElementById('footer').replaceChildren('Horde ' + m.version + ' · percentiles from HDR histograms ' +
       '(exact for the whole run; within 2% for a selected range)');
   }
 
   function drawVerdict() {
     const m = DATA.meta, r = DATA.report;
     const section = document.getElementById('verdict');
+    section.replaceChildren();
     const passed = m.exit_code === 0;
-    section.append(el('div', { class: 'verdict ' + (passed ? 'pass' : 'fail'), id: 'exit-code' },
+    if (m.exit_code === null || m.exit_code === undefined) {
+      section.append(el('div', { class: 'verdict live', id: 'exit-code' }, 'Running'));
+    } else section.append(el('div', { class: 'verdict ' + (passed ? 'pass' : 'fail'), id: 'exit-code' },
       (passed ? 'Passed' : 'Failed') + ' · exit code ' + m.exit_code + ': ' + (EXIT_CODES[m.exit_code] || 'error')));
     if (m.misuse) section.append(el('p', { class: 'fail-text' }, m.misuse));
     if (r.thresholds.length) {
@@ -89,8 +97,7 @@
 
   // ---- histograms of the slots ----
 
-  const S = DATA.series;
-  const RATIO = S.ratio;
+  let S = null, RATIO = 1.02, openModel = false, COLUMNS = [];
   const slotStart = (i) => (i === 0 ? Math.max(0, S.slot_t[0] - S.slot_width[0]) : S.slot_t[i - 1]);
 
   function slotsIn(from, to) {
@@ -135,12 +142,18 @@
 
   // ---- the request table ----
 
-  const openModel = DATA.report.stats.some((s) => s.corrected_latency_ms);
-  const COLUMNS = [
+  function derive() {
+    S = DATA.series;
+    RATIO = S.ratio;
+    openModel = DATA.report.stats.some((s) => s.corrected_latency_ms);
+    COLUMNS = BASE_COLUMNS.concat(openModel ? CORRECTED_COLUMNS : []);
+  }
+  const BASE_COLUMNS = [
     ['Type', 'type', true], ['Name', 'name', true], ['Requests', 'count'], ['Failures', 'failures'],
     ['Req/s', 'rps'], ['Bytes/s', 'bytes_s'], ['Min', 'min'], ['Mean', 'mean'], ['p50', 'p50'], ['p90', 'p90'],
     ['p95', 'p95'], ['p99', 'p99'], ['p99.9', 'p99.9'], ['Max', 'max'],
-  ].concat(openModel ? [['p50 corr.', 'c50'], ['p95 corr.', 'c95'], ['p99 corr.', 'c99']] : []);
+  ];
+  const CORRECTED_COLUMNS = [['p50 corr.', 'c50'], ['p95 corr.', 'c95'], ['p99 corr.', 'c99']];
   let sortKey = null, sortDesc = false;
 
   function rowFromReport(s, duration) {
@@ -245,8 +258,23 @@
 
   // ---- charts ----
 
+  function forget(id) {
+    const plot = plots[id];
+    if (!plot) return;
+    plot.destroy();
+    delete plots[id];
+    charts.splice(charts.indexOf(plot), 1);
+  }
+
   function chart(id, series, data, axes, empty) {
     const target = document.getElementById(id);
+    const old = plots[id];
+    const labels = series.map((s) => s.label).join('\n');
+    if (old && old.hordeLabels === labels && data[0].length) {
+      old.setData(data);
+      return old;
+    }
+    forget(id);
     target.replaceChildren();
     if (!data[0].length || !series.length) { target.append(el('div', { class: 'empty' }, empty || 'no data')); return null; }
     const options = {
@@ -263,6 +291,8 @@
       },
     };
     const plot = new uPlot(options, data, target);
+    plot.hordeLabels = labels;
+    plots[id] = plot;
     charts.push(plot);
     return plot;
   }
@@ -289,9 +319,13 @@
     chart('chart-names', S.names.map(([type, name], n) => line(type + ' ' + name, PALETTE[n % PALETTE.length])),
       [S.slot_t].concat(S.names.map((_, n) => perSlotRate(S.slot_requests[n]))));
     const select = document.getElementById('latency-name');
-    select.replaceChildren();
-    S.names.forEach(([type, name], n) => select.append(el('option', { value: String(n) }, type + ' ' + name)));
-    select.addEventListener('change', drawNameLatency);
+    if (select.options.length !== S.names.length) {
+      const chosen = select.value;
+      select.replaceChildren();
+      S.names.forEach(([type, name], n) => select.append(el('option', { value: String(n) }, type + ' ' + name)));
+      if (chosen) select.value = chosen;
+    }
+    if (!select.hordeListening) { select.addEventListener('change', drawNameLatency); select.hordeListening = true; }
     drawNameLatency();
     chart('chart-errors', S.messages.map((message, m) => line(message, PALETTE[m % PALETTE.length])),
       [S.slot_t].concat(S.messages.map((_, m) => perSlotRate(S.slot_errors[m]))), undefined, 'no failures');
@@ -299,8 +333,6 @@
 
   function drawNameLatency() {
     const n = Number(document.getElementById('latency-name').value || 0);
-    const old = charts.findIndex((c) => c.root.parentNode && c.root.parentNode.id === 'chart-name-latency');
-    if (old >= 0) { charts[old].destroy(); charts.splice(old, 1); }
     if (!S.names.length) { chart('chart-name-latency', [], [[]]); return; }
     const quantiles = [0.5, 0.9, 0.95, 0.99];
     const series = quantiles.map((q, i) => line('p' + q * 100, PALETTE[i]));
@@ -317,8 +349,7 @@
 
   // Latency at every percentile: x is -log10(1 - p), so 90%, 99%, 99.9% are evenly spaced.
   function drawPercentilePlot() {
-    const old = charts.findIndex((c) => c.root.parentNode && c.root.parentNode.id === 'chart-hdr');
-    if (old >= 0) { charts[old].destroy(); charts.splice(old, 1); }
+    forget('chart-hdr');
     const slots = range ? slotsIn(range[0], range[1]) : S.slot_t.map((_, i) => i);
     const xs = [];
     for (let x = 0; x <= 4.0001; x += 0.05) xs.push(Math.round(x * 100) / 100);
@@ -337,6 +368,7 @@
       scales: { x: { time: false } },
       axes: [{ label: 'percentile', values: (u, ticks) => ticks.map((x) => fmt(100 * (1 - Math.pow(10, -x)), 4) + '%') }, { label: 'ms' }],
     }, data, target);
+    plots['chart-hdr'] = plot;
     charts.push(plot);
   }
 
@@ -344,6 +376,7 @@
 
   function drawFailures() {
     const r = DATA.report, section = document.getElementById('failures');
+    section.replaceChildren();
     if (!r.errors.length && !r.exceptions.length) return;
     section.append(el('h2', {}, 'Failures'));
     if (r.errors.length) {
@@ -363,6 +396,7 @@
 
   function drawMetrics() {
     const m = DATA.report.metrics, section = document.getElementById('metrics');
+    section.replaceChildren();
     const rows = [];
     for (const [name, c] of Object.entries(m.counters || {})) rows.push([name, 'counter', 'total ' + fmt(c.total) + ', ' + fmt(c.rate) + '/s']);
     for (const [name, g] of Object.entries(m.gauges || {})) rows.push([name, 'gauge', 'last ' + fmt(g.value) + ', min ' + fmt(g.min) + ', max ' + fmt(g.max)]);
@@ -377,13 +411,90 @@
     section.append(el('h2', {}, 'Custom metrics'), table);
   }
 
-  drawHeader();
-  drawVerdict();
-  drawTable();
-  drawCharts();
-  drawPercentilePlot();
-  drawFailures();
-  drawMetrics();
+  function drawAll() {
+    derive();
+    drawHeader();
+    drawVerdict();
+    drawTable();
+    drawCharts();
+    drawPercentilePlot();
+    drawFailures();
+    drawMetrics();
+    if (LIVE) drawControls();
+  }
+
+  // ---- the live page's controls (as Locust's) ----
+
+  const withToken = (path) => (TOKEN ? path + '?token=' + encodeURIComponent(TOKEN) : path);
+  const edited = new Set();
+
+  function say(text, error) {
+    const message = document.getElementById('control-message');
+    message.textContent = text;
+    message.className = error ? 'error' : '';
+  }
+
+  async function control(path, body) {
+    const headers = { 'Content-Type': 'application/json' };
+    if (TOKEN) headers['X-Horde-Token'] = TOKEN;
+    const response = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body || {}) });
+    if (!response.ok) { say(await response.text(), true); return false; }
+    return true;
+  }
+
+  function drawControls() {
+    const live = DATA.live || {};
+    const section = document.getElementById('controls');
+    section.hidden = false;
+    const state = live.state || 'starting';
+    document.getElementById('live-state').textContent = state === 'running' ? 'Running' : state === 'stopping' ? 'Stopping' : state === 'finished' ? 'Finished' : 'Starting';
+    const closed = live.model === 'closed' || live.model === 'stages';
+    document.getElementById('users-control').hidden = !closed;
+    document.getElementById('rate-control').hidden = live.model !== 'open';
+    const set = (id, value) => { if (!edited.has(id) && value !== undefined) document.getElementById(id).value = value; };
+    set('users', live.users);
+    set('spawn-rate', live.spawn_rate);
+    set('rate', live.rate);
+    const over = state === 'finished' || state === 'stopping';
+    for (const id of ['apply-users', 'apply-rate', 'stop', 'reset']) document.getElementById(id).disabled = over;
+  }
+
+  function wireControls() {
+    for (const id of ['users', 'spawn-rate', 'rate']) document.getElementById(id).addEventListener('input', () => edited.add(id));
+    document.getElementById('apply-users').addEventListener('click', async () => {
+      const users = Number(document.getElementById('users').value);
+      const spawnRate = Number(document.getElementById('spawn-rate').value || 1);
+      if (await control('api/users', { users, spawn_rate: spawnRate })) {
+        edited.delete('users'); edited.delete('spawn-rate');
+        say('Going to ' + users + ' users at ' + spawnRate + '/s');
+      }
+    });
+    document.getElementById('apply-rate').addEventListener('click', async () => {
+      const rate = Number(document.getElementById('rate').value);
+      if (await control('api/rate', { rate })) { edited.delete('rate'); say('Arrival rate ' + rate + '/s'); }
+    });
+    document.getElementById('stop').addEventListener('click', async () => { if (await control('api/stop')) say('Stopping'); });
+    document.getElementById('reset').addEventListener('click', async () => { if (await control('api/reset')) say('Statistics reset'); });
+    for (const [id, path] of [['download-report', 'report.html'], ['download-stats', 'stats.csv'],
+      ['download-failures', 'failures.csv'], ['download-exceptions', 'exceptions.csv']]) {
+      document.getElementById(id).href = withToken(path);
+    }
+  }
+
+  if (LIVE) {
+    wireControls();
+    const events = new EventSource(withToken('events'));
+    events.onmessage = (event) => {
+      const next = JSON.parse(event.data);
+      if (!next) return;
+      DATA = next;
+      drawAll();
+      window.horde.data = DATA;
+      window.horde.updates += 1;
+    };
+  } else {
+    drawAll();
+  }
   // Tests read what the page drew and select ranges through this.
-  window.horde = { data: DATA, setRange, charts };
+  window.horde = { data: DATA, setRange, charts, updates: 0 };
 }());

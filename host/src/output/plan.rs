@@ -1,0 +1,178 @@
+//! A run's outputs through its phases: [`Outputs::prepare`] checks every
+//! file can be written and binds every server before anything starts (bad
+//! destinations fail the run at once); [`Outputs::sinks`] makes the
+//! per-second sinks once the run is set up; [`Outputs::finish`] writes the
+//! end-of-run files, waits for Prometheus's last scrape, and hands the web
+//! UI to the caller, which keeps it up until Ctrl-C.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+use tokio::sync::watch;
+
+use super::Sink;
+use super::prometheus::{PrometheusSink, RunMetrics};
+use super::web::{WebServer, live::LiveSink, live::LoadState};
+use crate::RunOutcome;
+use crate::cli::RunConfig;
+use crate::schedule::LoadChange;
+use crate::stats::Stats;
+use crate::vu::RunContext;
+
+/// What the outputs of one run hold between its phases.
+pub struct Outputs {
+    csv: Option<super::csv::CsvOutput>,
+    metrics: Option<Arc<RunMetrics>>,
+    prometheus: Option<super::server::Server>,
+    web: Option<Arc<WebServer>>,
+    /// The receiving end of the web UI's load controls, for the executors.
+    pub control: watch::Receiver<Option<LoadChange>>,
+}
+
+impl Outputs {
+    /// Check the files and bind the servers the flags ask for. Errors are
+    /// the user's to fix (a folder that does not exist, a port in use).
+    pub async fn prepare(config: &RunConfig) -> Result<Outputs> {
+        if let Some(path) = &config.json {
+            super::json::check_writable(path)?;
+        }
+        if let Some(path) = &config.outputs.html {
+            super::json::check_file_writable(path, "--html", "report.html")?;
+        }
+        // Created first: this checks the CSV files can be written.
+        let csv = config
+            .csv
+            .as_deref()
+            .map(|prefix| super::csv::CsvOutput::create(prefix, config.csv_full_history))
+            .transpose()?;
+        let wanted = config.outputs.prometheus.is_some() || config.outputs.web.is_some();
+        let metrics = wanted.then(RunMetrics::new);
+        let prometheus = match (config.outputs.prometheus, &metrics) {
+            (Some(address), Some(metrics)) => {
+                let server = super::server::serve_metrics(address, metrics.clone()).await?;
+                eprintln!("Prometheus metrics at http://{}/metrics", server.address);
+                Some(server)
+            }
+            _ => None,
+        };
+        let (change, control) = watch::channel(None);
+        let web = match (config.outputs.web, &metrics) {
+            (Some(address), Some(metrics)) => {
+                let server = super::web::serve(
+                    address,
+                    config.outputs.web_token.clone(),
+                    LoadState::of(&config.load_model()),
+                    metrics.clone(),
+                    change,
+                )
+                .await?;
+                eprintln!("web UI at {}", server.url);
+                Some(Arc::new(server))
+            }
+            _ => None,
+        };
+        Ok(Outputs {
+            csv,
+            metrics,
+            prometheus,
+            web,
+            control,
+        })
+    }
+
+    /// The per-second sinks, once the run is set up (`config` with the
+    /// scenario's defaults applied); `sha256` names the component and
+    /// `grants` what it may reach.
+    pub fn sinks(
+        &mut self,
+        config: &RunConfig,
+        run: &Arc<RunContext>,
+        stats: &Arc<Stats>,
+        sha256: &str,
+        grants: Vec<String>,
+    ) -> Result<Vec<Box<dyn Sink>>> {
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        if !config.quiet {
+            sinks.push(Box::new(super::live::LiveLine::new(
+                run,
+                config.run_limit(),
+            )));
+        }
+        if let Some(csv) = self.csv.take() {
+            sinks.push(Box::new(csv));
+        }
+        let host = run.base_url.as_ref().map(|url| url.to_string());
+        let model = config.load_model();
+        let meta = super::html::RunMeta {
+            scenario: config.scenario.display().to_string(),
+            sha256: sha256.to_string(),
+            command_line: config.command_line.clone(),
+            model: model.describe(),
+            host: host.clone(),
+            grants,
+            started_at: SystemTime::now(),
+        };
+        if let Some(path) = &config.outputs.html {
+            sinks.push(Box::new(super::html::HtmlReport::create(
+                path.clone(),
+                meta.clone(),
+            )?));
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.describe_run(vec![
+                ("scenario", meta.scenario.clone()),
+                ("host", host.unwrap_or_default()),
+                ("model", meta.model.clone()),
+            ]);
+            sinks.push(Box::new(PrometheusSink::new(metrics.clone())));
+        }
+        if let Some(web) = &self.web {
+            // The scenario's defaults may have set the model.
+            *web.published.load.lock().unwrap_or_else(|e| e.into_inner()) = LoadState::of(&model);
+            sinks.push(Box::new(LiveSink::new(
+                meta,
+                stats.clone(),
+                run.clone(),
+                web.published.clone(),
+            )));
+        }
+        Ok(sinks)
+    }
+
+    /// The run is over: write the JSON report and every sink's files (a
+    /// failure is recorded in `result.report_error`, the others still
+    /// write), let Prometheus scrape the final values, and hand over the web
+    /// UI.
+    pub async fn finish(
+        self,
+        config: &RunConfig,
+        sinks: &mut [Box<dyn Sink>],
+        result: &mut RunOutcome,
+    ) {
+        if let Some(path) = &config.json
+            && let Err(error) = super::json::write(path, result)
+        {
+            result.report_error = Some(format!("{error:#}"));
+        }
+        for sink in sinks {
+            if let Err(error) = sink.finish(result) {
+                let message = format!("{error:#}");
+                result.report_error = Some(match result.report_error.take() {
+                    Some(earlier) => format!("{earlier}; {message}"),
+                    None => message,
+                });
+            }
+        }
+        if let (Some(server), Some(metrics)) = (&self.prometheus, &self.metrics) {
+            if !config.quiet {
+                eprintln!(
+                    "waiting up to 30 s for a last scrape of http://{}/metrics (Ctrl-C to skip)",
+                    server.address
+                );
+            }
+            metrics.wait_for_final_scrape(Duration::from_secs(30)).await;
+        }
+        result.web = self.web;
+    }
+}

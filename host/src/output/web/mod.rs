@@ -1,0 +1,372 @@
+//! The live web UI (`--web`), served by axum: the report page, fed once a
+//! second by server-sent events (`/events`), with Locust's controls —
+//! change users and spawn rate (closed model) or the arrival rate (open
+//! model), stop, reset statistics — and downloads of the report and the
+//! CSV files, plus `/metrics`. Loopback by default; on any other address
+//! every request needs the run's token, and a control must come as JSON
+//! from the page's own origin (no cross-site form can post one).
+
+pub mod live;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::WatchStream;
+
+use super::prometheus::RunMetrics;
+use crate::schedule::LoadChange;
+use live::{LoadState, Published};
+
+/// The state every handler shares.
+#[derive(Clone)]
+struct App {
+    published: Arc<Published>,
+    token: Option<Arc<str>>,
+    metrics: Arc<RunMetrics>,
+    change: Arc<watch::Sender<Option<LoadChange>>>,
+}
+
+/// A running web UI; dropped, it stops.
+#[derive(Debug)]
+pub struct WebServer {
+    pub address: SocketAddr,
+    /// The address to open, with the token when one is needed.
+    pub url: String,
+    pub published: Arc<Published>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type Refusal = (StatusCode, String);
+
+fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
+    (status, why.into())
+}
+
+/// Every request: the token when the UI has one; a control: JSON, and from
+/// the page's own origin.
+async fn guard(
+    State(app): State<App>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    if let Some(token) = &app.token {
+        let given = query
+            .get("token")
+            .map(String::as_str)
+            .or_else(|| headers.get("x-horde-token").and_then(|v| v.to_str().ok()));
+        if given != Some(&**token) {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "this Horde web UI needs its token: open the URL `horde` printed at the start \
+                 (it ends in ?token=...)",
+            )
+            .into_response();
+        }
+    }
+    if request.method() == axum::http::Method::POST
+        && let Err(refusal) = same_origin_json(headers)
+    {
+        return refusal.into_response();
+    }
+    next.run(request).await
+}
+
+fn same_origin_json(headers: &HeaderMap) -> Result<(), Refusal> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "controls take a JSON body (Content-Type: application/json)",
+        ));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        if origin_host != host {
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                format!("a control from another origin ({origin}) is refused"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn page() -> Html<String> {
+    Html(super::html::render(
+        &serde_json::json!({"live_page": true}),
+        true,
+    ))
+}
+
+async fn events(State(app): State<App>) -> impl IntoResponse {
+    let stream = WatchStream::new(app.published.document.subscribe())
+        .map(|document| Ok::<_, Infallible>(Event::default().data(&*document)));
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+fn latest(app: &App) -> Result<(Arc<serde_json::Value>, Arc<crate::stats::Report>), Refusal> {
+    app.published
+        .latest
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the run has not reported its first second yet; try again in a moment",
+            )
+        })
+}
+
+fn attachment(content_type: &str, name: &str, body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn report_html(State(app): State<App>) -> Result<Response, Refusal> {
+    let (document, _) = latest(&app)?;
+    let mut document = (*document).clone();
+    if let Some(object) = document.as_object_mut() {
+        object.remove("live");
+    }
+    let page = super::html::render(&document, false);
+    Ok(attachment(
+        "text/html; charset=utf-8",
+        "horde-report.html",
+        page.into_bytes(),
+    ))
+}
+
+async fn csv_file(app: &App, which: &str) -> Result<Response, Refusal> {
+    let (_, report) = latest(app)?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let written = match which {
+        "stats" => super::csv::write_stats(&mut out, &report),
+        "failures" => super::csv::write_failures(&mut out, &report, &Default::default()),
+        _ => super::csv::write_exceptions(&mut out, &report),
+    };
+    let body = written
+        .and_then(|()| out.into_inner().map_err(|e| anyhow::anyhow!("{e}")))
+        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+    Ok(attachment(
+        "text/csv; charset=utf-8",
+        &format!("horde_{which}.csv"),
+        body,
+    ))
+}
+
+fn running(app: &App) -> Result<Arc<crate::vu::RunContext>, Refusal> {
+    let run = app
+        .published
+        .run
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(|| refuse(StatusCode::SERVICE_UNAVAILABLE, "the run is still starting"))?;
+    if run.stopping() {
+        return Err(refuse(StatusCode::CONFLICT, "the run has ended"));
+    }
+    Ok(run)
+}
+
+#[derive(Debug, Deserialize)]
+struct UsersChange {
+    users: u32,
+    spawn_rate: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct RateChange {
+    rate: f64,
+}
+
+fn apply(app: &App, change: LoadChange) {
+    let mut load = app.published.load.lock().unwrap_or_else(|e| e.into_inner());
+    *load = load.changed(change);
+    app.change.send_replace(Some(change));
+}
+
+async fn change_users(
+    State(app): State<App>,
+    axum::Json(change): axum::Json<UsersChange>,
+) -> Result<StatusCode, Refusal> {
+    running(&app)?;
+    if matches!(
+        app.published.load.lock().map(|l| *l),
+        Ok(LoadState::Open { .. })
+    ) {
+        return Err(refuse(
+            StatusCode::CONFLICT,
+            "this run uses the open model: change its arrival rate instead",
+        ));
+    }
+    if change.users > crate::cli::MAX_VUS {
+        return Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("users must be at most {}", crate::cli::MAX_VUS),
+        ));
+    }
+    if !(change.spawn_rate.is_finite() && change.spawn_rate > 0.0 && change.spawn_rate <= 1e6) {
+        return Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "spawn_rate must be a number of users per second above 0, e.g. 10",
+        ));
+    }
+    apply(
+        &app,
+        LoadChange::Users {
+            users: change.users,
+            spawn_rate: change.spawn_rate,
+        },
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn change_rate(
+    State(app): State<App>,
+    axum::Json(change): axum::Json<RateChange>,
+) -> Result<StatusCode, Refusal> {
+    running(&app)?;
+    if !matches!(
+        app.published.load.lock().map(|l| *l),
+        Ok(LoadState::Open { .. })
+    ) {
+        return Err(refuse(
+            StatusCode::CONFLICT,
+            "this run uses the closed model: change its users instead",
+        ));
+    }
+    if !(change.rate.is_finite()
+        && change.rate > 0.0
+        && change.rate <= crate::cli::MAX_ARRIVAL_RATE)
+    {
+        return Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "rate must be iterations per second above 0 and at most {}",
+                crate::cli::MAX_ARRIVAL_RATE
+            ),
+        ));
+    }
+    apply(&app, LoadChange::Rate { rate: change.rate });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn stop(State(app): State<App>) -> Result<StatusCode, Refusal> {
+    running(&app)?.request_stop("stopped from the web UI".into());
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn reset(State(app): State<App>) -> Result<StatusCode, Refusal> {
+    running(&app)?.stats.reset();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Listen on `address` and serve the web UI; `token`, when set, is needed by
+/// every request; `change` carries the controls to the executors.
+pub async fn serve(
+    address: SocketAddr,
+    token: Option<String>,
+    load: LoadState,
+    metrics: Arc<RunMetrics>,
+    change: watch::Sender<Option<LoadChange>>,
+) -> Result<WebServer> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| {
+            format!(
+                "--web={address}: cannot listen there (is the port in use, or the address not \
+                 this machine's?); choose another, e.g. --web=127.0.0.1:0 for a free port"
+            )
+        })?;
+    let address = listener.local_addr()?;
+    let published = Published::new(load);
+    let app = App {
+        published: published.clone(),
+        token: token.as_deref().map(Arc::from),
+        metrics,
+        change: Arc::new(change),
+    };
+    let router = Router::new()
+        .route("/", get(page))
+        .route("/events", get(events))
+        .route("/report.html", get(report_html))
+        .route(
+            "/stats.csv",
+            get(|State(app): State<App>| async move { csv_file(&app, "stats").await }),
+        )
+        .route(
+            "/failures.csv",
+            get(|State(app): State<App>| async move { csv_file(&app, "failures").await }),
+        )
+        .route(
+            "/exceptions.csv",
+            get(|State(app): State<App>| async move { csv_file(&app, "exceptions").await }),
+        )
+        .route(
+            "/metrics",
+            get(|State(app): State<App>| async move {
+                super::server::metrics(State(app.metrics.clone())).await
+            }),
+        )
+        .route("/api/users", post(change_users))
+        .route("/api/rate", post(change_rate))
+        .route("/api/stop", post(stop))
+        .route("/api/reset", post(reset))
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let shown = if address.ip().is_unspecified() {
+        SocketAddr::new([127, 0, 0, 1].into(), address.port())
+    } else {
+        address
+    };
+    let url = match &token {
+        Some(token) => format!("http://{shown}/?token={token}"),
+        None => format!("http://{shown}/"),
+    };
+    Ok(WebServer {
+        address,
+        url,
+        published,
+        task,
+    })
+}
