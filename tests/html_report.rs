@@ -103,6 +103,11 @@ async fn the_report_opens_offline_draws_every_chart_and_selects_ranges() {
     assert_eq!(total[1], "Aggregated");
     assert_eq!(count(total), json["total"]["count"].as_u64().unwrap());
     assert_eq!(table.len(), json["stats"].as_array().unwrap().len() + 1);
+    // Statuses per name, as the JSON report counts them.
+    let statuses = total.as_array().unwrap().last().unwrap().as_str().unwrap();
+    let ok = json["total"]["status_codes"]["200"].as_u64().unwrap();
+    assert!(ok > 0, "{}", json["total"]);
+    assert!(statuses.starts_with("200: "), "{statuses}");
 
     // Dragging across the middle of a chart: the table covers that range.
     let label = page["range_label"].as_str().unwrap();

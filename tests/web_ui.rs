@@ -185,10 +185,16 @@ async fn the_arrival_rate_changes_mid_run() {
     let outcome = running.await.unwrap().unwrap();
     let timeline = &outcome.report.timeline;
     let rate_at = |from: f64, to: f64| {
-        let points: Vec<_> = timeline.iter().filter(|p| p.t > from && p.t <= to).collect();
+        let points: Vec<_> = timeline
+            .iter()
+            .filter(|p| p.t > from && p.t <= to)
+            .collect();
         points.iter().map(|p| p.iterations).sum::<u64>() as f64 / points.len().max(1) as f64
     };
     let before = rate_at(0.5, 3.0);
     let after = rate_at(4.0, 6.0);
-    assert!(before < 8.0 && after > 25.0, "{before}/s then {after}/s: {timeline:?}");
+    assert!(
+        before < 8.0 && after > 25.0,
+        "{before}/s then {after}/s: {timeline:?}"
+    );
 }

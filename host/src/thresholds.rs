@@ -460,6 +460,7 @@ mod tests {
             messages_sent: 0,
             messages_received: 0,
             lag: None,
+            status: None,
         };
         for _ in 0..90 {
             stats.record(&event("GET", "/fast", 10, None));

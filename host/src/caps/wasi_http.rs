@@ -160,17 +160,19 @@ impl WasiHttpHooks for Hooks {
                     .path_and_query()
                     .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
             };
-            let pending = PendingEvent {
+            let mut pending = PendingEvent {
                 run: run.clone(),
                 method,
                 name,
                 started,
                 lag,
+                status: None,
                 recorded: false,
             };
             match send(&run, &memory, &pool, request, options).await {
                 Ok((response, origin, connection)) => {
                     let (parts, body) = response.into_parts();
+                    pending.status = Some(parts.status.as_u16());
                     let failure = (parts.status.as_u16() >= 400).then(|| {
                         format!(
                             "HTTP {} {}",
@@ -436,6 +438,8 @@ struct PendingEvent {
     name: String,
     started: Instant,
     lag: Option<Duration>,
+    /// The response's status, once its head arrived.
+    status: Option<u16>,
     recorded: bool,
 }
 
@@ -463,6 +467,7 @@ impl PendingEvent {
             messages_sent: 0,
             messages_received: 0,
             lag: self.lag,
+            status: self.status,
         });
     }
 }

@@ -454,6 +454,7 @@ impl wit::Host for VuState {
             messages_sent: 0,
             messages_received: 0,
             lag: self.iteration_lag,
+            status: None,
         });
         Ok(outcome)
     }

@@ -56,6 +56,7 @@ impl Drop for InFlight {
                 messages_sent: 0,
                 messages_received: 0,
                 lag: self.lag,
+                status: None,
             });
         }
     }

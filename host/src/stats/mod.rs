@@ -54,6 +54,18 @@ fn update(entry: &mut Entry, event: &RequestEvent<'_>, micros: u64) {
     if event.error.is_some() {
         entry.failures = entry.failures.saturating_add(1);
     }
+    if let Some(status) = event.status {
+        add_status(&mut entry.statuses, status, 1);
+    }
+}
+
+/// Count `count` responses with `status` (a handful of statuses per name:
+/// a list beats a map).
+pub(crate) fn add_status(statuses: &mut Vec<(u16, u64)>, status: u16, count: u64) {
+    match statuses.iter_mut().find(|(s, _)| *s == status) {
+        Some((_, total)) => *total = total.saturating_add(count),
+        None => statuses.push((status, count)),
+    }
 }
 
 /// The key a guest-chosen metric, check or message name is kept under in
@@ -90,6 +102,9 @@ pub struct RequestEvent<'a> {
     /// Open model: how late the iteration started against its intended time.
     /// The corrected latency (coordinated omission) is `duration + lag`.
     pub lag: Option<Duration>,
+    /// The response's status: the HTTP status code, or the gRPC status code
+    /// (0 is OK); `None` where there was no response or no status.
+    pub status: Option<u16>,
 }
 
 /// Counts for one (type, name) pair since the last drain.
@@ -102,6 +117,8 @@ pub(crate) struct Entry {
     pub(crate) messages_received: u64,
     /// Latency from the intended start (open model only).
     pub(crate) corrected_us: Option<Histogram<u64>>,
+    /// (status, responses), in the order first seen.
+    pub(crate) statuses: Vec<(u16, u64)>,
 }
 
 impl Entry {
@@ -113,6 +130,7 @@ impl Entry {
             messages_sent: 0,
             messages_received: 0,
             corrected_us: None,
+            statuses: Vec::new(),
         }
     }
 }
@@ -513,6 +531,7 @@ mod tests {
             messages_sent: 0,
             messages_received: 0,
             lag: None,
+            status: None,
         }
     }
 
@@ -540,6 +559,24 @@ mod tests {
         assert_eq!(report.errors.len(), 1);
         assert_eq!(report.errors[0].count, 4);
         assert_eq!(report.errors[0].message, "HTTP 500");
+    }
+
+    #[test]
+    fn statuses_are_counted_per_name() {
+        let stats = Stats::new(10, 64);
+        for status in [200, 200, 404, 200] {
+            stats.record(&RequestEvent {
+                status: Some(status),
+                ..event("/a", 1, None)
+            });
+        }
+        stats.record(&event("/a", 1, Some("refused")));
+        let report = stats.report(1);
+        let a = &report.stats[0];
+        assert_eq!(a.status_codes["200"], 3);
+        assert_eq!(a.status_codes["404"], 1);
+        assert_eq!(a.status_codes.len(), 2);
+        assert_eq!(report.total.status_codes["200"], 3);
     }
 
     #[test]

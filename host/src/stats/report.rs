@@ -149,6 +149,10 @@ pub struct NameStats {
     /// for coordinated omission (as wrk2 reports it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub corrected_latency_ms: Option<LatencySummary>,
+    /// Responses by status ("200", "404"; gRPC codes, "0" is OK), omitted
+    /// when no response carried one.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub status_codes: BTreeMap<String, u64>,
 }
 
 /// A failure or exception message with how often it happened.
@@ -272,6 +276,9 @@ fn merge_into(all: &mut Entry, entry: &Entry) {
             .corrected_us
             .get_or_insert_with(super::new_histogram)
             .add(corrected);
+    }
+    for (status, count) in &entry.statuses {
+        super::add_status(&mut all.statuses, *status, *count);
     }
 }
 
@@ -429,6 +436,11 @@ impl Aggregate {
                 .corrected_us
                 .as_ref()
                 .map(LatencySummary::from_histogram),
+            status_codes: entry
+                .statuses
+                .iter()
+                .map(|(status, count)| (status.to_string(), *count))
+                .collect(),
         };
         let mut all = Entry::new();
         let mut stats = Vec::with_capacity(self.entries.len());

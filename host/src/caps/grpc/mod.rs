@@ -163,6 +163,16 @@ fn from_status(status: &Status) -> Error {
 }
 
 /// The failure message recorded for an error.
+/// The gRPC status code of a finished call (0 is OK); `None` when it never
+/// got one (a transport failure, a call that could not be made).
+pub(super) fn grpc_status(outcome: Option<&Error>) -> Option<u16> {
+    match outcome {
+        None => Some(0),
+        Some(Error::Status(status)) => u16::try_from(status.code).ok(),
+        Some(_) => None,
+    }
+}
+
 fn describe(error: &Error) -> String {
     match error {
         Error::Status(s) => {
@@ -377,6 +387,7 @@ impl VuState {
             messages_sent: counts.sent,
             messages_received: counts.received,
             lag: self.iteration_lag,
+            status: grpc_status(outcome),
         });
     }
 

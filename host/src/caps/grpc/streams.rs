@@ -64,6 +64,7 @@ pub(super) fn record_stream(run: &RunContext, record: &mut StreamRecord, error: 
         messages_sent: record.counts.sent,
         messages_received: record.counts.received,
         lag: record.lag,
+        status: super::grpc_status(error),
     });
 }
 

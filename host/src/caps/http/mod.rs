@@ -167,6 +167,10 @@ impl wit::Host for VuState {
                 messages_sent: 0,
                 messages_received: 0,
                 lag: self.iteration_lag,
+                status: outcome
+                    .as_ref()
+                    .ok()
+                    .map(|exchange| exchange.status.as_u16()),
             });
         }
         Ok(outcome.map(|exchange| wit::Response {

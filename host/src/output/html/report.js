@@ -146,7 +146,7 @@
     S = DATA.series;
     RATIO = S.ratio;
     openModel = DATA.report.stats.some((s) => s.corrected_latency_ms);
-    COLUMNS = BASE_COLUMNS.concat(openModel ? CORRECTED_COLUMNS : []);
+    COLUMNS = BASE_COLUMNS.concat(openModel ? CORRECTED_COLUMNS : [], [['Statuses', 'statuses', true]]);
   }
   const BASE_COLUMNS = [
     ['Type', 'type', true], ['Name', 'name', true], ['Requests', 'count'], ['Failures', 'failures'],
@@ -163,6 +163,7 @@
       bytes_s: duration > 0 ? s.bytes / duration : 0, min: l.min, mean: l.mean, p50: l.p50, p90: l.p90,
       p95: l.p95, p99: l.p99, 'p99.9': l['p99.9'], max: l.max,
       c50: c ? c.p50 : null, c95: c ? c.p95 : null, c99: c ? c.p99 : null,
+      statuses: Object.entries(s.status_codes || {}).map(([code, n]) => code + ': ' + fmt(n, 0)).join(', '),
     };
   }
 
@@ -183,6 +184,7 @@
       type, name, count, failures, rps: seconds > 0 ? count / seconds : 0, bytes_s: seconds > 0 ? bytes / seconds : 0,
       min: l.min, mean: l.mean, p50: l.at(0.5), p90: l.at(0.9), p95: l.at(0.95), p99: l.at(0.99), 'p99.9': l.at(0.999),
       max: l.max, c50: c.at(0.5), c95: c.at(0.95), c99: c.at(0.99),
+      statuses: '',
     };
   }
 
@@ -243,7 +245,7 @@
       const reset = el('button', { type: 'button', id: 'range-reset' }, 'Show the whole run');
       reset.addEventListener('click', () => setRange(null));
       note.append(el('span', { id: 'range-label' }, 'Time range ' + fmt(from, 1) + ' s – ' + fmt(to, 1) + ' s (' +
-        S.slot_ticks + ' s slots)'), reset);
+        S.slot_ticks + ' s slots; statuses are counted for the whole run only)'), reset);
     } else {
       note.append(el('span', { id: 'range-label', class: 'hint' }, 'Whole run'));
     }

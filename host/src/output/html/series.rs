@@ -387,6 +387,7 @@ mod tests {
                 messages_sent: 0,
                 messages_received: 0,
                 lag: None,
+                status: None,
             });
             series.fold(&stats.tick(1));
         }
