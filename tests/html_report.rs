@@ -58,6 +58,10 @@ fn assert_clean_page(page: &Value) {
         );
     }
     assert_eq!(page["pwned"], Value::Null, "script from a name ran");
+    assert_eq!(
+        page["controls_shown"], false,
+        "a saved report has no live controls"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -198,3 +198,71 @@ async fn the_arrival_rate_changes_mid_run() {
         "{before}/s then {after}/s: {timeline:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_starts_the_figures_over_and_rebinding_is_refused() {
+    let target = DemoTarget::start(false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let json_path = dir.path().join("report.json");
+    let prefix = dir.path().join("out");
+    let mut run = config(guests::TEST_LOAD, &target.url(), dir.path());
+    run.users = 2;
+    run.spawn_rate = 10.0;
+    run.run_time = Some(Duration::from_secs(6));
+    run.vars.insert("wait_ms".into(), "20".into());
+    run.json = Some(json_path.clone());
+    run.csv = Some(prefix.clone());
+    run.outputs.web = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    let running = tokio::spawn(async move { horde::run(&run).await });
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // A page whose own name was rebound to 127.0.0.1 sends that name.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let rebound = agent
+        .post(format!("http://127.0.0.1:{port}/api/stop"))
+        .header("Host", format!("rebind.example:{port}"))
+        .header("Origin", format!("http://rebind.example:{port}"))
+        .header("Content-Type", "application/json")
+        .send("{}")
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 403);
+
+    let reset = agent
+        .post(format!("http://localhost:{port}/api/reset"))
+        .header("Content-Type", "application/json")
+        .send("{}")
+        .unwrap();
+    assert_eq!(reset.status().as_u16(), 204);
+    let outcome = running.await.unwrap().unwrap();
+    assert_eq!(outcome.stop_reason.as_deref(), Some("run time reached"));
+
+    // The figures cover the time since the reset: rates over it, and the
+    // CSV's totals agree with the report's.
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let duration = json["duration_s"].as_f64().unwrap();
+    assert!(duration > 2.5 && duration < 4.5, "{duration}");
+    let count = json["total"]["count"].as_f64().unwrap();
+    let rps = json["total"]["rps"].as_f64().unwrap();
+    assert!(
+        (rps * duration - count).abs() < 1.0,
+        "{rps} x {duration} vs {count}"
+    );
+    let history = std::fs::read_to_string(dir.path().join("out_stats_history.csv")).unwrap();
+    let last = history.lines().last().unwrap();
+    let total_column: Vec<&str> = last.split(',').collect();
+    assert_eq!(
+        total_column[17],
+        json["total"]["count"].to_string(),
+        "{last}"
+    );
+    let stats = std::fs::read_to_string(dir.path().join("out_stats.csv")).unwrap();
+    let aggregated = stats.lines().last().unwrap();
+    assert!(
+        aggregated.starts_with(&format!(",Aggregated,{count}")),
+        "{aggregated}"
+    );
+}

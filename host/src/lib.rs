@@ -260,7 +260,13 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     let signals = watch_signals(run.clone());
     let progress = Arc::new(Progress::default());
     let (finished, finished_rx) = tokio::sync::watch::channel(false);
-    let sinks = outputs.sinks(config, &run, &stats, &loaded.sha256, grant_list)?;
+    // With a pre-allocated pool, the web UI may not ask for more VUs.
+    let max_users = if pool.is_some() {
+        capacity
+    } else {
+        cli::MAX_VUS
+    };
+    let sinks = outputs.sinks(config, &run, &stats, &loaded.sha256, grant_list, max_users)?;
     let monitor = tokio::spawn(output::live::monitor(
         stats.clone(),
         run.clone(),
@@ -301,7 +307,8 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         Some(end) => end.saturating_duration_since(stats.started()),
         None => stats.started().elapsed(),
     };
-    let mut report = stats.report_over(config.users, load_time);
+    let users = outputs.users_target().unwrap_or(config.users);
+    let mut report = stats.report_over(users, load_time);
     report.timeline = std::mem::take(&mut monitored.timeline);
     let elapsed = Duration::from_secs_f64(report.duration_s);
     let iterations = stats.iteration_counts();

@@ -126,6 +126,7 @@ def main():
             result["table"] = driver.execute_script(TABLE)
             result["pwned"] = driver.execute_script("return window.pwned === undefined ? null : window.pwned")
             result["exit_code_text"] = driver.find_element(By.ID, "exit-code").text
+            result["controls_shown"] = driver.find_element(By.ID, "controls").is_displayed()
             if screenshot:
                 driver.save_screenshot(screenshot)
             # Drag across the middle of the requests chart: a time range.

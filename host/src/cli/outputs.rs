@@ -28,14 +28,13 @@ pub struct OutputArgs {
     #[arg(long = "prometheus", value_name = "ADDR")]
     pub prometheus: Option<String>,
     /// Serve the live web UI (charts, table, controls: users, rate, stop, reset, downloads)
-    /// and /metrics; `--web` alone is http://127.0.0.1:8089, `--web=ADDR` another address. An
+    /// and /metrics; `--web` alone is http://127.0.0.1:8089, `--web ADDR` another address. An
     /// address other than loopback needs the token the URL printed at the start carries.
     /// After the run the page stays up until Ctrl-C.
     #[arg(
         long = "web",
         value_name = "ADDR",
         num_args = 0..=1,
-        require_equals = true,
         default_missing_value = DEFAULT_WEB
     )]
     pub web: Option<String>,

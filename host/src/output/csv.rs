@@ -285,14 +285,29 @@ pub fn write_exceptions<W: std::io::Write>(
     Ok(())
 }
 
+/// Note when each failure of `tick` was seen (first and last).
+pub fn note_seen(seen: &mut FirstLastSeen, tick: &Tick) {
+    if tick.reset {
+        seen.clear();
+    }
+    for (key, count) in &tick.window.errors {
+        if *count > 0 {
+            let entry = seen.entry(key.clone()).or_insert((tick.at, tick.at));
+            entry.1 = tick.at;
+        }
+    }
+}
+
 impl Sink for CsvOutput {
     fn tick(&mut self, tick: &Tick) {
-        for (key, count) in &tick.window.errors {
-            if *count > 0 {
-                let seen = self.seen.entry(key.clone()).or_insert((tick.at, tick.at));
-                seen.1 = tick.at;
-            }
+        if tick.reset {
+            // Totals and the "current" windows start over, as Locust's do.
+            self.total = None;
+            self.totals.clear();
+            self.recent.clear();
+            self.spans.clear();
         }
+        note_seen(&mut self.seen, tick);
         self.total
             .get_or_insert_with(WindowEntry::default)
             .merge(&tick.window.all);

@@ -82,8 +82,8 @@ impl Outputs {
     }
 
     /// The per-second sinks, once the run is set up (`config` with the
-    /// scenario's defaults applied); `sha256` names the component and
-    /// `grants` what it may reach.
+    /// scenario's defaults applied); `sha256` names the component, `grants`
+    /// what it may reach, `max_users` the most VUs its engine can hold.
     pub fn sinks(
         &mut self,
         config: &RunConfig,
@@ -91,6 +91,7 @@ impl Outputs {
         stats: &Arc<Stats>,
         sha256: &str,
         grants: Vec<String>,
+        max_users: u32,
     ) -> Result<Vec<Box<dyn Sink>>> {
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         if !config.quiet {
@@ -130,6 +131,9 @@ impl Outputs {
         if let Some(web) = &self.web {
             // The scenario's defaults may have set the model.
             *web.published.load.lock().unwrap_or_else(|e| e.into_inner()) = LoadState::of(&model);
+            web.published
+                .max_users
+                .store(max_users, std::sync::atomic::Ordering::Relaxed);
             sinks.push(Box::new(LiveSink::new(
                 meta,
                 stats.clone(),
@@ -138,6 +142,14 @@ impl Outputs {
             )));
         }
         Ok(sinks)
+    }
+
+    /// The users the run ended with when the web UI changed them.
+    pub fn users_target(&self) -> Option<u32> {
+        match self.web.as_ref()?.published.load() {
+            LoadState::Closed { users, .. } => Some(users),
+            _ => None,
+        }
     }
 
     /// The run is over: write the JSON report and every sink's files (a
@@ -165,13 +177,20 @@ impl Outputs {
             }
         }
         if let (Some(server), Some(metrics)) = (&self.prometheus, &self.metrics) {
+            // Interrupted (Ctrl-C): the user wants out; a short wait only.
+            let interrupted = result
+                .stop_reason
+                .as_deref()
+                .is_some_and(|reason| reason.starts_with("interrupted by"));
+            let limit = Duration::from_secs(if interrupted { 5 } else { 30 });
             if !config.quiet {
                 eprintln!(
-                    "waiting up to 30 s for a last scrape of http://{}/metrics (Ctrl-C to skip)",
+                    "waiting up to {} s for a last scrape of http://{}/metrics (Ctrl-C to skip)",
+                    limit.as_secs(),
                     server.address
                 );
             }
-            metrics.wait_for_final_scrape(Duration::from_secs(30)).await;
+            metrics.wait_for_final_scrape(limit).await;
         }
         result.web = self.web;
     }

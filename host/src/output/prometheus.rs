@@ -25,11 +25,12 @@ use crate::thresholds::Verdict;
 /// A metric's labels, as (label name, value) pairs.
 pub type Labels = Vec<(&'static str, String)>;
 
-/// Upper bounds (seconds) of the latency histograms' buckets, as in the
-/// Prometheus client libraries' defaults with 1 ms and 25 ms added for
-/// fast targets.
-pub const BUCKETS_S: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+/// Upper bounds (seconds) of the latency histograms' buckets: about 1.5x
+/// apart from 0.5 ms to 60 s, so `histogram_quantile` lands within a
+/// quarter of the true value (the report's percentiles are exact).
+pub const BUCKETS_S: [f64; 27] = [
+    0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1,
+    0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0,
 ];
 
 /// A cumulative latency histogram in Prometheus buckets, fed with the
@@ -399,7 +400,7 @@ mod tests {
         let metrics = RunMetrics::new();
         metrics.describe_run(vec![("scenario", "s.wasm".into())]);
         let mut window = crate::stats::new_histogram();
-        for us in [500, 900, 1000, 4000, 2_000_000, 60_000_000] {
+        for us in [500, 900, 1000, 4000, 1_900_000, 45_000_000] {
             window.record(us).unwrap();
         }
         let labels = vec![("type", "GET".to_string()), ("name", "a\"b\n".to_string())];
@@ -414,10 +415,12 @@ mod tests {
                 .unwrap()
                 .to_string()
         };
+        assert_eq!(line("le=\"0.0005\""), "1");
         assert_eq!(line("le=\"0.001\""), "3");
         assert_eq!(line("le=\"0.005\""), "4");
-        assert_eq!(line("le=\"2.5\""), "5");
+        assert_eq!(line("le=\"2.0\""), "5");
         assert_eq!(line("le=\"30.0\""), "5");
+        assert_eq!(line("le=\"60.0\""), "6");
         assert_eq!(line("le=\"+Inf\""), "6");
         assert!(text.contains(r#"name="a\"b\n""#), "{text}");
     }

@@ -188,6 +188,11 @@ pub struct Stats {
     aggregate: Mutex<Aggregate>,
     iterations: AtomicU64,
     dropped: AtomicU64,
+    /// When the statistics were last reset (the web UI), since `started`.
+    reset_at: Mutex<Option<Duration>>,
+    /// Resets so far, and as many as the last tick reported.
+    resets: AtomicU64,
+    resets_ticked: AtomicU64,
 }
 
 impl Stats {
@@ -202,6 +207,9 @@ impl Stats {
             aggregate: Mutex::new(Aggregate::new(max_names)),
             iterations: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            reset_at: Mutex::new(None),
+            resets: AtomicU64::new(0),
+            resets_ticked: AtomicU64::new(0),
         })
     }
 
@@ -448,11 +456,24 @@ impl Stats {
             *shard.lock().unwrap_or_else(|e| e.into_inner()) = Shard::default();
         }
         *aggregate = Aggregate::new(self.max_names);
+        *self.reset_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.started.elapsed());
+        self.resets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The span the aggregate covers out of `elapsed` since the start: all
+    /// of it, or what came after the last reset.
+    fn since_reset(&self, elapsed: Duration) -> Duration {
+        match *self.reset_at.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(at) => elapsed.saturating_sub(at),
+            None => elapsed,
+        }
     }
 
     /// The report of what the aggregate holds now, without draining (the
-    /// live page reads it right after a tick drained).
+    /// live page reads it right after a tick drained); `elapsed` is since
+    /// the start (rates cover the time since a reset).
     pub fn current_report(&self, elapsed: Duration, users: u32) -> Report {
+        let elapsed = self.since_reset(elapsed);
         let aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
         aggregate.report(elapsed, users, self.iteration_counts())
     }
@@ -462,6 +483,8 @@ impl Stats {
         let window = self.drain();
         let (iterations, dropped_iterations) = self.iteration_counts();
         let (requests, failures, exceptions) = self.with_aggregate(Aggregate::totals);
+        let resets = self.resets.load(Ordering::Relaxed);
+        let reset = self.resets_ticked.swap(resets, Ordering::Relaxed) != resets;
         Tick {
             elapsed: self.started.elapsed(),
             at: std::time::SystemTime::now(),
@@ -475,6 +498,7 @@ impl Stats {
                 dropped_iterations,
             },
             verdicts: Vec::new(),
+            reset,
         }
     }
 
@@ -489,6 +513,8 @@ impl Stats {
     /// the stop does not stretch).
     pub fn report_over(&self, users: u32, load_time: Duration) -> Report {
         self.drain();
+        // After a reset the figures cover what came after it.
+        let load_time = self.since_reset(load_time);
         let aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
         aggregate.report(load_time, users, self.iteration_counts())
     }

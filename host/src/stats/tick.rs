@@ -185,4 +185,7 @@ pub struct Tick {
     /// Every threshold's verdict on the run so far (filled in by the
     /// monitor; empty without thresholds).
     pub verdicts: Vec<crate::thresholds::Verdict>,
+    /// The statistics were reset since the previous tick (the web UI):
+    /// outputs that keep running totals start them over.
+    pub reset: bool,
 }

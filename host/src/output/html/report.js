@@ -458,6 +458,7 @@
     set('spawn-rate', live.spawn_rate);
     set('rate', live.rate);
     const over = state === 'finished' || state === 'stopping';
+    if (state === 'finished') say('The run has ended; these are its final results.');
     for (const id of ['apply-users', 'apply-rate', 'stop', 'reset']) document.getElementById(id).disabled = over;
   }
 

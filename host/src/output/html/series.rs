@@ -430,6 +430,7 @@ mod tests {
                 window,
                 totals: Default::default(),
                 verdicts: Vec::new(),
+                reset: false,
             });
         }
         series.close();

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::RunOutcome;
 use crate::cli::LoadModel;
 use crate::output::Sink;
+use crate::output::csv::FirstLastSeen;
 use crate::output::html::{RunMeta, Series, document};
 use crate::schedule::LoadChange;
 use crate::stats::{Report, Stats, Tick};
@@ -63,8 +64,12 @@ impl LoadState {
 pub struct Published {
     /// The latest document, as JSON text (what `/events` sends).
     pub document: watch::Sender<Arc<str>>,
-    /// The latest document and report (downloads).
-    pub latest: Mutex<Option<(Arc<Value>, Arc<Report>)>>,
+    /// The latest document and report, and when each failure was seen
+    /// first and last (downloads).
+    pub latest: Mutex<Option<Latest>>,
+    /// The most users the users control may ask for (the VU pool's size
+    /// when the run pre-allocates one).
+    pub max_users: std::sync::atomic::AtomicU32,
     /// The load's current targets.
     pub load: Mutex<LoadState>,
     /// The run's controls, once it has started.
@@ -76,21 +81,34 @@ impl Published {
         Arc::new(Published {
             document: watch::Sender::new(Arc::from("null")),
             latest: Mutex::new(None),
+            max_users: std::sync::atomic::AtomicU32::new(crate::cli::MAX_VUS),
             load: Mutex::new(load),
             run: Mutex::new(None),
         })
     }
 
-    fn publish(&self, document: Value, report: Report) {
+    fn publish(&self, document: Value, report: Report, seen: &FirstLastSeen) {
         let text: Arc<str> = Arc::from(serde_json::to_string(&document).unwrap_or_default());
-        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((Arc::new(document), Arc::new(report)));
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(Latest {
+            document: Arc::new(document),
+            report: Arc::new(report),
+            seen: Arc::new(seen.clone()),
+        });
         self.document.send_replace(text);
     }
 
-    fn load(&self) -> LoadState {
+    /// The load's current targets.
+    pub fn load(&self) -> LoadState {
         *self.load.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// What the downloads read.
+#[derive(Debug, Clone)]
+pub struct Latest {
+    pub document: Arc<Value>,
+    pub report: Arc<Report>,
+    pub seen: Arc<FirstLastSeen>,
 }
 
 /// The `--web` sink.
@@ -101,6 +119,7 @@ pub struct LiveSink {
     run: Arc<RunContext>,
     published: Arc<Published>,
     users: u32,
+    seen: FirstLastSeen,
 }
 
 impl LiveSink {
@@ -118,6 +137,7 @@ impl LiveSink {
             run,
             published,
             users: 0,
+            seen: FirstLastSeen::default(),
         }
     }
 
@@ -131,6 +151,7 @@ impl LiveSink {
 impl Sink for LiveSink {
     fn tick(&mut self, tick: &Tick) {
         self.series.fold(tick);
+        crate::output::csv::note_seen(&mut self.seen, tick);
         self.users = self.users.max(tick.users);
         let mut report = self.stats.current_report(tick.elapsed, self.users);
         report.thresholds = tick.verdicts.clone();
@@ -148,7 +169,7 @@ impl Sink for LiveSink {
             "running"
         };
         document["live"] = self.live(state);
-        self.published.publish(document, report);
+        self.published.publish(document, report, &self.seen);
     }
 
     fn end(&mut self) {
@@ -163,7 +184,8 @@ impl Sink for LiveSink {
             Some(outcome),
         );
         document["live"] = self.live("finished");
-        self.published.publish(document, outcome.report.clone());
+        self.published
+            .publish(document, outcome.report.clone(), &self.seen);
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ pub mod live;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
 use axum::Router;
@@ -56,6 +57,28 @@ impl Drop for WebServer {
 
 type Refusal = (StatusCode, String);
 
+/// The slowest spawn or arrival rate a control takes (one in 1000 s).
+const MIN_SPAWN_RATE: f64 = 0.001;
+/// The fastest spawn rate a control takes.
+const MAX_SPAWN_RATE: f64 = 1_000_000.0;
+
+/// True when the request names this machine's loopback address as its
+/// Host (`127.0.0.1:PORT`, `[::1]:PORT`, `localhost:PORT`): a page whose own
+/// DNS name was rebound to 127.0.0.1 sends its own name, and is refused.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
     (status, why.into())
 }
@@ -69,6 +92,15 @@ async fn guard(
     next: Next,
 ) -> Response {
     let headers = request.headers();
+    if app.token.is_none() && !loopback_host(headers) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "without a token this web UI answers only requests to its loopback address \
+             (http://127.0.0.1:PORT or http://localhost:PORT); use --web-token to reach it by \
+             another name",
+        )
+        .into_response();
+    }
     if let Some(token) = &app.token {
         let given = query
             .get("token")
@@ -131,7 +163,7 @@ async fn events(State(app): State<App>) -> impl IntoResponse {
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-fn latest(app: &App) -> Result<(Arc<serde_json::Value>, Arc<crate::stats::Report>), Refusal> {
+fn latest(app: &App) -> Result<live::Latest, Refusal> {
     app.published
         .latest
         .lock()
@@ -160,8 +192,7 @@ fn attachment(content_type: &str, name: &str, body: Vec<u8>) -> Response {
 }
 
 async fn report_html(State(app): State<App>) -> Result<Response, Refusal> {
-    let (document, _) = latest(&app)?;
-    let mut document = (*document).clone();
+    let mut document = (*latest(&app)?.document).clone();
     if let Some(object) = document.as_object_mut() {
         object.remove("live");
     }
@@ -174,12 +205,13 @@ async fn report_html(State(app): State<App>) -> Result<Response, Refusal> {
 }
 
 async fn csv_file(app: &App, which: &str) -> Result<Response, Refusal> {
-    let (_, report) = latest(app)?;
+    let latest = latest(app)?;
+    let report = &latest.report;
     let mut out = csv::Writer::from_writer(Vec::new());
     let written = match which {
-        "stats" => super::csv::write_stats(&mut out, &report),
-        "failures" => super::csv::write_failures(&mut out, &report, &Default::default()),
-        _ => super::csv::write_exceptions(&mut out, &report),
+        "stats" => super::csv::write_stats(&mut out, report),
+        "failures" => super::csv::write_failures(&mut out, report, &latest.seen),
+        _ => super::csv::write_exceptions(&mut out, report),
     };
     let body = written
         .and_then(|()| out.into_inner().map_err(|e| anyhow::anyhow!("{e}")))
@@ -236,16 +268,25 @@ async fn change_users(
             "this run uses the open model: change its arrival rate instead",
         ));
     }
-    if change.users > crate::cli::MAX_VUS {
+    let max_users = app.published.max_users.load(Ordering::Relaxed);
+    if change.users > max_users {
         return Err(refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("users must be at most {}", crate::cli::MAX_VUS),
+            format!(
+                "users must be at most {max_users} in this run (its VU pool is sized at the \
+                 start: start it with more -u to go higher)"
+            ),
         ));
     }
-    if !(change.spawn_rate.is_finite() && change.spawn_rate > 0.0 && change.spawn_rate <= 1e6) {
+    if !(change.spawn_rate.is_finite()
+        && (MIN_SPAWN_RATE..=MAX_SPAWN_RATE).contains(&change.spawn_rate))
+    {
         return Err(refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "spawn_rate must be a number of users per second above 0, e.g. 10",
+            format!(
+                "spawn_rate must be between {MIN_SPAWN_RATE} and {MAX_SPAWN_RATE} users per \
+                 second, e.g. 10"
+            ),
         ));
     }
     apply(
@@ -273,13 +314,12 @@ async fn change_rate(
         ));
     }
     if !(change.rate.is_finite()
-        && change.rate > 0.0
-        && change.rate <= crate::cli::MAX_ARRIVAL_RATE)
+        && (MIN_SPAWN_RATE..=crate::cli::MAX_ARRIVAL_RATE).contains(&change.rate))
     {
         return Err(refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!(
-                "rate must be iterations per second above 0 and at most {}",
+                "rate must be between {MIN_SPAWN_RATE} and {} iterations per second, e.g. 50",
                 crate::cli::MAX_ARRIVAL_RATE
             ),
         ));
