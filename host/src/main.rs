@@ -2,6 +2,7 @@
 //! outcome to an exit code (0 passed, 1 failures without thresholds, 2 bad
 //! input, 3 the run broke, 99 thresholds failed).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -61,7 +62,11 @@ fn main() -> ExitCode {
                     horde::output::printable(outcome.misuse.as_deref().unwrap_or_default())
                 );
             }
-            if let Some(web) = &outcome.web {
+            // A person at a terminal keeps the page to look at; a script
+            // (CI, a benchmark) goes on.
+            if let Some(web) = &outcome.web
+                && std::io::stdin().is_terminal()
+            {
                 eprintln!(
                     "the web UI stays up at {} with the final results; press Ctrl-C to exit",
                     web.url

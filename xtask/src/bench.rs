@@ -188,6 +188,84 @@ fn run_horde(
     vars: &[&str],
     tool: &'static str,
 ) -> Result<Measured> {
+    run_horde_with(guest, base, connections, vars, tool, &[])
+}
+
+/// Free a loopback port (bound, then released).
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The same run as [`run_horde`] with the web UI on (it also serves
+/// `/metrics`) and the HTML report written, watched as people watch it: one
+/// page reading the events, and a scrape of `/metrics` every second.
+fn run_horde_watched(
+    guest: &std::path::Path,
+    base: &str,
+    connections: u32,
+    vars: &[&str],
+    tool: &'static str,
+) -> Result<Measured> {
+    let port = free_port()?;
+    let html = tempfile_path("horde-html");
+    let args = [
+        "--web".to_string(),
+        format!("127.0.0.1:{port}"),
+        "--html".to_string(),
+        html.display().to_string(),
+    ];
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchers = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let base = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(RUN_SECONDS + 20);
+            // The events stream, read as it comes, on its own thread.
+            let events = {
+                let url = format!("{base}/events");
+                std::thread::spawn(move || {
+                    while Instant::now() < deadline {
+                        if let Ok(mut response) = ureq::get(&url).call() {
+                            let mut reader = response.body_mut().as_reader();
+                            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                })
+            };
+            let mut scrapes = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                if let Ok(mut response) = ureq::get(format!("{base}/metrics")).call() {
+                    let _ = response.body_mut().read_to_string();
+                    scrapes += 1;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            drop(events);
+            scrapes
+        })
+    };
+    let measured = run_horde_with(guest, base, connections, vars, tool, &args);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let scrapes = watchers.join().unwrap_or(0);
+    let _ = std::fs::remove_file(&html);
+    if scrapes == 0 {
+        bail!("the web UI's /metrics was never scraped");
+    }
+    measured
+}
+
+fn run_horde_with(
+    guest: &std::path::Path,
+    base: &str,
+    connections: u32,
+    vars: &[&str],
+    tool: &'static str,
+    extra: &[String],
+) -> Result<Measured> {
     let json_path = tempfile_path("horde-json");
     let mut command = Command::new(horde_bin());
     command
@@ -208,6 +286,7 @@ fn run_horde(
     for var in vars {
         command.args(["--var", var]);
     }
+    command.args(extra);
     let (_, cpu) = timed(&mut command)?;
     let report: Value =
         serde_json::from_slice(&std::fs::read(&json_path).context("horde wrote no JSON")?)?;
@@ -715,7 +794,7 @@ pub fn bench() -> Result<()> {
                 "xtask bench: {connections} connections, repetition {}",
                 repetition + 1
             );
-            let attempts: [(&str, Attempt<'_>); 6] = [
+            let attempts: [(&str, Attempt<'_>); 7] = [
                 (
                     "horde",
                     Box::new(|| {
@@ -744,6 +823,18 @@ pub fn bench() -> Result<()> {
                     }),
                 ),
                 ("direct", Box::new(|| run_direct(&url, connections))),
+                (
+                    "horde-get-watched",
+                    Box::new(|| {
+                        run_horde_watched(
+                            &guest_build::guest_wasm_path("test-load"),
+                            &base,
+                            connections,
+                            &["path=/item/1"],
+                            "horde (one GET per task) + web UI, /metrics, HTML",
+                        )
+                    }),
+                ),
             ];
             for (label, attempt) in attempts {
                 keep_or_skip(label, attempt(), &mut runs, &mut skipped);
@@ -849,6 +940,11 @@ pub fn bench() -> Result<()> {
                 "horde (one GET per task)",
                 "direct (no wasm)",
                 "wasm VUs / direct hyper client (boundary cost)",
+            ),
+            (
+                "horde (one GET per task) + web UI, /metrics, HTML",
+                "horde (one GET per task)",
+                "watched (web UI, /metrics, HTML) / plain (the outputs' cost)",
             ),
         ] {
             let a: Vec<&Measured> = runs
