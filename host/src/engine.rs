@@ -214,7 +214,10 @@ pub fn compile_bytes(
         // with the same compatibility hash (part of its name), into our own
         // cache directory, and renamed into place only once complete.
         match unsafe { Component::deserialize_file(engine, cached) } {
-            Ok(component) => return Ok((component, CompileSource::Cached)),
+            Ok(component) => {
+                crate::cache::touch(cached);
+                return Ok((component, CompileSource::Cached));
+            }
             Err(_) => {
                 let _ = std::fs::remove_file(cached);
             }
@@ -227,8 +230,13 @@ pub fn compile_bytes(
         )
     })?;
     if let Some(cached) = cached_path {
-        // The cache is an optimisation: failing to write it is not an error.
-        let _ = write_cache(&component, &cached);
+        // The cache is an optimisation: failing to write or prune it is not
+        // an error.
+        if write_cache(&component, &cached).is_ok()
+            && let (Some(dir), Ok(max)) = (cached.parent(), crate::cache::max_bytes())
+        {
+            let _ = crate::cache::prune(dir, max);
+        }
     }
     Ok((component, CompileSource::Compiled))
 }

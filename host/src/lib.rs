@@ -4,6 +4,7 @@
 
 pub mod bindings;
 pub mod budget;
+pub mod cache;
 pub mod caps;
 pub mod cli;
 pub mod demo;

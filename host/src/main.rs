@@ -16,6 +16,18 @@ const EXIT_ERROR: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Cache { action } = cli.command {
+        return match cache(action) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -34,6 +46,7 @@ fn main() -> ExitCode {
                 horde::run(&config).await
             }
             Command::Demo(args) => demo(*args).await,
+            Command::Cache { .. } => unreachable!("handled before the runtime starts"),
         }
     });
     match result {
@@ -136,4 +149,35 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
         args.run_time
     );
     horde::run(&config).await
+}
+
+/// Show or clear the compiled-component cache.
+fn cache(action: Option<horde::cli::CacheAction>) -> anyhow::Result<String> {
+    let dir = horde::engine::default_cache_dir()
+        .ok_or_else(|| anyhow::anyhow!("no cache folder: set HORDE_CACHE_DIR"))?;
+    let max = horde::cache::max_bytes()?;
+    let size = |bytes: u64| bytesize::ByteSize(bytes).display().iec().to_string();
+    match action.unwrap_or(horde::cli::CacheAction::Show) {
+        horde::cli::CacheAction::Show => {
+            let entries = horde::cache::entries(&dir)?;
+            let total: u64 = entries.iter().map(|e| e.bytes).sum();
+            Ok(format!(
+                "compiled-component cache: {}
+{} components, {} (cap {}; set HORDE_CACHE_MAX \
+                 to change it, HORDE_CACHE_DIR to move it; `horde cache clear` empties it)",
+                dir.display(),
+                entries.len(),
+                size(total),
+                size(max)
+            ))
+        }
+        horde::cli::CacheAction::Clear => {
+            let (removed, freed) = horde::cache::clear(&dir)?;
+            Ok(format!(
+                "removed {removed} compiled components ({}) from {}",
+                size(freed),
+                dir.display()
+            ))
+        }
+    }
 }

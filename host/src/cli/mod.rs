@@ -39,6 +39,20 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Start a built-in target on 127.0.0.1 and run the embedded example scenario against it.
     Demo(Box<DemoArgs>),
+    /// Show the compiled-component cache (folder, entries, size, cap), or clear it.
+    Cache {
+        #[command(subcommand)]
+        action: Option<CacheAction>,
+    },
+}
+
+/// What `horde cache` does.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum CacheAction {
+    /// Show the folder, the number of components, their size and the cap (the default).
+    Show,
+    /// Remove every compiled component (the next run of each compiles it again).
+    Clear,
 }
 
 /// Parse `horde run ...` arguments (argv[0] included), as the binary does.
@@ -50,6 +64,7 @@ where
     match Cli::try_parse_from(argv)?.command {
         Command::Run(args) => Ok(*args),
         Command::Demo(_) => bail!("expected `horde run` arguments, got `horde demo`"),
+        Command::Cache { .. } => bail!("expected `horde run` arguments, got `horde cache`"),
     }
 }
 
