@@ -161,10 +161,11 @@ fn cache(action: Option<horde::cli::CacheAction>) -> anyhow::Result<String> {
         horde::cli::CacheAction::Show => {
             let entries = horde::cache::entries(&dir)?;
             let total: u64 = entries.iter().map(|e| e.bytes).sum();
+            let plural = if entries.len() == 1 { "" } else { "s" };
             Ok(format!(
-                "compiled-component cache: {}
-{} components, {} (cap {}; set HORDE_CACHE_MAX \
-                 to change it, HORDE_CACHE_DIR to move it; `horde cache clear` empties it)",
+                "compiled-component cache: {}\n{} component{plural}, {} (cap {}; set \
+                 HORDE_CACHE_MAX to change it, HORDE_CACHE_DIR to move it; `horde cache clear` \
+                 empties it)",
                 dir.display(),
                 entries.len(),
                 size(total),
