@@ -133,7 +133,6 @@ pub async fn monitor(
     let mut timeline = Vec::new();
     let mut ticker = tokio::time::interval(PERIOD);
     ticker.tick().await;
-    let mut last = crate::stats::Totals::default();
     loop {
         let ended = tokio::select! {
             _ = ticker.tick() => false,
@@ -169,11 +168,10 @@ pub async fn monitor(
             users: tick.users,
             requests: all.count(),
             failures: all.failures,
-            iterations: tick.totals.iterations - last.iterations,
-            dropped_iterations: tick.totals.dropped_iterations - last.dropped_iterations,
+            iterations: tick.window.iterations,
+            dropped_iterations: tick.window.dropped_iterations,
             p95_ms: window_p95_ms(&tick),
         });
-        last = tick.totals;
         for sink in &mut sinks {
             sink.tick(&tick);
         }

@@ -305,7 +305,6 @@ impl RunMetrics {
 /// The sink that keeps [`RunMetrics`] current, a tick at a time.
 pub struct PrometheusSink {
     metrics: Arc<RunMetrics>,
-    last: crate::stats::Totals,
     /// Each custom trend over the run so far (thousandths).
     trends: std::collections::BTreeMap<String, Histogram<u64>>,
 }
@@ -314,7 +313,6 @@ impl PrometheusSink {
     pub fn new(metrics: Arc<RunMetrics>) -> PrometheusSink {
         PrometheusSink {
             metrics,
-            last: Default::default(),
             trends: Default::default(),
         }
     }
@@ -334,17 +332,10 @@ impl Sink for PrometheusSink {
             }
         }
         m.vus.set(i64::from(tick.users));
-        let totals = &tick.totals;
-        m.iterations
-            .inc_by(totals.iterations.saturating_sub(self.last.iterations));
-        m.dropped.inc_by(
-            totals
-                .dropped_iterations
-                .saturating_sub(self.last.dropped_iterations),
-        );
+        m.iterations.inc_by(tick.window.iterations);
+        m.dropped.inc_by(tick.window.dropped_iterations);
         m.exceptions
-            .inc_by(totals.exceptions.saturating_sub(self.last.exceptions));
-        self.last = *totals;
+            .inc_by(tick.window.exceptions.values().sum::<u64>());
         for (check, (passes, fails)) in &tick.window.checks {
             for (result, count) in [("pass", passes), ("fail", fails)] {
                 let labels = vec![("check", check.clone()), ("result", result.to_string())];

@@ -193,6 +193,8 @@ pub struct Stats {
     /// Resets so far, and as many as the last tick reported.
     resets: AtomicU64,
     resets_ticked: AtomicU64,
+    /// Iterations and drops as the last tick counted them.
+    ticked_iterations: Mutex<(u64, u64)>,
 }
 
 impl Stats {
@@ -210,6 +212,7 @@ impl Stats {
             reset_at: Mutex::new(None),
             resets: AtomicU64::new(0),
             resets_ticked: AtomicU64::new(0),
+            ticked_iterations: Mutex::new((0, 0)),
         })
     }
 
@@ -423,14 +426,18 @@ impl Stats {
         f(&self.aggregate.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Every shard of this run (each worker thread's).
+    fn shard_list(&self) -> Vec<Arc<Mutex<Shard>>> {
+        self.shards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Move everything recorded so far into the aggregate; returns what
     /// it was (the window since the last drain).
     pub fn drain(&self) -> Delta {
-        let shards: Vec<_> = self
-            .shards
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let shards = self.shard_list();
         let mut aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
         let mut window = Delta::default();
         let mut latest_gauge = HashMap::new();
@@ -446,11 +453,7 @@ impl Stats {
     /// web UI's "reset statistics", as Locust's): what is in the shards is
     /// dropped and the aggregate starts over. Iteration counts go on.
     pub fn reset(&self) {
-        let shards: Vec<_> = self
-            .shards
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let shards = self.shard_list();
         let mut aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
         for shard in shards {
             *shard.lock().unwrap_or_else(|e| e.into_inner()) = Shard::default();
@@ -480,8 +483,16 @@ impl Stats {
 
     /// Drain the window into a tick for the outputs, with `users` live VUs.
     pub fn tick(&self, users: u32) -> Tick {
-        let window = self.drain();
+        let mut window = self.drain();
         let (iterations, dropped_iterations) = self.iteration_counts();
+        let mut ticked = self
+            .ticked_iterations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        window.iterations = iterations.saturating_sub(ticked.0);
+        window.dropped_iterations = dropped_iterations.saturating_sub(ticked.1);
+        *ticked = (iterations, dropped_iterations);
+        drop(ticked);
         let (requests, failures, exceptions) = self.with_aggregate(Aggregate::totals);
         let resets = self.resets.load(Ordering::Relaxed);
         let reset = self.resets_ticked.swap(resets, Ordering::Relaxed) != resets;

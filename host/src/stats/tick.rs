@@ -105,6 +105,9 @@ pub struct Delta {
     pub gauges: BTreeMap<String, f64>,
     /// Custom trends: name -> values in thousandths.
     pub trends: BTreeMap<String, Histogram<u64>>,
+    /// Iterations started, and arrivals dropped (open model), in the window.
+    pub iterations: u64,
+    pub dropped_iterations: u64,
 }
 
 impl Delta {

@@ -128,7 +128,6 @@ pub struct Series {
     message_index: HashMap<String, usize>,
     slot_ticks: u32,
     slots: Vec<Slot>,
-    last: crate::stats::Totals,
 }
 
 const QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
@@ -146,15 +145,8 @@ impl Series {
         let all = &tick.window.all;
         self.t.push(round3(tick.elapsed.as_secs_f64()));
         self.users.push(tick.users);
-        let totals = tick.totals;
-        self.iterations
-            .push(totals.iterations.saturating_sub(self.last.iterations));
-        self.dropped.push(
-            totals
-                .dropped_iterations
-                .saturating_sub(self.last.dropped_iterations),
-        );
-        self.last = totals;
+        self.iterations.push(tick.window.iterations);
+        self.dropped.push(tick.window.dropped_iterations);
         self.requests.push(all.count());
         self.failures.push(all.failures);
         for (i, quantile) in QUANTILES.into_iter().enumerate() {
