@@ -234,6 +234,10 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     let tasks = TaskTable::new(&scenario_config.tasks).map_err(bad_input)?;
     let wait = Wait::from_guest(&scenario_config.wait).map_err(bad_input)?;
 
+    let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+    let feeds =
+        caps::data::Feeds::load(&config.feeds, &config.declared_feeds, seed).map_err(bad_input)?;
+
     let base_url = prepare::base_url(config, scenario_config.default_host.as_deref())?;
     let mut grants = config.allow_hosts.clone();
     if let Some(url) = &base_url {
@@ -257,6 +261,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         logger,
         HttpSettings::new(config.insecure, config.http2_prior_knowledge),
         proto,
+        Arc::new(feeds),
     );
     let signals = watch_signals(run.clone());
     let progress = Arc::new(Progress::default());
@@ -311,6 +316,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     let users = outputs.users_target().unwrap_or(config.users);
     let mut report = stats.report_over(users, load_time);
     report.timeline = std::mem::take(&mut monitored.timeline);
+    report.data = run.data.report();
     let elapsed = Duration::from_secs_f64(report.duration_s);
     let iterations = stats.iteration_counts();
     report.thresholds = config

@@ -112,6 +112,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
         thresholds: Vec::new(),
         allow_hosts: Vec::new(),
         vars: args.vars.clone(),
+        data: Vec::new(),
+        seed: None,
         outputs: args.outputs.clone(),
         max_vu_memory: None,
         max_response_body: None,

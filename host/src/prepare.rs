@@ -50,6 +50,7 @@ pub async fn configure(
         logger,
         HttpSettings::new(config.insecure, config.http2_prior_knowledge),
         None,
+        Arc::default(),
     );
     let probe = async {
         let mut probe = VuInstance::new(engine, pre, probe_context, 0, 0)

@@ -15,6 +15,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{Scenario, ScenarioPre, user};
 use crate::budget::{HostHold, MAX_RESOURCES, MemoryBudget};
+use crate::caps::data::Feeds;
 use crate::caps::grpc::{ProtoSchema, VuGrpc};
 use crate::caps::http::{HttpSettings, VuHttp};
 use crate::caps::resources::ResourceAudit;
@@ -38,6 +39,8 @@ pub struct RunContext {
     pub http: HttpSettings,
     /// Message types from `--proto`, for JSON gRPC calls.
     pub proto: Option<Arc<ProtoSchema>>,
+    /// Test data feeds (`--data`), read once for every VU.
+    pub data: Arc<Feeds>,
     pub stop: watch::Sender<bool>,
     /// Set by a second signal: stop at once, without the grace period.
     pub abort: watch::Sender<bool>,
@@ -57,6 +60,7 @@ impl RunContext {
         logger: Arc<GuestLogger>,
         http: HttpSettings,
         proto: Option<Arc<ProtoSchema>>,
+        data: Arc<Feeds>,
     ) -> Arc<RunContext> {
         Arc::new(RunContext {
             stats,
@@ -68,6 +72,7 @@ impl RunContext {
             logger,
             http,
             proto,
+            data,
             stop: watch::Sender::new(false),
             abort: watch::Sender::new(false),
             stop_reason: Mutex::new(None),
@@ -90,6 +95,7 @@ impl RunContext {
             logger,
             HttpSettings::new(false, false),
             None,
+            Arc::default(),
         )
     }
 
@@ -259,8 +265,11 @@ pub struct VuState {
     pub vu_id: u32,
     /// Tasks started by this VU (across instance replacements).
     pub iteration: u64,
-    /// Set by `control.stop-user`.
+    /// Set by `control.stop-user` (and by a data feed that ran out).
     pub stop_requested: bool,
+    /// Set when a data feed ran out and stopped this VU or the run: the
+    /// current task's error is then the stop, not an exception.
+    pub data_stopped: bool,
     /// Open model: how late the current iteration started (None: closed model).
     pub iteration_lag: Option<Duration>,
     pub http: VuHttp,
@@ -304,6 +313,7 @@ impl VuState {
             vu_id,
             iteration,
             stop_requested: false,
+            data_stopped: false,
             iteration_lag: None,
             http: VuHttp::default(),
             grpc: VuGrpc::default(),

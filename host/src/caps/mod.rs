@@ -1,6 +1,7 @@
 //! Host capabilities, one module each: what a guest may import.
 
 pub mod control;
+pub mod data;
 pub mod grpc;
 pub mod http;
 pub mod ip_name_lookup;

@@ -138,6 +138,26 @@ pub fn render(report: &Report) -> String {
             ""
         }
     );
+    if !report.data.is_empty() {
+        let _ = writeln!(out, "\nData feeds");
+        for feed in &report.data {
+            let seed = feed
+                .seed
+                .map(|s| format!(", --seed {s}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {:<16} {} rows handed out of {} ({}, on-end {}{seed})  {}  sha256 {}",
+                printable(&feed.name),
+                feed.handed_out,
+                feed.rows,
+                feed.strategy.label(),
+                feed.on_end.label(),
+                printable(&feed.file),
+                &feed.sha256[..16.min(feed.sha256.len())]
+            );
+        }
+    }
     if !report.errors.is_empty() {
         let _ = writeln!(out, "\nFailures");
         let _ = writeln!(

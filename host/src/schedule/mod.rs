@@ -153,8 +153,12 @@ enum TaskEnd {
 /// Run task `index` on `vu`, counting errors and traps as exceptions.
 async fn run_task(shared: &Shared, vu: &mut VuInstance, index: u32) -> TaskEnd {
     shared.run.stats.record_iteration_start();
+    vu.state_mut().data_stopped = false;
     match vu.run_task(index).await {
         Ok(()) => TaskEnd::Done,
+        // A data feed ran out and stopped the VU or the run: the error the
+        // task ended with is that stop, not a fault of the scenario.
+        Err(GuestFailure::Error(_)) if vu.state().data_stopped => TaskEnd::Done,
         Err(GuestFailure::Error(message)) => {
             shared
                 .run
@@ -205,6 +209,7 @@ async fn start_instance(
     };
     match vu.on_start().await {
         Ok(()) => Ok(vu),
+        Err(GuestFailure::Error(_)) if vu.state().data_stopped => Err(StartFailure::Fatal),
         Err(GuestFailure::Error(message)) => {
             stats.record_exception(&format!("on_start failed: {message}"));
             Err(StartFailure::Fatal)

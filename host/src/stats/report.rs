@@ -193,6 +193,8 @@ pub struct Report {
     pub thresholds: Vec<crate::thresholds::Verdict>,
     /// One point per second of the run.
     pub timeline: Vec<TimelinePoint>,
+    /// The data feeds the run read (`--data`): file, SHA-256, rows, strategy, rows handed out.
+    pub data: Vec<crate::caps::data::FeedReport>,
 }
 
 /// What happened during one second of the run.
@@ -520,6 +522,7 @@ impl Aggregate {
             metrics,
             thresholds: Vec::new(),
             timeline: Vec::new(),
+            data: Vec::new(),
             total: stats_of("", "Aggregated", &all),
             stats,
             errors,

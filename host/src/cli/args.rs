@@ -1,0 +1,128 @@
+//! The raw options of `horde run` and `horde demo`, as clap parses them
+//! (validated into a `RunConfig` by the parent module).
+
+use std::path::PathBuf;
+
+use super::OutputArgs;
+
+/// Options of `horde run` (raw, as typed).
+#[derive(Debug, Clone, clap::Args)]
+#[command(allow_negative_numbers = true)]
+pub struct RunArgs {
+    /// The scenario: a WebAssembly component built against wit/ (e.g. with horde-sdk).
+    pub scenario: PathBuf,
+    /// Base URL for relative request paths, e.g. http://127.0.0.1:8080. Its origin is granted.
+    #[arg(long = "host", short = 'H')]
+    pub host: Option<String>,
+    /// Number of concurrent users (VUs) [default: 1].
+    #[arg(short = 'u', long = "users")]
+    pub users: Option<String>,
+    /// Users started per second [default: 1].
+    #[arg(short = 'r', long = "spawn-rate")]
+    pub spawn_rate: Option<String>,
+    /// Stop after this long, e.g. 30s, 5m, 1h30m (a bare number is seconds).
+    #[arg(short = 't', long = "run-time")]
+    pub run_time: Option<String>,
+    /// Stop after this many tasks in total, shared by all users.
+    #[arg(short = 'i', long = "iterations")]
+    pub iterations: Option<String>,
+    /// Open model: start iterations at this rate, e.g. 200/s, 600/m (needs -t or rate --stages).
+    #[arg(long = "rate")]
+    pub rate: Option<String>,
+    /// Ramping stages: users ("30s:10,1m:100,30s:0") or rates ("30s:50/s,2m:500/s").
+    #[arg(long = "stages")]
+    pub stages: Option<String>,
+    /// Open model: most VU instances [default: 100].
+    #[arg(long = "max-vus")]
+    pub max_vus: Option<String>,
+    /// Open model: VU instances made before the start [default: min(10, max-vus)].
+    #[arg(long = "pre-vus")]
+    pub pre_vus: Option<String>,
+    /// Open model: how long an iteration may wait for a free VU before it is dropped [default: 1s].
+    #[arg(long = "max-queue-time")]
+    pub max_queue_time: Option<String>,
+    /// Pass/fail criterion in k6 syntax, e.g. 'http_req_duration: p(95)<200' (repeatable).
+    #[arg(long = "threshold", value_name = "THRESHOLD")]
+    pub thresholds: Vec<String>,
+    /// Also allow this destination: host, host:port, *.domain, or http(s)://host:port.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
+    /// A run variable the scenario reads with control.get-var, as key=value.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// A test data feed the scenario reads rows from (repeatable):
+    /// NAME=FILE[;strategy=sequential|random|shuffle|unique|per-vu][;on-end=wrap|stop-vu|stop-test|fail]
+    /// [;format=csv|tsv|jsonl|json][;header=false][;delimiter=tab]. Quote it in the shell.
+    #[arg(long = "data", value_name = "NAME=FILE[;OPTIONS]")]
+    pub data: Vec<String>,
+    /// Seed of the random and shuffle data strategies: the same seed gives the same rows
+    /// in the same order [default: a random seed, shown in the report].
+    #[arg(long = "seed")]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub outputs: OutputArgs,
+    /// Linear memory each VU may use, e.g. 64MiB, 1GiB [default: 128MiB].
+    #[arg(long = "max-vu-memory")]
+    pub max_vu_memory: Option<String>,
+    /// Largest response body a request keeps, e.g. 100MiB [default: 32MiB]; a request that
+    /// discards its body counts a download of any size.
+    #[arg(long = "max-response-body")]
+    pub max_response_body: Option<String>,
+    /// Largest gRPC message a call receives, e.g. 16MiB [default: 4MiB, as gRPC's]; a larger
+    /// reply fails with RESOURCE_EXHAUSTED.
+    #[arg(long = "max-grpc-receive-size")]
+    pub max_grpc_receive_size: Option<String>,
+    /// Guest CPU time one task may use before the VU is stopped and replaced [default: 10s].
+    #[arg(long = "max-task-cpu")]
+    pub max_task_cpu: Option<String>,
+    /// Default timeout of one request [default: 60s].
+    #[arg(long = "timeout")]
+    pub timeout: Option<String>,
+    /// After a stop, how long running tasks may finish before they are cut [default: 5s].
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<String>,
+    /// A .proto file whose messages gRPC calls may send and receive as JSON.
+    #[arg(long = "proto", value_name = "FILE")]
+    pub proto: Option<PathBuf>,
+    /// A folder where imports of the --proto file are found (repeatable).
+    #[arg(long = "proto-path", value_name = "DIR")]
+    pub proto_paths: Vec<PathBuf>,
+    /// Accept any TLS certificate (self-signed test servers).
+    #[arg(long = "insecure", short = 'k')]
+    pub insecure: bool,
+    /// Speak HTTP/2 over plain TCP from the first byte (h2c prior knowledge).
+    #[arg(long = "http2-prior-knowledge")]
+    pub http2_prior_knowledge: bool,
+    /// Do not read or write the compiled-component cache.
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// No live progress; only the final summary.
+    #[arg(long = "quiet", short = 'q')]
+    pub quiet: bool,
+}
+
+/// Options of `horde demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// A scenario component to run instead of the embedded example (e.g. a
+    /// Python or JavaScript build of the same shopper).
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: Option<PathBuf>,
+    /// A run variable for the scenario (repeatable), as with `horde run`.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// How long to run.
+    #[arg(short = 't', long = "run-time", default_value = "10s")]
+    pub run_time: String,
+    /// Number of users.
+    #[arg(short = 'u', long = "users", default_value = "20")]
+    pub users: String,
+    /// Users started per second.
+    #[arg(short = 'r', long = "spawn-rate", default_value = "10")]
+    pub spawn_rate: String,
+    #[command(flatten)]
+    pub outputs: OutputArgs,
+    /// No live progress; only the final summary.
+    #[arg(long = "quiet", short = 'q')]
+    pub quiet: bool,
+}
