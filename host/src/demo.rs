@@ -28,12 +28,22 @@ pub struct Served {
     pub http2: AtomicU64,
     /// Connections accepted.
     pub connections: AtomicU64,
+    /// The usernames of successful `POST /login`s, in the order served.
+    pub logins: std::sync::Mutex<Vec<String>>,
 }
 
 impl Served {
     /// Connections accepted so far.
     pub fn connections(&self) -> u64 {
         self.connections.load(Ordering::Relaxed)
+    }
+
+    /// The usernames logged in so far, in order.
+    pub fn logins(&self) -> Vec<String> {
+        self.logins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// (total, over HTTP/2) so far.
@@ -95,7 +105,7 @@ impl DemoTarget {
                         if req.version() == http::Version::HTTP_2 {
                             counter.http2.fetch_add(1, Ordering::Relaxed);
                         }
-                        handle(req, delays, started)
+                        handle(req, delays, started, counter.clone())
                     });
                     let builder = auto::Builder::new(TokioExecutor::new());
                     match tls {
@@ -170,6 +180,7 @@ async fn handle(
     req: Request<Incoming>,
     delays: bool,
     started: std::time::Instant,
+    served: Arc<Served>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = body
@@ -198,6 +209,11 @@ async fn handle(
                 });
             match user {
                 Some(user) => {
+                    served
+                        .logins
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(user.clone());
                     let mut response =
                         json(StatusCode::OK, format!(r#"{{"token":"token-{user}"}}"#));
                     response.headers_mut().insert(

@@ -117,6 +117,15 @@ impl Hostile {
                 }
                 Err(TaskError(format!("exception{forged}")))
             }
+            Some("read-file") => {
+                // The data file is the operator's: rows come through the
+                // data capability, the file itself is out of reach.
+                let path = control::var("path").unwrap_or_default();
+                metrics::check("file unreadable", std::fs::read(&path).is_err());
+                metrics::check("root unlistable", std::fs::read_dir("/").is_err());
+                metrics::check("row through the feed", data::next("users").is_ok());
+                Ok(())
+            }
             Some("log") => {
                 control::log(&"x\n".repeat(4_000_000));
                 Ok(())

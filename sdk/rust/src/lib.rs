@@ -25,6 +25,7 @@
 #[doc(hidden)]
 pub mod bindings;
 pub mod control;
+pub mod data;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
@@ -43,6 +44,7 @@ pub use serde_json;
 /// Everything a scenario usually needs.
 pub mod prelude {
     pub use crate::control::{self, random_range};
+    pub use crate::data;
     pub use crate::grpc;
     pub use crate::http;
     pub use crate::metrics::{self, check};

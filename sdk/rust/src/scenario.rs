@@ -112,6 +112,14 @@ impl<S> Config<S> {
         self
     }
 
+    /// A data feed the scenario reads, with the options it needs:
+    /// `.data("users;strategy=unique")`. The run then requires the
+    /// operator to grant a file for it (`--data users=users.csv`), whose
+    /// own options win. A scenario never names the file.
+    pub fn data(self, feed: &str) -> Self {
+        self.option("data", feed)
+    }
+
     /// A pass/fail threshold in k6 syntax, e.g. `http_req_duration: p(95)<200`.
     pub fn threshold(self, threshold: &str) -> Self {
         self.option("threshold", threshold)

@@ -1,0 +1,56 @@
+//! Example scenario: a login flow over test data. Each iteration takes the
+//! next row of the `users` feed (`horde run --data users=users.csv`; each
+//! row once by default), logs in as that user and adds the row's item to
+//! the cart.
+
+use horde_sdk::prelude::*;
+use serde::Deserialize;
+
+#[derive(Default)]
+struct Customer;
+
+/// One row of users.csv: `username,password,item`.
+#[derive(Deserialize)]
+struct Account {
+    username: String,
+    password: String,
+    item: String,
+}
+
+#[derive(Deserialize)]
+struct Login {
+    token: String,
+}
+
+impl Scenario for Customer {
+    fn config() -> Config<Self> {
+        Config::new()
+            .task(1, "login_and_buy", Customer::login_and_buy)
+            .wait(no_wait())
+            .default_host("http://127.0.0.1:8089")
+            // The scenario names the feed it reads and how; the operator
+            // grants the file (and may choose another strategy).
+            .data("users;strategy=unique")
+    }
+}
+
+impl Customer {
+    fn login_and_buy(&mut self) -> TaskResult {
+        let account: Account = data::feed("users").next()?.parse()?;
+        let login: Login = http::post("/login")
+            .json(&json!({ "username": account.username, "password": account.password }))
+            .send()?
+            .ensure_status(200)?
+            .json()?;
+        http::get(format!("/item/{}", account.item))
+            .name("/item/[id]")
+            .send()?;
+        http::post("/cart")
+            .bearer(&login.token)
+            .json(&json!({ "item": account.item, "quantity": 1 }))
+            .send()?;
+        Ok(())
+    }
+}
+
+horde_sdk::export_scenario!(Customer);
