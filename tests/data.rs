@@ -214,3 +214,33 @@ async fn a_scenario_reads_rows_but_never_the_file() {
         assert!(check.passes > 0 && check.fails == 0, "{name}: {check:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_javascript_read_unique_rows_the_same_way() {
+    for guest in [guests::PYTHON_DATA, guests::JS_DATA] {
+        let target = DemoTarget::start(false).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = config(guest, &target.url(), dir.path());
+        run.feeds = vec![feed("")];
+        run.users = 4;
+        run.spawn_rate = 100.0;
+        // More iterations than rows: the feed stops the run at row 1,000.
+        run.iterations = Some(1500);
+        let outcome = horde::run(&run).await.unwrap();
+        assert!(
+            outcome.report.exceptions.is_empty(),
+            "{guest}: {:?}",
+            outcome.report.exceptions
+        );
+        assert_eq!(
+            outcome.report.total.failures, 0,
+            "{guest}: {:?}",
+            outcome.report.errors
+        );
+        let logins = target.served.logins();
+        assert_eq!(logins.len(), 1000, "{guest}");
+        assert_eq!(tally(&logins).len(), 1000, "{guest}: each row once");
+        let reason = outcome.stop_reason.unwrap_or_default();
+        assert!(reason.contains("ran out of rows"), "{guest}: {reason}");
+    }
+}

@@ -21,4 +21,5 @@ export {
   vu,
 } from './runtime.js';
 export { default as http } from './http.js';
+export { DataExhausted, DataStopped, Feed, data } from './data.js';
 export { Counter, Gauge, Rate, Trend } from './metrics.js';

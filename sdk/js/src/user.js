@@ -27,6 +27,9 @@ function defaultsOf(options) {
     if (key === 'stages') {
       const stages = value.map((s) => `${s.duration}:${s.target}`).join(',');
       defaults.push(['stages', stages]);
+    } else if (key === 'data') {
+      // A feed the scenario reads, or a list of them: 'users;strategy=unique'.
+      for (const feed of Array.isArray(value) ? value : [value]) defaults.push(['data', String(feed)]);
     } else if (key === 'thresholds') {
       for (const [metric, list] of Object.entries(value)) {
         for (const entry of Array.isArray(list) ? list : [list]) {
@@ -43,7 +46,7 @@ function defaultsOf(options) {
     } else {
       throw new Error(
         `options.${key} is not an option Horde knows; use ${Object.keys(OPTION_NAMES).join(', ')}, ` +
-          'stages, thresholds, host or wait',
+          'stages, thresholds, data, host or wait',
       );
     }
   }

@@ -22,6 +22,7 @@ from horde.user import (
     constant_throughput,
     task,
 )
+from horde.data import DataExhausted, Feed, data
 from horde.http import HttpSession, HttpUser, Response
 from horde.xmlrpc import Fault, ServerProxy, XmlRpcUser
 from horde.recording import events, timed
@@ -41,7 +42,9 @@ from horde.runtime import (
 )
 
 __all__ = [
+    "DataExhausted",
     "Fault",
+    "Feed",
     "HttpSession",
     "HttpUser",
     "Response",
@@ -57,6 +60,7 @@ __all__ = [
     "constant",
     "constant_pacing",
     "constant_throughput",
+    "data",
     "events",
     "iteration",
     "log",

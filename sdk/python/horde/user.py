@@ -240,7 +240,11 @@ def _wait_of(cls: type):
 
 
 def _defaults_of(cls: type) -> List[Tuple[str, str]]:
-    defaults = [(str(k).lstrip("-"), str(v)) for k, v in dict(cls.options).items()]
+    defaults = []
+    for key, value in dict(cls.options).items():
+        # A list gives the option several times (e.g. "data": ["users", "items"]).
+        for one in value if isinstance(value, (list, tuple)) else [value]:
+            defaults.append((str(key).lstrip("-"), str(one)))
     for threshold in cls.thresholds:
         defaults.append(("threshold", str(threshold)))
     return defaults

@@ -1,0 +1,30 @@
+//! Example scenario in JavaScript: a login flow over test data. Each
+//! iteration takes the next row of the `users` feed (`horde run --data
+//! users=users.csv`; each row once by default), logs in as that user and
+//! adds the row's item to the cart (the same scenario as rust-data).
+
+import http from 'horde/http';
+import { data, noWait } from 'horde';
+
+export const options = {
+  host: 'http://127.0.0.1:8089',
+  wait: noWait(),
+  // The feed this scenario reads, and how; the operator grants the file.
+  data: 'users;strategy=unique',
+};
+
+const json = { headers: { 'Content-Type': 'application/json' } };
+
+export default function () {
+  const account = data('users').next();
+  const login = http.post(
+    '/login',
+    JSON.stringify({ username: account.username, password: account.password }),
+    json,
+  );
+  if (login.status !== 200) throw new Error(`login failed: HTTP ${login.status} ${login.error}`);
+  http.get(`/item/${account.item}`, { tags: { name: '/item/[id]' } });
+  http.post('/cart', JSON.stringify({ item: account.item, quantity: 1 }), {
+    headers: { ...json.headers, Authorization: `Bearer ${login.json('token')}` },
+  });
+}

@@ -1,0 +1,29 @@
+"""Example scenario in Python: a login flow over test data. Each task takes
+the next row of the `users` feed (`horde run --data users=users.csv`; each
+row once by default), logs in as that user and adds the row's item to the
+cart (the same scenario as rust-data and js-data)."""
+
+from horde import HttpUser, data, task
+
+
+class Customer(HttpUser):
+    host = "http://127.0.0.1:8089"
+    wait_time = None
+    # The feed this scenario reads, and how; the operator grants the file.
+    options = {"data": "users;strategy=unique"}
+
+    @task
+    def login_and_buy(self):
+        account = data("users").next()
+        login = self.client.post(
+            "/login",
+            json={"username": account["username"], "password": account["password"]},
+        )
+        login.raise_for_status()
+        token = login.json()["token"]
+        self.client.get(f"/item/{account['item']}", name="/item/[id]")
+        self.client.post(
+            "/cart",
+            json={"item": account["item"], "quantity": 1},
+            headers={"Authorization": f"Bearer {token}"},
+        )
