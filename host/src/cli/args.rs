@@ -111,6 +111,12 @@ pub struct DemoArgs {
     /// A run variable for the scenario (repeatable), as with `horde run`.
     #[arg(long = "var", value_name = "KEY=VALUE")]
     pub vars: Vec<String>,
+    /// A test data feed (repeatable), as with `horde run`.
+    #[arg(long = "data", value_name = "NAME=FILE[;OPTIONS]")]
+    pub data: Vec<String>,
+    /// Seed of the random and shuffle data strategies, as with `horde run`.
+    #[arg(long = "seed")]
+    pub seed: Option<u64>,
     /// How long to run.
     #[arg(short = 't', long = "run-time", default_value = "10s")]
     pub run_time: String,
