@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::stats::Aggregate;
+use crate::stats::{Aggregate, GROUP_TYPE};
 
 /// Which events or values a threshold looks at.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +27,8 @@ enum Metric {
     Requests {
         http: bool,
     },
+    /// Durations of groups (`group.leave`), in ms.
+    GroupDuration,
     /// Share of passing checks.
     Checks,
     Iterations,
@@ -78,12 +80,16 @@ struct Condition {
     bound: f64,
 }
 
-/// Tag filters: `{name:/login}`, `{type:GET}`, `{check:has body}`.
+/// Tag filters: `{name:/login}`, `{type:GET}`, `{check:has body}`,
+/// `{group:checkout}` (k6's `group:::checkout` too).
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Selector {
     name: Option<String>,
     kind: Option<String>,
     check: Option<String>,
+    /// A group path: the group itself for `group_duration`, the requests
+    /// inside it (nested groups included) for the other metrics.
+    group: Option<String>,
 }
 
 /// One parsed threshold line.
@@ -169,7 +175,7 @@ fn parse_condition(source: &str, text: &str) -> Result<Condition, String> {
 fn allowed(metric: &Metric, aggregation: Aggregation) -> bool {
     use Aggregation::*;
     match metric {
-        Metric::Duration { .. } => {
+        Metric::Duration { .. } | Metric::GroupDuration => {
             matches!(aggregation, Avg | Min | Max | Med | Percentile(_) | Count)
         }
         Metric::Failed { .. } | Metric::Checks => matches!(aggregation, Rate | Count),
@@ -230,6 +236,7 @@ impl Threshold {
             "req_failed" => Metric::Failed { http: false },
             "http_reqs" => Metric::Requests { http: true },
             "reqs" => Metric::Requests { http: false },
+            "group_duration" => Metric::GroupDuration,
             "checks" => Metric::Checks,
             "iterations" => Metric::Iterations,
             "dropped_iterations" => Metric::DroppedIterations,
@@ -247,10 +254,16 @@ impl Threshold {
                     "name" => selector.name = value,
                     "type" | "method" => selector.kind = value,
                     "check" => selector.check = value,
+                    "group" => {
+                        selector.group = value.map(|g| {
+                            g.trim_start_matches(crate::caps::group::SEPARATOR)
+                                .to_string()
+                        });
+                    }
                     other => {
                         return Err(bad(
                             source,
-                            &format!("unknown selector key {other:?} (name, type, check)"),
+                            &format!("unknown selector key {other:?} (name, type, check, group)"),
                         ));
                     }
                 }
@@ -299,9 +312,23 @@ impl Threshold {
 
     fn keeps(&self, http: bool) -> impl Fn(&str, &str) -> bool + '_ {
         move |kind: &str, name: &str| {
-            (!http || is_http_type(kind))
+            kind != GROUP_TYPE
+                && (!http || is_http_type(kind))
                 && self.selector.name.as_deref().is_none_or(|n| n == name)
                 && self.selector.kind.as_deref().is_none_or(|k| k == kind)
+                && self.selector.group.as_deref().is_none_or(|g| {
+                    name.strip_prefix(g)
+                        .is_some_and(|rest| rest.starts_with(crate::caps::group::SEPARATOR))
+                })
+        }
+    }
+
+    /// For `group_duration`: the selected group (or every group).
+    fn keeps_group(&self) -> impl Fn(&str, &str) -> bool + '_ {
+        move |kind: &str, name: &str| {
+            kind == GROUP_TYPE
+                && self.selector.group.as_deref().is_none_or(|g| g == name)
+                && self.selector.name.as_deref().is_none_or(|n| n == name)
         }
     }
 
@@ -342,6 +369,9 @@ impl Threshold {
                     &entry.latency_us
                 };
                 quantile(histogram, 1000.0)
+            }
+            Metric::GroupDuration => {
+                quantile(&aggregate.merged(self.keeps_group()).latency_us, 1000.0)
             }
             Metric::Failed { http } => {
                 let entry = aggregate.merged(self.keeps(*http));
@@ -498,6 +528,57 @@ mod tests {
         assert_eq!(verdicts("dropped_iterations: count<1")[0].actual, Some(3.0));
         let missing = &verdicts("never_reported: count>0")[0];
         assert!(missing.actual.is_none() && !missing.passed);
+    }
+
+    #[test]
+    fn groups_are_selected_by_path_and_kept_out_of_request_metrics() {
+        let stats = Stats::new(100, 64);
+        let event = |kind, name, ms| RequestEvent {
+            request_type: kind,
+            name,
+            duration: Duration::from_millis(ms),
+            response_length: 0,
+            error: None,
+            messages_sent: 0,
+            messages_received: 0,
+            lag: None,
+            status: None,
+        };
+        stats.record(&event("GET", "/", 10));
+        stats.record(&event("POST", "checkout::/login", 20));
+        stats.record(&event("POST", "checkout::pay::/card", 40));
+        stats.record(&event("POST", "checkouts::/x", 80));
+        stats.record(&event(GROUP_TYPE, "checkout::pay", 45));
+        stats.record(&event(GROUP_TYPE, "checkout", 70));
+        stats.drain();
+        let actual = |line: &str| {
+            let t = Threshold::parse(line).unwrap();
+            stats.with_aggregate(|a| t.evaluate(a, Duration::from_secs(1), (1, 0)))[0]
+                .actual
+                .map(f64::round)
+        };
+        assert_eq!(
+            actual("http_reqs: count>0"),
+            Some(4.0),
+            "groups are not requests"
+        );
+        assert_eq!(actual("reqs{group:checkout}: count>0"), Some(2.0));
+        assert_eq!(
+            actual("http_req_duration{group:::checkout}: max<1"),
+            Some(40.0)
+        );
+        assert_eq!(actual("group_duration{group:checkout}: max<1"), Some(70.0));
+        assert_eq!(actual("group_duration: count>0"), Some(2.0));
+        assert_eq!(
+            actual("group_duration{group:checkout::pay}: avg<1"),
+            Some(45.0)
+        );
+        let report = stats.report(1);
+        assert_eq!(
+            report.total.count, 4,
+            "the Aggregated row counts requests only"
+        );
+        assert_eq!(report.stats.len(), 6, "group rows are listed");
     }
 }
 

@@ -270,6 +270,8 @@ pub struct VuState {
     /// Set when a data feed ran out and stopped this VU or the run: the
     /// current task's error is then the stop, not an exception.
     pub data_stopped: bool,
+    /// The groups the current task is inside (`group.enter`).
+    pub groups: crate::caps::group::Groups,
     /// Open model: how late the current iteration started (None: closed model).
     pub iteration_lag: Option<Duration>,
     pub http: VuHttp,
@@ -314,6 +316,7 @@ impl VuState {
             iteration,
             stop_requested: false,
             data_stopped: false,
+            groups: Default::default(),
             iteration_lag: None,
             http: VuHttp::default(),
             grpc: VuGrpc::default(),

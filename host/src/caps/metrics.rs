@@ -43,7 +43,7 @@ impl wit::Host for VuState {
         }
         self.run.stats.record(&RequestEvent {
             request_type: &event.request_type,
-            name: &event.name,
+            name: &self.groups.name(&event.name),
             duration: Duration::from_secs_f64(event.duration_ms / 1000.0),
             response_length: event.response_length,
             error: event.error.as_deref(),

@@ -2,6 +2,7 @@
 
 pub mod control;
 pub mod data;
+pub mod group;
 pub mod grpc;
 pub mod http;
 pub mod ip_name_lookup;

@@ -112,6 +112,7 @@ impl VuWasiHttp {
                 memory,
                 pool: None,
                 lag: None,
+                group: None,
             },
         }
     }
@@ -125,11 +126,14 @@ struct Hooks {
     pool: Option<Arc<Pool>>,
     /// The current iteration's start lag (open model), copied from the VU.
     lag: Option<Duration>,
+    /// The VU's current group path, copied from the VU.
+    group: Option<Arc<str>>,
 }
 
 impl WasiHttpView for VuState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         self.wasi_http.hooks.lag = self.iteration_lag;
+        self.wasi_http.hooks.group = self.groups.path().cloned();
         WasiHttpCtxView {
             ctx: &mut self.wasi_http.ctx,
             table: &mut self.table,
@@ -149,6 +153,7 @@ impl WasiHttpHooks for Hooks {
         let memory = self.memory.clone();
         let pool = self.pool.get_or_insert_with(Default::default).clone();
         let lag = self.lag;
+        let group = self.group.clone();
         Box::new(async move {
             let started = Instant::now();
             let mut request = request;
@@ -160,6 +165,7 @@ impl WasiHttpHooks for Hooks {
                     .path_and_query()
                     .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
             };
+            let name = crate::caps::group::filed(group.as_deref(), &name).into_owned();
             let mut pending = PendingEvent {
                 run: run.clone(),
                 method,

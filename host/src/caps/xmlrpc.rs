@@ -447,7 +447,7 @@ impl wit::Host for VuState {
         let message = outcome.as_ref().err().map(describe);
         self.run.stats.record(&RequestEvent {
             request_type: "xmlrpc",
-            name: &name,
+            name: &self.groups.name(&name),
             duration: elapsed,
             response_length: length as u64,
             error: message.as_deref(),

@@ -154,6 +154,7 @@ enum TaskEnd {
 async fn run_task(shared: &Shared, vu: &mut VuInstance, index: u32) -> TaskEnd {
     shared.run.stats.record_iteration_start();
     vu.state_mut().data_stopped = false;
+    vu.state_mut().groups.clear();
     match vu.run_task(index).await {
         Ok(()) => TaskEnd::Done,
         // A data feed ran out and stopped the VU or the run: the error the

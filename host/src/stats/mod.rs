@@ -21,6 +21,9 @@ pub use report::{
 };
 pub use tick::{Delta, Tick, Totals, WindowEntry};
 
+/// Request type of group durations (`group.leave`): listed with the
+/// requests, never counted in their total.
+pub const GROUP_TYPE: &str = "group";
 /// Name that unseen names are folded into once the cardinality cap is hit.
 pub const OVERFLOW_NAME: &str = "(other names: cap reached)";
 /// Request type of the overflow row for unseen types once the cap is hit.

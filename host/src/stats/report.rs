@@ -447,7 +447,9 @@ impl Aggregate {
         let mut all = Entry::new();
         let mut stats = Vec::with_capacity(self.entries.len());
         for ((kind, name), entry) in &self.entries {
-            merge_into(&mut all, entry);
+            if kind != super::GROUP_TYPE {
+                merge_into(&mut all, entry);
+            }
             stats.push(stats_of(kind, name, entry));
         }
         let mut errors: Vec<ErrorCount> = self

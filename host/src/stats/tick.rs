@@ -124,7 +124,9 @@ impl Delta {
                     .entry((kind.clone(), name.clone()))
                     .or_default();
                 window.add_recorded(entry);
-                self.all.add_recorded(entry);
+                if kind != super::GROUP_TYPE {
+                    self.all.add_recorded(entry);
+                }
             }
         }
         for (name, (passes, fails)) in &shard.checks {

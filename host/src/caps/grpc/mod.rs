@@ -377,7 +377,7 @@ impl VuState {
     ) {
         let elapsed = started.elapsed();
         let message = outcome.map(describe);
-        let name = crate::stats::truncate(method, self.run.limits.max_name_len);
+        let name = crate::stats::truncate(&self.groups.name(method), self.run.limits.max_name_len);
         self.run.stats.record(&RequestEvent {
             request_type: "grpc",
             name: &name,
@@ -523,7 +523,11 @@ impl wit::Host for VuState {
         opts: Options,
     ) -> wasmtime::Result<Result<Resource<ServerStream>, Error>> {
         let started = Instant::now();
-        let mut record = StreamRecord::new(&method, self.grpc_deadline(&opts), self.iteration_lag);
+        let mut record = StreamRecord::new(
+            &self.groups.name(&method),
+            self.grpc_deadline(&opts),
+            self.iteration_lag,
+        );
         let opened = async {
             let prepared = self.prepare(&target, &method, &opts).await?;
             let mut request = tonic::Request::from_parts(

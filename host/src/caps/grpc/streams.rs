@@ -364,7 +364,11 @@ impl VuState {
         method: &str,
         opts: &Options,
     ) -> Result<Outbound, Error> {
-        let mut record = StreamRecord::new(method, self.grpc_deadline(opts), self.iteration_lag);
+        let mut record = StreamRecord::new(
+            &self.groups.name(method),
+            self.grpc_deadline(opts),
+            self.iteration_lag,
+        );
         let prepared = match self.prepare(target, method, opts).await {
             Ok(prepared) => prepared,
             Err(error) => {

@@ -160,7 +160,7 @@ impl wit::Host for VuState {
         if req.record_event {
             self.run.stats.record(&RequestEvent {
                 request_type: &method,
-                name: &name,
+                name: &self.groups.name(&name),
                 duration: elapsed,
                 response_length: outcome.as_ref().map_or(0, |e| e.body_length),
                 error: error_message.as_deref(),
