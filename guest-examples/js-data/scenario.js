@@ -1,10 +1,11 @@
 //! Example scenario in JavaScript: a login flow over test data. Each
 //! iteration takes the next row of the `users` feed (`horde run --data
 //! users=users.csv`; each row once by default), logs in as that user and
-//! adds the row's item to the cart (the same scenario as rust-data).
+//! buys the row's item in a `checkout` group (the same scenario as
+//! rust-data and python-data).
 
 import http from 'horde/http';
-import { data, noWait } from 'horde';
+import { data, group, noWait } from 'horde';
 
 export const options = {
   host: 'http://127.0.0.1:8089',
@@ -23,8 +24,13 @@ export default function () {
     json,
   );
   if (login.status !== 200) throw new Error(`login failed: HTTP ${login.status} ${login.error}`);
-  http.get(`/item/${account.item}`, { tags: { name: '/item/[id]' } });
-  http.post('/cart', JSON.stringify({ item: account.item, quantity: 1 }), {
-    headers: { ...json.headers, Authorization: `Bearer ${login.json('token')}` },
+  // The purchase is timed as one entry, `group checkout`, and its requests
+  // are filed under it: `checkout::/cart`.
+  group('checkout', () => {
+    http.get(`/item/${account.item}`, { tags: { name: '/item/[id]' } });
+    const cart = http.post('/cart', JSON.stringify({ item: account.item, quantity: 1 }), {
+      headers: { ...json.headers, Authorization: `Bearer ${login.json('token')}` },
+    });
+    if (cart.status !== 200) throw new Error(`cart failed: HTTP ${cart.status}`);
   });
 }

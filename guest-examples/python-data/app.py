@@ -1,9 +1,9 @@
 """Example scenario in Python: a login flow over test data. Each task takes
 the next row of the `users` feed (`horde run --data users=users.csv`; each
-row once by default), logs in as that user and adds the row's item to the
-cart (the same scenario as rust-data and js-data)."""
+row once by default), logs in as that user and buys the row's item in a
+`checkout` group (the same scenario as rust-data and js-data)."""
 
-from horde import HttpUser, data, task
+from horde import HttpUser, data, group, task
 
 
 class Customer(HttpUser):
@@ -21,9 +21,13 @@ class Customer(HttpUser):
         )
         login.raise_for_status()
         token = login.json()["token"]
-        self.client.get(f"/item/{account['item']}", name="/item/[id]")
-        self.client.post(
-            "/cart",
-            json={"item": account["item"], "quantity": 1},
-            headers={"Authorization": f"Bearer {token}"},
-        )
+        # The purchase is timed as one entry, `group checkout`, and its
+        # requests are filed under it: `checkout::/cart`.
+        with group("checkout"):
+            self.client.get(f"/item/{account['item']}", name="/item/[id]")
+            cart = self.client.post(
+                "/cart",
+                json={"item": account["item"], "quantity": 1},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            cart.raise_for_status()

@@ -1,7 +1,7 @@
 //! Example scenario: a login flow over test data. Each iteration takes the
 //! next row of the `users` feed (`horde run --data users=users.csv`; each
-//! row once by default), logs in as that user and adds the row's item to
-//! the cart.
+//! row once by default), logs in as that user and buys the row's item in a
+//! `checkout` group.
 
 use horde_sdk::prelude::*;
 use serde::Deserialize;
@@ -42,13 +42,19 @@ impl Customer {
             .send()?
             .ensure_status(200)?
             .json()?;
-        http::get(format!("/item/{}", account.item))
-            .name("/item/[id]")
-            .send()?;
-        http::post("/cart")
-            .bearer(&login.token)
-            .json(&json!({ "item": account.item, "quantity": 1 }))
-            .send()?;
+        // The purchase is timed as one entry, `group checkout`, and its
+        // requests are filed under it: `checkout::/cart`.
+        group("checkout", || {
+            http::get(format!("/item/{}", account.item))
+                .name("/item/[id]")
+                .send()?;
+            http::post("/cart")
+                .bearer(&login.token)
+                .json(&json!({ "item": account.item, "quantity": 1 }))
+                .send()?
+                .ensure_status(200)?;
+            Ok::<_, TaskError>(())
+        })?;
         Ok(())
     }
 }

@@ -22,4 +22,5 @@ export {
 } from './runtime.js';
 export { default as http } from './http.js';
 export { DataExhausted, DataStopped, Feed, data } from './data.js';
+export { group } from './group.js';
 export { Counter, Gauge, Rate, Trend } from './metrics.js';

@@ -23,6 +23,7 @@ from horde.user import (
     task,
 )
 from horde.data import DataExhausted, Feed, data
+from horde.group import group
 from horde.http import HttpSession, HttpUser, Response
 from horde.xmlrpc import Fault, ServerProxy, XmlRpcUser
 from horde.recording import events, timed
@@ -62,6 +63,7 @@ __all__ = [
     "constant_throughput",
     "data",
     "events",
+    "group",
     "iteration",
     "log",
     "record",

@@ -26,6 +26,7 @@
 pub mod bindings;
 pub mod control;
 pub mod data;
+pub mod group;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
@@ -45,6 +46,7 @@ pub use serde_json;
 pub mod prelude {
     pub use crate::control::{self, random_range};
     pub use crate::data;
+    pub use crate::group::group;
     pub use crate::grpc;
     pub use crate::http;
     pub use crate::metrics::{self, check};
