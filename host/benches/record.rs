@@ -18,6 +18,7 @@ fn event(error: Option<&str>) -> RequestEvent<'_> {
         messages_received: 0,
         lag: None,
         status: Some(if error.is_some() { 500 } else { 200 }),
+        tags: &[],
     }
 }
 

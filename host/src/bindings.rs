@@ -14,4 +14,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::exports::horde::scenario::user;
-pub use self::horde::scenario::{control, data, group, grpc, http, metrics, xmlrpc};
+pub use self::horde::scenario::{control, data, group, grpc, http, metrics, tags, xmlrpc};

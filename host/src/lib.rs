@@ -248,6 +248,9 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     }
 
     let stats = Stats::new(config.limits.max_event_names, config.limits.max_name_len);
+    let tag_keys = config.breakdown.iter().map(String::as_str);
+    let threshold_tags = config.thresholds.iter().filter_map(|t| t.tag_key());
+    stats.track_tags(tag_keys.chain(threshold_tags).map(String::from).collect());
     let grant_list: Vec<String> = grants.iter().map(ToString::to_string).collect();
     let policy = NetworkPolicy::new(grants);
     let sockets = SocketGrants::resolve(&policy).await;

@@ -114,6 +114,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
         vars: args.vars.clone(),
         data: args.data.clone(),
         seed: args.seed,
+        breakdown: Vec::new(),
         outputs: args.outputs.clone(),
         max_vu_memory: None,
         max_response_body: None,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::stats::{Aggregate, GROUP_TYPE};
+use crate::stats::{Aggregate, Entry, GROUP_TYPE};
 
 /// Which events or values a threshold looks at.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +90,8 @@ struct Selector {
     /// A group path: the group itself for `group_duration`, the requests
     /// inside it (nested groups included) for the other metrics.
     group: Option<String>,
+    /// Any other key is a tag (`tags.set`): `{flow:checkout}`; one per threshold.
+    tag: Option<(String, String)>,
 }
 
 /// One parsed threshold line.
@@ -260,11 +262,16 @@ impl Threshold {
                                 .to_string()
                         });
                     }
-                    other => {
-                        return Err(bad(
-                            source,
-                            &format!("unknown selector key {other:?} (name, type, check, group)"),
-                        ));
+                    "" => return Err(bad(source, &format!("selector {pair:?} has no key"))),
+                    tag => {
+                        if selector.tag.is_some() {
+                            return Err(bad(
+                                source,
+                                "a threshold selects on one tag at most (besides name, type, \
+                                 check and group)",
+                            ));
+                        }
+                        selector.tag = Some((tag.to_string(), value.unwrap_or_default()));
                     }
                 }
             }
@@ -308,6 +315,21 @@ impl Threshold {
             }
         }
         Ok(threshold)
+    }
+
+    /// The tag key this threshold selects on, if any: results must be kept
+    /// by it (`Stats::track_tags`).
+    pub fn tag_key(&self) -> Option<&str> {
+        self.selector.tag.as_ref().map(|(key, _)| key.as_str())
+    }
+
+    /// Entries passing `keep`, merged: among those with the selected tag
+    /// value when the threshold selects one.
+    fn merged(&self, aggregate: &Aggregate, keep: impl Fn(&str, &str) -> bool) -> Entry {
+        match &self.selector.tag {
+            Some((key, value)) => aggregate.merged_tagged(key, value, keep),
+            None => aggregate.merged(keep),
+        }
     }
 
     fn keeps(&self, http: bool) -> impl Fn(&str, &str) -> bool + '_ {
@@ -362,7 +384,7 @@ impl Threshold {
         };
         match &self.metric {
             Metric::Duration { http, corrected } => {
-                let entry = aggregate.merged(self.keeps(*http));
+                let entry = self.merged(aggregate, self.keeps(*http));
                 let histogram = if *corrected {
                     entry.corrected_us.as_ref()?
                 } else {
@@ -370,20 +392,22 @@ impl Threshold {
                 };
                 quantile(histogram, 1000.0)
             }
-            Metric::GroupDuration => {
-                quantile(&aggregate.merged(self.keeps_group()).latency_us, 1000.0)
-            }
+            Metric::GroupDuration => quantile(
+                &self.merged(aggregate, self.keeps_group()).latency_us,
+                1000.0,
+            ),
             Metric::Failed { http } => {
-                let entry = aggregate.merged(self.keeps(*http));
+                let entry = self.merged(aggregate, self.keeps(*http));
                 let count = entry.latency_us.len();
                 match condition.aggregation {
                     Aggregation::Rate => (count > 0).then(|| entry.failures as f64 / count as f64),
                     _ => Some(entry.failures as f64),
                 }
             }
-            Metric::Requests { http } => {
-                Some(per(aggregate.merged(self.keeps(*http)).latency_us.len()))
-            }
+            Metric::Requests { http } => Some(per(self
+                .merged(aggregate, self.keeps(*http))
+                .latency_us
+                .len())),
             Metric::Checks => {
                 let (passes, fails) = aggregate.check_counts(self.selector.check.as_deref());
                 match condition.aggregation {
@@ -442,169 +466,7 @@ fn is_http_type(kind: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::stats::{RequestEvent, Stats};
-
-    #[test]
-    fn k6_syntax_parses() {
-        let t = Threshold::parse(
-            "http_req_duration{name:/login}: p(95)<200, avg<=100; abortOnFail; delayAbortEval=10s",
-        )
-        .unwrap();
-        assert_eq!(t.selector.name.as_deref(), Some("/login"));
-        assert_eq!(t.conditions.len(), 2);
-        assert_eq!(t.conditions[0].aggregation, Aggregation::Percentile(95.0));
-        assert!(t.abort_on_fail);
-        assert_eq!(t.delay_abort_eval, Duration::from_secs(10));
-        assert!(Threshold::parse("checks: rate>0.99").is_ok());
-        assert!(Threshold::parse("my_trend: p(99.9)<5").is_ok());
-    }
-
-    #[test]
-    fn bad_thresholds_are_explained() {
-        for bad in [
-            "http_req_duration p(95)<200",
-            "http_req_duration: p(95)",
-            "http_req_duration: p(101)<1",
-            "http_req_duration: rate<1",
-            "http_req_failed: p(95)<1",
-            "http_req_duration{nme:/x}: avg<1",
-            "http_req_duration: avg<1; abortOnFial",
-            ": avg<1",
-        ] {
-            let err = Threshold::parse(bad).unwrap_err();
-            assert!(err.contains("invalid threshold"), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn evaluation_uses_selectors_and_aggregations() {
-        let stats = Stats::new(100, 64);
-        let event = |kind, name, ms, error| RequestEvent {
-            request_type: kind,
-            name,
-            duration: Duration::from_millis(ms),
-            response_length: 0,
-            error,
-            messages_sent: 0,
-            messages_received: 0,
-            lag: None,
-            status: None,
-        };
-        for _ in 0..90 {
-            stats.record(&event("GET", "/fast", 10, None));
-        }
-        for _ in 0..10 {
-            stats.record(&event("GET", "/slow", 500, Some("HTTP 500")));
-        }
-        stats.record(&event("redis", "GET", 1000, None));
-        stats.add_counter("orders", 5.0);
-        stats.record_check("ok", true);
-        stats.drain();
-        let verdicts = |line: &str| {
-            let t = Threshold::parse(line).unwrap();
-            stats.with_aggregate(|a| t.evaluate(a, Duration::from_secs(10), (100, 3)))
-        };
-        assert!(verdicts("http_req_duration: p(50)<20")[0].passed);
-        assert!(!verdicts("http_req_duration: p(95)<20")[0].passed);
-        assert!(verdicts("http_req_duration{name:/fast}: max<11")[0].passed);
-        assert_eq!(
-            verdicts("http_req_duration: max<2000")[0]
-                .actual
-                .map(|v| v.round()),
-            Some(500.0)
-        );
-        assert_eq!(
-            verdicts("req_duration: max<2000")[0]
-                .actual
-                .map(|v| v.round()),
-            Some(1000.0)
-        );
-        assert_eq!(verdicts("http_req_failed: rate<0.2")[0].actual, Some(0.1));
-        assert_eq!(verdicts("http_reqs: rate>9")[0].actual, Some(10.0));
-        assert_eq!(verdicts("orders: count==5")[0].actual, Some(5.0));
-        assert_eq!(verdicts("checks: rate==1")[0].actual, Some(1.0));
-        assert_eq!(verdicts("dropped_iterations: count<1")[0].actual, Some(3.0));
-        let missing = &verdicts("never_reported: count>0")[0];
-        assert!(missing.actual.is_none() && !missing.passed);
-    }
-
-    #[test]
-    fn groups_are_selected_by_path_and_kept_out_of_request_metrics() {
-        let stats = Stats::new(100, 64);
-        let event = |kind, name, ms| RequestEvent {
-            request_type: kind,
-            name,
-            duration: Duration::from_millis(ms),
-            response_length: 0,
-            error: None,
-            messages_sent: 0,
-            messages_received: 0,
-            lag: None,
-            status: None,
-        };
-        stats.record(&event("GET", "/", 10));
-        stats.record(&event("POST", "checkout::/login", 20));
-        stats.record(&event("POST", "checkout::pay::/card", 40));
-        stats.record(&event("POST", "checkouts::/x", 80));
-        stats.record(&event(GROUP_TYPE, "checkout::pay", 45));
-        stats.record(&event(GROUP_TYPE, "checkout", 70));
-        stats.drain();
-        let actual = |line: &str| {
-            let t = Threshold::parse(line).unwrap();
-            stats.with_aggregate(|a| t.evaluate(a, Duration::from_secs(1), (1, 0)))[0]
-                .actual
-                .map(f64::round)
-        };
-        assert_eq!(
-            actual("http_reqs: count>0"),
-            Some(4.0),
-            "groups are not requests"
-        );
-        assert_eq!(actual("reqs{group:checkout}: count>0"), Some(2.0));
-        assert_eq!(
-            actual("http_req_duration{group:::checkout}: max<1"),
-            Some(40.0)
-        );
-        assert_eq!(actual("group_duration{group:checkout}: max<1"), Some(70.0));
-        assert_eq!(actual("group_duration: count>0"), Some(2.0));
-        assert_eq!(
-            actual("group_duration{group:checkout::pay}: avg<1"),
-            Some(45.0)
-        );
-        let report = stats.report(1);
-        assert_eq!(
-            report.total.count, 4,
-            "the Aggregated row counts requests only"
-        );
-        assert_eq!(report.stats.len(), 6, "group rows are listed");
-    }
-}
+mod tests;
 
 #[cfg(test)]
-mod properties {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    proptest! {
-        #[test]
-        fn no_threshold_text_panics(text in "\\PC{0,80}") {
-            let _ = Threshold::parse(&text);
-        }
-
-        #[test]
-        fn threshold_like_text_parses_or_explains(
-            metric in "(http_req_duration|http_req_failed|checks|reqs|x[a-z_]{0,8})(\\{[a-z]{1,6}:[^}]{0,8}\\})?",
-            aggregation in "(avg|min|max|med|rate|count|p\\([0-9.]{1,5}\\)|p\\(-1\\)|p\\(1e400\\))",
-            op in "(<|<=|>|>=|==|!=|=)",
-            value in "(-?[0-9]{1,12}(\\.[0-9]{1,4})?|1e400|NaN|inf)",
-        ) {
-            match Threshold::parse(&format!("{metric}: {aggregation}{op}{value}")) {
-                Ok(_) => {}
-                Err(message) => prop_assert!(!message.is_empty()),
-            }
-        }
-    }
-}
+mod properties;

@@ -272,6 +272,8 @@ pub struct VuState {
     pub data_stopped: bool,
     /// The groups the current task is inside (`group.enter`).
     pub groups: crate::caps::group::Groups,
+    /// The tags this VU's events carry (`tags.set`).
+    pub tags: Arc<Vec<(String, String)>>,
     /// Open model: how late the current iteration started (None: closed model).
     pub iteration_lag: Option<Duration>,
     pub http: VuHttp,
@@ -317,6 +319,7 @@ impl VuState {
             stop_requested: false,
             data_stopped: false,
             groups: Default::default(),
+            tags: Arc::default(),
             iteration_lag: None,
             http: VuHttp::default(),
             grpc: VuGrpc::default(),

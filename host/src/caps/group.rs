@@ -95,6 +95,7 @@ impl wit::Host for VuState {
                 messages_received: 0,
                 lag: None,
                 status: None,
+                tags: &self.tags,
             });
         }
         Ok(())

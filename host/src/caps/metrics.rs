@@ -51,6 +51,7 @@ impl wit::Host for VuState {
             messages_received: 0,
             lag: self.iteration_lag,
             status: None,
+            tags: &self.tags,
         });
         Ok(Ok(()))
     }

@@ -10,5 +10,6 @@ pub mod metrics;
 pub mod net;
 pub mod resources;
 pub mod sockets;
+pub mod tags;
 pub mod wasi_http;
 pub mod xmlrpc;

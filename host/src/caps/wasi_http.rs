@@ -113,6 +113,7 @@ impl VuWasiHttp {
                 pool: None,
                 lag: None,
                 group: None,
+                tags: Arc::default(),
             },
         }
     }
@@ -126,14 +127,16 @@ struct Hooks {
     pool: Option<Arc<Pool>>,
     /// The current iteration's start lag (open model), copied from the VU.
     lag: Option<Duration>,
-    /// The VU's current group path, copied from the VU.
+    /// The VU's current group path and tags, copied from the VU.
     group: Option<Arc<str>>,
+    tags: Arc<Vec<(String, String)>>,
 }
 
 impl WasiHttpView for VuState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         self.wasi_http.hooks.lag = self.iteration_lag;
         self.wasi_http.hooks.group = self.groups.path().cloned();
+        self.wasi_http.hooks.tags = self.tags.clone();
         WasiHttpCtxView {
             ctx: &mut self.wasi_http.ctx,
             table: &mut self.table,
@@ -154,6 +157,7 @@ impl WasiHttpHooks for Hooks {
         let pool = self.pool.get_or_insert_with(Default::default).clone();
         let lag = self.lag;
         let group = self.group.clone();
+        let tags = self.tags.clone();
         Box::new(async move {
             let started = Instant::now();
             let mut request = request;
@@ -174,6 +178,7 @@ impl WasiHttpHooks for Hooks {
                 lag,
                 status: None,
                 recorded: false,
+                tags,
             };
             match send(&run, &memory, &pool, request, options).await {
                 Ok((response, origin, connection)) => {
@@ -447,6 +452,7 @@ struct PendingEvent {
     /// The response's status, once its head arrived.
     status: Option<u16>,
     recorded: bool,
+    tags: Arc<Vec<(String, String)>>,
 }
 
 impl Drop for PendingEvent {
@@ -474,6 +480,7 @@ impl PendingEvent {
             messages_received: 0,
             lag: self.lag,
             status: self.status,
+            tags: &self.tags,
         });
     }
 }

@@ -389,7 +389,13 @@ impl wit::Host for VuState {
     ) -> wasmtime::Result<Result<Vec<Node>, Error>> {
         let started = Instant::now();
         let name = crate::stats::truncate(&method, self.run.limits.max_name_len);
-        let in_flight = InFlight::new(self.run.stats.clone(), "xmlrpc", &name, self.iteration_lag);
+        let in_flight = InFlight::new(
+            self.run.stats.clone(),
+            "xmlrpc",
+            &self.groups.name(&name),
+            self.iteration_lag,
+        )
+        .tagged(&self.tags);
         // The lifted params and the document made from them (escaping
         // makes text up to 6 times longer) are held in the VU's budget.
         let payload = payload_bytes(&params);
@@ -455,6 +461,7 @@ impl wit::Host for VuState {
             messages_received: 0,
             lag: self.iteration_lag,
             status: None,
+            tags: &self.tags,
         });
         Ok(outcome)
     }

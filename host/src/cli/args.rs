@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// in the same order [default: a random seed, shown in the report].
     #[arg(long = "seed")]
     pub seed: Option<u64>,
+    /// Also report results per value of this tag key (repeatable), in the JSON's `breakdown`
+    /// (tags come from the scenario: tags.set, or a request's tags).
+    #[arg(long = "breakdown", value_name = "KEY")]
+    pub breakdown: Vec<String>,
     #[command(flatten)]
     pub outputs: OutputArgs,
     /// Linear memory each VU may use, e.g. 64MiB, 1GiB [default: 128MiB].

@@ -124,6 +124,8 @@ pub struct RunConfig {
     pub declared_feeds: Vec<FeedSpec>,
     /// `--seed`: orders the random and shuffle data strategies.
     pub seed: Option<u64>,
+    /// `--breakdown`: tag keys results are also reported by.
+    pub breakdown: Vec<String>,
     pub json: Option<PathBuf>,
     /// Locust's CSV files under this prefix, with a history row per name when `csv_full_history`.
     pub csv: Option<PathBuf>,
@@ -167,6 +169,7 @@ impl RunConfig {
             feeds: Vec::new(),
             declared_feeds: Vec::new(),
             seed: None,
+            breakdown: Vec::new(),
             json: None,
             csv: None,
             csv_full_history: false,
@@ -249,6 +252,16 @@ impl RunConfig {
             .map(|text| FeedSpec::parse_flag(text))
             .collect::<Result<_>>()?;
         config.seed = args.seed;
+        for key in &args.breakdown {
+            let key = key.trim();
+            if key.is_empty() || key.len() > crate::stats::MAX_TAG_LEN {
+                bail!(
+                    "--breakdown {key:?}: give a tag key of 1 to {} bytes, e.g. --breakdown flow",
+                    crate::stats::MAX_TAG_LEN
+                );
+            }
+            config.breakdown.push(key.to_string());
+        }
         config.json = args.outputs.json.clone();
         config.csv = args.outputs.csv.clone();
         config.csv_full_history = args.outputs.csv_full_history;

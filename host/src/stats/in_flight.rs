@@ -21,6 +21,7 @@ pub struct InFlight {
     name: String,
     started: Instant,
     lag: Option<Duration>,
+    tags: Arc<Vec<(String, String)>>,
     pending: bool,
 }
 
@@ -34,8 +35,15 @@ impl InFlight {
             name: name.to_string(),
             started: Instant::now(),
             lag,
+            tags: Arc::default(),
             pending: true,
         }
+    }
+
+    /// The VU's tags, recorded with the request if it is abandoned.
+    pub fn tagged(mut self, tags: &Arc<Vec<(String, String)>>) -> Self {
+        self.tags = tags.clone();
+        self
     }
 
     /// The call finished: nothing is recorded on drop.
@@ -57,6 +65,7 @@ impl Drop for InFlight {
                 messages_received: 0,
                 lag: self.lag,
                 status: None,
+                tags: &self.tags,
             });
         }
     }

@@ -4,6 +4,7 @@
 
 mod in_flight;
 mod report;
+mod tags;
 mod tick;
 
 use std::cell::RefCell;
@@ -18,6 +19,9 @@ pub use in_flight::{ABANDONED, InFlight};
 pub use report::{
     Aggregate, CheckCount, CounterValue, CustomMetrics, ErrorCount, GaugeSummary, LatencySummary,
     NameStats, Report, TimelinePoint, TrendSummary,
+};
+pub use tags::{
+    Breakdown, MAX_TAG_LEN, MAX_TAG_VALUES, MAX_TAGS, OVERFLOW_VALUE, TagValueStats, Tags,
 };
 pub use tick::{Delta, Tick, Totals, WindowEntry};
 
@@ -108,6 +112,8 @@ pub struct RequestEvent<'a> {
     /// The response's status: the HTTP status code, or the gRPC status code
     /// (0 is OK); `None` where there was no response or no status.
     pub status: Option<u16>,
+    /// The VU's tags when the call was made (`tags.set`).
+    pub tags: &'a Tags,
 }
 
 /// Counts for one (type, name) pair since the last drain.
@@ -167,6 +173,8 @@ pub(crate) struct Shard {
     pub(crate) gauges: HashMap<String, GaugeValue>,
     /// Trend values in thousandths.
     pub(crate) trends: HashMap<String, Histogram<u64>>,
+    /// Requests by tracked tag value.
+    pub(crate) tagged: HashMap<tags::TagKey, Entry>,
 }
 
 static NEXT_STATS_ID: AtomicU64 = AtomicU64::new(1);
@@ -198,6 +206,8 @@ pub struct Stats {
     resets_ticked: AtomicU64,
     /// Iterations and drops as the last tick counted them.
     ticked_iterations: Mutex<(u64, u64)>,
+    /// The tag keys results are kept by (set once, before the run).
+    tag_keys: std::sync::OnceLock<tags::TagTracker>,
 }
 
 impl Stats {
@@ -216,7 +226,16 @@ impl Stats {
             resets: AtomicU64::new(0),
             resets_ticked: AtomicU64::new(0),
             ticked_iterations: Mutex::new((0, 0)),
+            tag_keys: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Keep results by the values of these tag keys too (`--breakdown`,
+    /// thresholds that select a tag); set once, before the first event.
+    pub fn track_tags(&self, keys: Vec<String>) {
+        if !keys.is_empty() {
+            let _ = self.tag_keys.set(tags::TagTracker::new(keys));
+        }
     }
 
     /// When recording started.
@@ -276,6 +295,25 @@ impl Stats {
                     Some((kind, name))
                 }
             };
+            if let Some(tracker) = self.tag_keys.get()
+                && !event.tags.is_empty()
+            {
+                let (kind, name) = match &admitted {
+                    Some((kind, name)) => (kind.as_str(), name.as_str()),
+                    None => (event.request_type, event.name),
+                };
+                for (key, value) in event.tags.iter().filter(|(k, _)| tracker.tracks(k)) {
+                    let mut tag_key = (key.clone(), value.clone(), kind.into(), name.into());
+                    if !shard.tagged.contains_key(&tag_key) {
+                        tag_key.1 = tracker.admit(key, value);
+                    }
+                    update(
+                        shard.tagged.entry(tag_key).or_insert_with(Entry::new),
+                        event,
+                        micros,
+                    );
+                }
+            }
             if let Some(message) = event.error {
                 let (kind, name) = match &admitted {
                     Some((kind, name)) => (kind.as_str(), name.as_str()),
@@ -558,118 +596,4 @@ pub fn truncate(text: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event<'a>(name: &'a str, ms: u64, error: Option<&'a str>) -> RequestEvent<'a> {
-        RequestEvent {
-            request_type: "GET",
-            name,
-            duration: Duration::from_millis(ms),
-            response_length: 10,
-            error,
-            messages_sent: 0,
-            messages_received: 0,
-            lag: None,
-            status: None,
-        }
-    }
-
-    #[test]
-    fn records_across_threads_and_aggregates() {
-        let stats = Stats::new(100, 64);
-        std::thread::scope(|s| {
-            for _ in 0..4 {
-                s.spawn(|| {
-                    for i in 0..250u64 {
-                        stats.record(&event("/a", 1 + i % 10, None));
-                    }
-                    stats.record(&event("/b", 20, Some("HTTP 500")));
-                });
-            }
-        });
-        let report = stats.report(4);
-        assert_eq!(report.total.count, 1004);
-        assert_eq!(report.total.failures, 4);
-        let a = report.stats.iter().find(|s| s.name == "/a").unwrap();
-        assert_eq!(a.count, 1000);
-        assert_eq!(a.bytes, 10_000);
-        assert!((a.latency_ms.min - 1.0).abs() < 0.01, "{:?}", a.latency_ms);
-        assert!((a.latency_ms.max - 10.0).abs() < 0.02, "{:?}", a.latency_ms);
-        assert_eq!(report.errors.len(), 1);
-        assert_eq!(report.errors[0].count, 4);
-        assert_eq!(report.errors[0].message, "HTTP 500");
-    }
-
-    #[test]
-    fn statuses_are_counted_per_name() {
-        let stats = Stats::new(10, 64);
-        for status in [200, 200, 404, 200] {
-            stats.record(&RequestEvent {
-                status: Some(status),
-                ..event("/a", 1, None)
-            });
-        }
-        stats.record(&event("/a", 1, Some("refused")));
-        let report = stats.report(1);
-        let a = &report.stats[0];
-        assert_eq!(a.status_codes["200"], 3);
-        assert_eq!(a.status_codes["404"], 1);
-        assert_eq!(a.status_codes.len(), 2);
-        assert_eq!(report.total.status_codes["200"], 3);
-    }
-
-    #[test]
-    fn name_cardinality_is_capped() {
-        let stats = Stats::new(3, 64);
-        for i in 0..10 {
-            stats.record(&event(&format!("/u/{i}"), 1, None));
-        }
-        let report = stats.report(1);
-        assert_eq!(report.stats.len(), 4);
-        let overflow = report
-            .stats
-            .iter()
-            .find(|s| s.name == OVERFLOW_NAME)
-            .unwrap();
-        assert_eq!(overflow.count, 7);
-    }
-
-    #[test]
-    fn snapshots_drain_incrementally() {
-        let stats = Stats::new(10, 64);
-        stats.record(&event("/a", 5, None));
-        let first = stats.tick(1);
-        assert_eq!(first.window.all.count(), 1);
-        stats.record(&event("/a", 5, None));
-        stats.record(&event("/a", 5, Some("HTTP 500")));
-        let second = stats.tick(1);
-        assert_eq!(second.window.all.count(), 2);
-        assert_eq!(second.window.all.failures, 1);
-        assert_eq!(second.totals.requests, 3);
-        let key = ("GET".to_string(), "/a".to_string(), "HTTP 500".to_string());
-        assert_eq!(second.window.errors[&key], 1);
-        // The windows add up to the whole run, exactly.
-        let mut folded = first.window.all.clone();
-        folded.merge(&second.window.all);
-        let report = stats.report(1);
-        assert_eq!(folded.count(), report.total.count);
-        assert_eq!(
-            folded.latency_us.max() as f64 / 1000.0,
-            report.total.latency_ms.max
-        );
-    }
-
-    #[test]
-    fn checks_and_exceptions_are_counted() {
-        let stats = Stats::new(10, 64);
-        stats.record_check("has body", true);
-        stats.record_check("has body", false);
-        stats.record_exception("boom");
-        stats.record_exception("boom");
-        let report = stats.report(1);
-        assert_eq!(report.checks[0].passes, 1);
-        assert_eq!(report.checks[0].fails, 1);
-        assert_eq!(report.exceptions[0].count, 2);
-    }
-}
+mod tests;

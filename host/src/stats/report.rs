@@ -32,6 +32,8 @@ pub struct Aggregate {
     counters: BTreeMap<String, f64>,
     gauges: BTreeMap<String, GaugeValue>,
     trends: BTreeMap<String, Histogram<u64>>,
+    /// Requests by tracked tag value: (key, value, type, name).
+    tagged: BTreeMap<super::tags::TagKey, Entry>,
     total_count: u64,
     total_failures: u64,
     /// Most keys of each custom-metric and check map (0: no limit).
@@ -195,6 +197,9 @@ pub struct Report {
     pub timeline: Vec<TimelinePoint>,
     /// The data feeds the run read (`--data`): file, SHA-256, rows, strategy, rows handed out.
     pub data: Vec<crate::caps::data::FeedReport>,
+    /// Results per value of each `--breakdown` tag key (omitted without one).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub breakdown: super::Breakdown,
 }
 
 /// What happened during one second of the run.
@@ -294,7 +299,15 @@ impl Aggregate {
         }
     }
 
-    pub(crate) fn absorb(&mut self, shard: Shard) {
+    pub(crate) fn absorb(&mut self, mut shard: Shard) {
+        for (key, entry) in std::mem::take(&mut shard.tagged) {
+            match self.tagged.get_mut(&key) {
+                Some(existing) => merge_into(existing, &entry),
+                None => {
+                    self.tagged.insert(key, entry);
+                }
+            }
+        }
         let max = if self.max_names == 0 {
             usize::MAX
         } else {
@@ -375,6 +388,23 @@ impl Aggregate {
                 }
             }
         }
+    }
+
+    /// Entries with tag `key` = `value` whose (type, name) pass `keep`,
+    /// merged into one (the key must be tracked: `Stats::track_tags`).
+    pub(crate) fn merged_tagged(
+        &self,
+        key: &str,
+        value: &str,
+        keep: impl Fn(&str, &str) -> bool,
+    ) -> Entry {
+        let mut all = Entry::new();
+        for ((k, v, kind, name), entry) in &self.tagged {
+            if k == key && v == value && keep(kind, name) {
+                merge_into(&mut all, entry);
+            }
+        }
+        all
     }
 
     /// Entries whose (type, name) pass `keep`, merged into one.
@@ -525,6 +555,7 @@ impl Aggregate {
             thresholds: Vec::new(),
             timeline: Vec::new(),
             data: Vec::new(),
+            breakdown: super::tags::breakdown(&self.tagged, stats_of, merge_into),
             total: stats_of("", "Aggregated", &all),
             stats,
             errors,

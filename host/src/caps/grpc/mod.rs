@@ -364,8 +364,8 @@ impl VuState {
 
     /// A unary call in flight: recorded as abandoned if its VU is cut.
     fn grpc_in_flight(&self, method: &str) -> InFlight {
-        let name = crate::stats::truncate(method, self.run.limits.max_name_len);
-        InFlight::new(self.run.stats.clone(), "grpc", &name, self.iteration_lag)
+        let name = crate::stats::truncate(&self.groups.name(method), self.run.limits.max_name_len);
+        InFlight::new(self.run.stats.clone(), "grpc", &name, self.iteration_lag).tagged(&self.tags)
     }
 
     fn record_grpc(
@@ -388,6 +388,7 @@ impl VuState {
             messages_received: counts.received,
             lag: self.iteration_lag,
             status: grpc_status(outcome),
+            tags: &self.tags,
         });
     }
 
@@ -528,6 +529,7 @@ impl wit::Host for VuState {
             self.grpc_deadline(&opts),
             self.iteration_lag,
         );
+        record.tags = self.tags.clone();
         let opened = async {
             let prepared = self.prepare(&target, &method, &opts).await?;
             let mut request = tonic::Request::from_parts(

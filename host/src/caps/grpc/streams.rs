@@ -29,6 +29,8 @@ pub(super) struct StreamRecord {
     pub(super) lag: Option<Duration>,
     pub(super) counts: Counts,
     pub(super) recorded: bool,
+    /// The VU's tags when the stream opened.
+    pub(super) tags: std::sync::Arc<Vec<(String, String)>>,
 }
 
 impl StreamRecord {
@@ -40,6 +42,7 @@ impl StreamRecord {
             lag,
             counts: Counts::default(),
             recorded: false,
+            tags: Default::default(),
         }
     }
 
@@ -65,6 +68,7 @@ pub(super) fn record_stream(run: &RunContext, record: &mut StreamRecord, error: 
         messages_received: record.counts.received,
         lag: record.lag,
         status: super::grpc_status(error),
+        tags: &record.tags,
     });
 }
 
@@ -369,6 +373,7 @@ impl VuState {
             self.grpc_deadline(opts),
             self.iteration_lag,
         );
+        record.tags = self.tags.clone();
         let prepared = match self.prepare(target, method, opts).await {
             Ok(prepared) => prepared,
             Err(error) => {

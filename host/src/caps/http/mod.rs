@@ -171,6 +171,7 @@ impl wit::Host for VuState {
                     .as_ref()
                     .ok()
                     .map(|exchange| exchange.status.as_u16()),
+                tags: &self.tags,
             });
         }
         Ok(outcome.map(|exchange| wit::Response {
@@ -291,8 +292,15 @@ impl VuState {
             (None, Ok(url)) => path_and_query(url),
             (None, Err(_)) => req.url.clone(),
         };
-        let in_flight = (from_guest && req.record_event)
-            .then(|| InFlight::new(self.run.stats.clone(), method, &name, self.iteration_lag));
+        let in_flight = (from_guest && req.record_event).then(|| {
+            InFlight::new(
+                self.run.stats.clone(),
+                method,
+                &self.groups.name(&name),
+                self.iteration_lag,
+            )
+            .tagged(&self.tags)
+        });
         // `exchange` copies the body to send it; the lifted request is one more copy.
         let copies = if from_guest { 2 } else { 1 };
         let held = self

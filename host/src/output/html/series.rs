@@ -380,6 +380,7 @@ mod tests {
                 messages_received: 0,
                 lag: None,
                 status: None,
+                tags: &[],
             });
             series.fold(&stats.tick(1));
         }

@@ -1,0 +1,116 @@
+//! Unit tests of the recorder: shards, drains, resets, caps.
+use super::*;
+
+fn event<'a>(name: &'a str, ms: u64, error: Option<&'a str>) -> RequestEvent<'a> {
+    RequestEvent {
+        request_type: "GET",
+        name,
+        duration: Duration::from_millis(ms),
+        response_length: 10,
+        error,
+        messages_sent: 0,
+        messages_received: 0,
+        lag: None,
+        status: None,
+        tags: &[],
+    }
+}
+
+#[test]
+fn records_across_threads_and_aggregates() {
+    let stats = Stats::new(100, 64);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for i in 0..250u64 {
+                    stats.record(&event("/a", 1 + i % 10, None));
+                }
+                stats.record(&event("/b", 20, Some("HTTP 500")));
+            });
+        }
+    });
+    let report = stats.report(4);
+    assert_eq!(report.total.count, 1004);
+    assert_eq!(report.total.failures, 4);
+    let a = report.stats.iter().find(|s| s.name == "/a").unwrap();
+    assert_eq!(a.count, 1000);
+    assert_eq!(a.bytes, 10_000);
+    assert!((a.latency_ms.min - 1.0).abs() < 0.01, "{:?}", a.latency_ms);
+    assert!((a.latency_ms.max - 10.0).abs() < 0.02, "{:?}", a.latency_ms);
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].count, 4);
+    assert_eq!(report.errors[0].message, "HTTP 500");
+}
+
+#[test]
+fn statuses_are_counted_per_name() {
+    let stats = Stats::new(10, 64);
+    for status in [200, 200, 404, 200] {
+        stats.record(&RequestEvent {
+            status: Some(status),
+            tags: &[],
+            ..event("/a", 1, None)
+        });
+    }
+    stats.record(&event("/a", 1, Some("refused")));
+    let report = stats.report(1);
+    let a = &report.stats[0];
+    assert_eq!(a.status_codes["200"], 3);
+    assert_eq!(a.status_codes["404"], 1);
+    assert_eq!(a.status_codes.len(), 2);
+    assert_eq!(report.total.status_codes["200"], 3);
+}
+
+#[test]
+fn name_cardinality_is_capped() {
+    let stats = Stats::new(3, 64);
+    for i in 0..10 {
+        stats.record(&event(&format!("/u/{i}"), 1, None));
+    }
+    let report = stats.report(1);
+    assert_eq!(report.stats.len(), 4);
+    let overflow = report
+        .stats
+        .iter()
+        .find(|s| s.name == OVERFLOW_NAME)
+        .unwrap();
+    assert_eq!(overflow.count, 7);
+}
+
+#[test]
+fn snapshots_drain_incrementally() {
+    let stats = Stats::new(10, 64);
+    stats.record(&event("/a", 5, None));
+    let first = stats.tick(1);
+    assert_eq!(first.window.all.count(), 1);
+    stats.record(&event("/a", 5, None));
+    stats.record(&event("/a", 5, Some("HTTP 500")));
+    let second = stats.tick(1);
+    assert_eq!(second.window.all.count(), 2);
+    assert_eq!(second.window.all.failures, 1);
+    assert_eq!(second.totals.requests, 3);
+    let key = ("GET".to_string(), "/a".to_string(), "HTTP 500".to_string());
+    assert_eq!(second.window.errors[&key], 1);
+    // The windows add up to the whole run, exactly.
+    let mut folded = first.window.all.clone();
+    folded.merge(&second.window.all);
+    let report = stats.report(1);
+    assert_eq!(folded.count(), report.total.count);
+    assert_eq!(
+        folded.latency_us.max() as f64 / 1000.0,
+        report.total.latency_ms.max
+    );
+}
+
+#[test]
+fn checks_and_exceptions_are_counted() {
+    let stats = Stats::new(10, 64);
+    stats.record_check("has body", true);
+    stats.record_check("has body", false);
+    stats.record_exception("boom");
+    stats.record_exception("boom");
+    let report = stats.report(1);
+    assert_eq!(report.checks[0].passes, 1);
+    assert_eq!(report.checks[0].fails, 1);
+    assert_eq!(report.exceptions[0].count, 2);
+}
