@@ -1,7 +1,8 @@
-//! Groups (`group.enter`/`leave`): the data login examples in Rust, Python
-//! and JavaScript buy inside a `checkout` group against the demo target;
-//! the group's duration, the requests filed under it, the Aggregated total
-//! and thresholds that select the group are checked for each language.
+//! Groups (`group.enter`/`leave`) and tags (`tags.set`): the data login
+//! examples in Rust, Python and JavaScript buy inside a `checkout` group
+//! tagged flow=checkout against the demo target; the group's duration, the
+//! requests filed under it, the Aggregated total, `--breakdown flow` and
+//! thresholds that select the group or a tag are checked for each language.
 
 use std::path::PathBuf;
 
@@ -21,11 +22,15 @@ async fn each_language_times_its_checkout_group_and_files_its_requests_under_it(
         run.users = 2;
         run.spawn_rate = 100.0;
         run.iterations = Some(40);
+        run.breakdown = vec!["flow".into()];
         run.thresholds = [
             "group_duration{group:checkout}: count==40, max<5000",
             "http_reqs{group:checkout}: count==80",
             "http_req_duration{group:checkout}: p(95)<5000",
             "http_reqs: count==120",
+            "http_reqs{flow:login}: count==40",
+            "http_req_duration{flow:checkout}: count==80",
+            "group_duration{flow:checkout}: count==40",
         ]
         .iter()
         .map(|t| Threshold::parse(t).unwrap())
@@ -77,5 +82,10 @@ async fn each_language_times_its_checkout_group_and_files_its_requests_under_it(
             report.thresholds
         );
         assert_eq!(outcome.exit_code(), 0, "{guest}");
+        let flows: Vec<(&str, u64)> = report.breakdown["flow"]
+            .iter()
+            .map(|v| (v.value.as_str(), v.total.count))
+            .collect();
+        assert_eq!(flows, [("checkout", 80), ("login", 40)], "{guest}");
     }
 }

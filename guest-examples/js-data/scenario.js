@@ -5,7 +5,7 @@
 //! rust-data and python-data).
 
 import http from 'horde/http';
-import { data, group, noWait } from 'horde';
+import { data, group, noWait, withTags } from 'horde';
 
 export const options = {
   host: 'http://127.0.0.1:8089',
@@ -21,16 +21,17 @@ export default function () {
   const login = http.post(
     '/login',
     JSON.stringify({ username: account.username, password: account.password }),
-    json,
+    { ...json, tags: { flow: 'login' } },
   );
   if (login.status !== 200) throw new Error(`login failed: HTTP ${login.status} ${login.error}`);
   // The purchase is timed as one entry, `group checkout`, and its requests
-  // are filed under it: `checkout::/cart`.
-  group('checkout', () => {
+  // are filed under it: `checkout::/cart`. Everything in it is tagged
+  // flow=checkout (`--breakdown flow`, thresholds).
+  withTags({ flow: 'checkout' }, () => group('checkout', () => {
     http.get(`/item/${account.item}`, { tags: { name: '/item/[id]' } });
     const cart = http.post('/cart', JSON.stringify({ item: account.item, quantity: 1 }), {
       headers: { ...json.headers, Authorization: `Bearer ${login.json('token')}` },
     });
     if (cart.status !== 200) throw new Error(`cart failed: HTTP ${cart.status}`);
-  });
+  }));
 }

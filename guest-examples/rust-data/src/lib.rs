@@ -38,13 +38,15 @@ impl Customer {
     fn login_and_buy(&mut self) -> TaskResult {
         let account: Account = data::feed("users").next()?.parse()?;
         let login: Login = http::post("/login")
+            .tag("flow", "login")
             .json(&json!({ "username": account.username, "password": account.password }))
             .send()?
             .ensure_status(200)?
             .json()?;
         // The purchase is timed as one entry, `group checkout`, and its
-        // requests are filed under it: `checkout::/cart`.
-        group("checkout", || {
+        // requests are filed under it: `checkout::/cart`. Everything in it
+        // is tagged flow=checkout (`--breakdown flow`, thresholds).
+        tags::with(&[("flow", "checkout")], || group("checkout", || {
             http::get(format!("/item/{}", account.item))
                 .name("/item/[id]")
                 .send()?;
@@ -54,7 +56,7 @@ impl Customer {
                 .send()?
                 .ensure_status(200)?;
             Ok::<_, TaskError>(())
-        })?;
+        }))?;
         Ok(())
     }
 }

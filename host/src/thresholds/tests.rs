@@ -169,10 +169,16 @@ fn a_tag_selects_its_events_and_breaks_the_report_down() {
     stats.drain();
     let verdict = stats.with_aggregate(|a| threshold.evaluate(a, Duration::from_secs(1), (1, 0)));
     assert_eq!(verdict[0].actual.map(f64::round), Some(25.0));
-    assert!(verdict[0].passed, "the 90 ms browse request is not selected");
+    assert!(
+        verdict[0].passed,
+        "the 90 ms browse request is not selected"
+    );
     let report = stats.report(1);
     let flow = &report.breakdown["flow"];
-    let values: Vec<(&str, u64)> = flow.iter().map(|v| (v.value.as_str(), v.total.count)).collect();
+    let values: Vec<(&str, u64)> = flow
+        .iter()
+        .map(|v| (v.value.as_str(), v.total.count))
+        .collect();
     assert_eq!(values, [("browse", 1), ("checkout", 2)]);
     assert!(!report.breakdown.contains_key("other"), "only tracked keys");
     assert_eq!(report.total.count, 4);

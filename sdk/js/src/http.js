@@ -6,6 +6,7 @@
 //! has status 0 and `error` set (as in k6).
 
 import * as wit from 'horde:scenario/http@0.1.0';
+import { withTags } from './tags.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -90,7 +91,7 @@ export class Response {
 }
 
 /**
- * Send a request. `params`: { headers, tags: { name }, timeout, redirects
+ * Send a request. `params`: { headers, tags: { name, ...tags }, timeout, redirects
  * (0: do not follow), expectedStatuses: [200, 404], responseType }.
  * `responseType: 'none'` (as in k6) reads the body to its end without
  * keeping it: `body` is empty and the event records the body's length, for
@@ -133,11 +134,16 @@ export function request(method, url, body = null, params = {}) {
     recordEvent: true,
     discardBody: params.responseType === 'none',
   };
-  try {
-    return new Response(req, wit.send(req), undefined);
-  } catch (thrown) {
-    return new Response(req, null, describeError(errorPayload(thrown)));
-  }
+  // Tags other than `name` are the request's own (k6's), added to the VU's.
+  const { name: _, ...tags } = params.tags ?? {};
+  const send = () => {
+    try {
+      return new Response(req, wit.send(req), undefined);
+    } catch (thrown) {
+      return new Response(req, null, describeError(errorPayload(thrown)));
+    }
+  };
+  return Object.keys(tags).length === 0 ? send() : withTags(tags, send);
 }
 
 const http = {

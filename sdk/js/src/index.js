@@ -23,4 +23,5 @@ export {
 export { default as http } from './http.js';
 export { DataExhausted, DataStopped, Feed, data } from './data.js';
 export { group } from './group.js';
+export { currentTags, setTags, withTags } from './tags.js';
 export { Counter, Gauge, Rate, Trend } from './metrics.js';

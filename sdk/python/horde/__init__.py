@@ -24,6 +24,7 @@ from horde.user import (
 )
 from horde.data import DataExhausted, Feed, data
 from horde.group import group
+from horde.tags import current_tags, set_tags, tags
 from horde.http import HttpSession, HttpUser, Response
 from horde.xmlrpc import Fault, ServerProxy, XmlRpcUser
 from horde.recording import events, timed
@@ -61,6 +62,7 @@ __all__ = [
     "constant",
     "constant_pacing",
     "constant_throughput",
+    "current_tags",
     "data",
     "events",
     "group",
@@ -68,8 +70,10 @@ __all__ = [
     "log",
     "record",
     "set_gauge",
+    "set_tags",
     "sleep",
     "stop_test",
+    "tags",
     "task",
     "timed",
     "var",

@@ -15,6 +15,7 @@ from componentize_py_types import Err
 from wit_world.imports import http as wit
 
 from horde import requests_session
+from horde.tags import tags as tagged
 from horde.user import User
 
 _ERROR_KINDS = {
@@ -132,12 +133,14 @@ class HttpSession:
         expect_status: Optional[List[int]] = None,
         catch_response: bool = False,
         discard_body: bool = False,
+        tags: Optional[Dict[str, str]] = None,
     ) -> Response:
         """Send one request as this VU and record it. `discard_body=True`
         reads the body to its end without keeping it (k6's `responseType:
         "none"`): `content` is empty and the event records the body's
         length; for downloads of any size (`--max-response-body`, 32 MiB by
-        default, bounds only bodies that are kept)."""
+        default, bounds only bodies that are kept). `tags` tag this request
+        only (added to the VU's, see `horde.tags`)."""
         if catch_response:
             raise TypeError(
                 "catch_response is not supported: Horde records the request itself. Pass "
@@ -177,7 +180,11 @@ class HttpSession:
             discard_body=discard_body,
         )
         try:
-            reply = wit.send(request)
+            if tags:
+                with tagged(**tags):
+                    reply = wit.send(request)
+            else:
+                reply = wit.send(request)
         except Err as e:
             return Response(0, Headers(), b"", url, 0, describe_error(e.value))
         return Response(

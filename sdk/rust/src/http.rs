@@ -13,6 +13,8 @@ pub use wit::Error;
 #[derive(Debug, Clone)]
 pub struct RequestBuilder {
     request: wit::Request,
+    /// Tags for this request only, added to the VU's.
+    tags: Vec<(String, String)>,
 }
 
 /// Start a request with any method.
@@ -31,6 +33,7 @@ pub fn request(method: &str, url: impl Into<String>) -> RequestBuilder {
             record_event: true,
             discard_body: false,
         },
+        tags: Vec::new(),
     }
 }
 
@@ -63,6 +66,13 @@ impl RequestBuilder {
     /// Group statistics under this name instead of the URL (e.g. "/item/[id]").
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.request.name = Some(name.into());
+        self
+    }
+
+    /// Tag this request (added to the VU's tags for this request only):
+    /// thresholds and `--breakdown` select on it.
+    pub fn tag(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.tags.push((key.to_string(), value.into()));
         self
     }
 
@@ -118,7 +128,15 @@ impl RequestBuilder {
 
     /// Send the request. The host records it whatever the outcome.
     pub fn send(self) -> Result<Response, wit::Error> {
-        wit::send(&self.request).map(Response)
+        if self.tags.is_empty() {
+            return wit::send(&self.request).map(Response);
+        }
+        let tags: Vec<(&str, &str)> = self
+            .tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        crate::tags::with(&tags, || wit::send(&self.request).map(Response))
     }
 }
 

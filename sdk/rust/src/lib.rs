@@ -31,6 +31,7 @@ pub mod grpc;
 pub mod http;
 pub mod metrics;
 mod scenario;
+pub mod tags;
 pub mod xmlrpc;
 
 pub use scenario::{
@@ -47,6 +48,7 @@ pub mod prelude {
     pub use crate::control::{self, random_range};
     pub use crate::data;
     pub use crate::group::group;
+    pub use crate::tags;
     pub use crate::grpc;
     pub use crate::http;
     pub use crate::metrics::{self, check};
