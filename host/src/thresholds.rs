@@ -251,7 +251,8 @@ impl Threshold {
                 let (key, value) = pair
                     .split_once(':')
                     .ok_or_else(|| bad(source, &format!("selector {pair:?} is not key:value")))?;
-                let value = Some(value.trim().to_string());
+                let text = value.trim().to_string();
+                let value = Some(text.clone());
                 match key.trim() {
                     "name" => selector.name = value,
                     "type" | "method" => selector.kind = value,
@@ -271,7 +272,7 @@ impl Threshold {
                                  check and group)",
                             ));
                         }
-                        selector.tag = Some((tag.to_string(), value.unwrap_or_default()));
+                        selector.tag = Some((tag.to_string(), text));
                     }
                 }
             }
