@@ -179,6 +179,28 @@ pub async fn wait_for_signal() -> &'static str {
     "Ctrl-C"
 }
 
+/// Wait until `at` (`--start-at`) before starting the load; a time already
+/// past starts at once, with a warning.
+async fn wait_for_start(at: std::time::SystemTime, quiet: bool) {
+    match at.duration_since(std::time::SystemTime::now()) {
+        Ok(wait) => {
+            if !quiet {
+                eprintln!(
+                    "waiting {} for --start-at {}",
+                    humantime::format_duration(Duration::from_secs(wait.as_secs())),
+                    humantime::format_rfc3339_seconds(at)
+                );
+            }
+            tokio::time::sleep(wait).await;
+        }
+        Err(late) => eprintln!(
+            "warning: --start-at {} passed {:.1} s ago; starting now",
+            humantime::format_rfc3339_seconds(at),
+            late.duration().as_secs_f64()
+        ),
+    }
+}
+
 /// Run a scenario to the end and return its report. Bad input comes back as
 /// an error wrapping [`BadInput`].
 pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
@@ -230,13 +252,23 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
             eprintln!("{}", output::printable(note));
         }
     }
+    config.apply_segment();
     let config = &config;
     let tasks = TaskTable::new(&scenario_config.tasks).map_err(bad_input)?;
     let wait = Wait::from_guest(&scenario_config.wait).map_err(bad_input)?;
 
-    let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+    // Segments must agree on the shuffled order without talking: their
+    // default seed is fixed.
+    let seed = config.seed.unwrap_or_else(|| {
+        if config.segment.is_whole() {
+            fastrand::u64(..)
+        } else {
+            0
+        }
+    });
     let feeds =
-        caps::data::Feeds::load(&config.feeds, &config.declared_feeds, seed).map_err(bad_input)?;
+        caps::data::Feeds::load(&config.feeds, &config.declared_feeds, seed, config.segment)
+            .map_err(bad_input)?;
 
     let base_url = prepare::base_url(config, scenario_config.default_host.as_deref())?;
     let mut grants = config.allow_hosts.clone();
@@ -247,6 +279,9 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         }
     }
 
+    if let Some(at) = config.start_at {
+        wait_for_start(at, config.quiet).await;
+    }
     let stats = Stats::new(config.limits.max_event_names, config.limits.max_name_len);
     let tag_keys = config.breakdown.iter().map(String::as_str);
     let threshold_tags = config.thresholds.iter().filter_map(|t| t.tag_key());
@@ -297,6 +332,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         iterations: config.iterations,
         stop_timeout: config.stop_timeout,
         control: outputs.control.clone(),
+        segment: config.segment,
     };
     let load_model = config.load_model();
     let outcome = schedule::run(shared, load_model.clone(), config.run_limit()).await;
@@ -320,6 +356,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     let mut report = stats.report_over(users, load_time);
     report.timeline = std::mem::take(&mut monitored.timeline);
     report.data = run.data.report();
+    report.segment = (!config.segment.is_whole()).then(|| config.segment.to_string());
     let elapsed = Duration::from_secs_f64(report.duration_s);
     let iterations = stats.iteration_counts();
     report.thresholds = config

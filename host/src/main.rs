@@ -115,6 +115,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
         data: args.data.clone(),
         seed: args.seed,
         breakdown: Vec::new(),
+        segment: None,
+        start_at: None,
         outputs: args.outputs.clone(),
         max_vu_memory: None,
         max_response_body: None,

@@ -63,6 +63,14 @@ pub struct RunArgs {
     /// (tags come from the scenario: tags.set, or a request's tags).
     #[arg(long = "breakdown", value_name = "KEY")]
     pub breakdown: Vec<String>,
+    /// Run only this execution segment of the load, as k6's: I/N (the I-th of N equal parts)
+    /// or START:END fractions (1/4:1/2, 0.25:0.5). N processes with 1/N ... N/N run the whole.
+    #[arg(long = "segment", value_name = "I/N|START:END")]
+    pub segment: Option<String>,
+    /// Start the load at this moment (RFC 3339, e.g. 2026-12-01T10:00:00Z, or Unix seconds),
+    /// so segments started apart begin together; the scenario is loaded before.
+    #[arg(long = "start-at", value_name = "TIME")]
+    pub start_at: Option<String>,
     #[command(flatten)]
     pub outputs: OutputArgs,
     /// Linear memory each VU may use, e.g. 64MiB, 1GiB [default: 128MiB].

@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::caps::data::FeedSpec;
 use crate::policy::{Grant, Limits};
+use crate::schedule::segment::Segment;
 use crate::thresholds::Threshold;
 
 mod args;
@@ -126,6 +127,10 @@ pub struct RunConfig {
     pub seed: Option<u64>,
     /// `--breakdown`: tag keys results are also reported by.
     pub breakdown: Vec<String>,
+    /// `--segment`: the share of the load this process runs.
+    pub segment: Segment,
+    /// `--start-at`: when the load starts.
+    pub start_at: Option<std::time::SystemTime>,
     pub json: Option<PathBuf>,
     /// Locust's CSV files under this prefix, with a history row per name when `csv_full_history`.
     pub csv: Option<PathBuf>,
@@ -170,6 +175,8 @@ impl RunConfig {
             declared_feeds: Vec::new(),
             seed: None,
             breakdown: Vec::new(),
+            segment: Segment::WHOLE,
+            start_at: None,
             json: None,
             csv: None,
             csv_full_history: false,
@@ -252,6 +259,12 @@ impl RunConfig {
             .map(|text| FeedSpec::parse_flag(text))
             .collect::<Result<_>>()?;
         config.seed = args.seed;
+        if let Some(segment) = &args.segment {
+            config.segment = Segment::parse(segment)?;
+        }
+        if let Some(at) = &args.start_at {
+            config.start_at = Some(values::parse_start_at(at)?);
+        }
         for key in &args.breakdown {
             let key = key.trim();
             if key.is_empty() || key.len() > crate::stats::MAX_TAG_LEN {
@@ -497,6 +510,36 @@ impl RunConfig {
                 spawn_rate: self.spawn_rate,
             },
         }
+    }
+
+    /// Keep only this process's execution segment of the load (`--segment`):
+    /// users, stage targets, VU pools and shared iterations are split so the
+    /// segments add up to the whole; rates are scaled by the segment's width.
+    pub fn apply_segment(&mut self) {
+        let segment = self.segment;
+        if segment.is_whole() {
+            return;
+        }
+        self.users = segment.users(self.users);
+        self.spawn_rate = segment.rate(self.spawn_rate);
+        self.rate = self.rate.map(|rate| segment.rate(rate));
+        self.stages = self.stages.take().map(|stages| match stages {
+            Stages::Users(stages) => Stages::Users(
+                stages
+                    .into_iter()
+                    .map(|(d, users)| (d, segment.users(users)))
+                    .collect(),
+            ),
+            Stages::Rates(stages) => Stages::Rates(
+                stages
+                    .into_iter()
+                    .map(|(d, rate)| (d, segment.rate(rate)))
+                    .collect(),
+            ),
+        });
+        self.max_vus = segment.users(self.max_vus).max(1);
+        self.pre_vus = self.pre_vus.map(|pre| segment.users(pre).min(self.max_vus));
+        self.iterations = self.iterations.map(|n| segment.part(n));
     }
 
     /// The most VU instances the run can have at once.

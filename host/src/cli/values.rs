@@ -276,6 +276,20 @@ pub fn parse_duration(value: &str, flag: &str) -> Result<Duration> {
     Ok(duration)
 }
 
+/// `--start-at`: RFC 3339 (`2026-12-01T10:00:00Z`) or Unix seconds.
+pub(super) fn parse_start_at(value: &str) -> Result<std::time::SystemTime> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Ok(std::time::UNIX_EPOCH + Duration::from_secs(seconds));
+    }
+    humantime::parse_rfc3339_weak(value).map_err(|e| {
+        anyhow::anyhow!(
+            "--start-at {value:?} is not a time ({e}); give RFC 3339 in UTC such as \
+             2026-12-01T10:00:00Z, or Unix seconds such as 1796119200"
+        )
+    })
+}
+
 pub(super) fn parse_size(value: &str, flag: &str) -> Result<u64> {
     value
         .trim()

@@ -138,6 +138,13 @@ pub fn render(report: &Report) -> String {
             ""
         }
     );
+    if let Some(segment) = &report.segment {
+        let _ = writeln!(
+            out,
+            "Execution segment {segment}: this process ran that share of the load \
+             (merge the segments' results for the whole)"
+        );
+    }
     if !report.data.is_empty() {
         let _ = writeln!(out, "\nData feeds");
         for feed in &report.data {

@@ -191,7 +191,12 @@ pub async fn run(shared: Arc<Shared>, mut plan: UserPlan) -> Outcome {
                     let (leave, leave_rx) = watch::channel(false);
                     let task = shared.workers.spawn(
                         next_id,
-                        drive_vu(shared.clone(), iterations.clone(), next_id, leave_rx),
+                        drive_vu(
+                            shared.clone(),
+                            iterations.clone(),
+                            shared.segment.vu_id(next_id),
+                            leave_rx,
+                        ),
                     );
                     vus.insert(
                         next_id,

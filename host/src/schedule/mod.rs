@@ -5,6 +5,7 @@
 
 mod closed;
 mod open;
+pub mod segment;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64};
@@ -80,6 +81,8 @@ pub struct Shared {
     pub stop_timeout: Duration,
     /// Changes to the load model mid-run (`None` until one is asked for).
     pub control: tokio::sync::watch::Receiver<Option<LoadChange>>,
+    /// This process's execution segment: its VU ids are run-wide.
+    pub segment: segment::Segment,
 }
 
 /// The change asked for since `control` last looked, if any.

@@ -110,7 +110,8 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
     let mut next_vu_id = 1u32;
     let mut starting = JoinSet::new();
     let grow = |starting: &mut JoinSet<()>, vus_total: &mut u32, next_vu_id: &mut u32| {
-        let (shared, events_tx, id) = (shared.clone(), events_tx.clone(), *next_vu_id);
+        let id = shared.segment.vu_id(*next_vu_id);
+        let (shared, events_tx) = (shared.clone(), events_tx.clone());
         *vus_total += 1;
         *next_vu_id += 1;
         let worker = shared.workers.handle(id).clone();

@@ -200,6 +200,9 @@ pub struct Report {
     /// Results per value of each `--breakdown` tag key (omitted without one).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub breakdown: super::Breakdown,
+    /// The execution segment this process ran (`--segment`), e.g. "1/4:1/2".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
 }
 
 /// What happened during one second of the run.
@@ -556,6 +559,7 @@ impl Aggregate {
             timeline: Vec::new(),
             data: Vec::new(),
             breakdown: super::tags::breakdown(&self.tagged, stats_of, merge_into),
+            segment: None,
             total: stats_of("", "Aggregated", &all),
             stats,
             errors,

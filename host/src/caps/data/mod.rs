@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::bindings::data::{self as wit, Row};
+use crate::schedule::segment::Segment;
 use crate::vu::VuState;
 use load::{CsvOptions, Format};
 pub use spec::{FeedSpec, OnEnd, Strategy};
@@ -33,6 +34,10 @@ pub struct Feed {
     /// The run's `--seed` (reported) and this feed's stream drawn from it.
     seed: u64,
     stream: u64,
+    /// This segment's slice of the rows (`--segment`): sequential, shuffle
+    /// and unique hand out only these, so segments never share a row.
+    first: u64,
+    count: u64,
     /// Rows asked for so far (the shared cursor of sequential, shuffle,
     /// unique; the draw counter of random).
     cursor: AtomicU64,
@@ -48,7 +53,7 @@ enum Take {
 }
 
 impl Feed {
-    fn load(spec: &FeedSpec, seed: u64) -> Result<Feed> {
+    fn load(spec: &FeedSpec, seed: u64, segment: Segment) -> Result<Feed> {
         let file = spec
             .file
             .clone()
@@ -81,7 +86,16 @@ impl Feed {
         }
         // Each feed draws from its own stream, so adding a feed does not
         // change another's sequence.
-        let stream = seed ^ fnv1a(spec.name.as_bytes());
+        let mut stream = seed ^ fnv1a(spec.name.as_bytes());
+        // Random draws differ per segment; shuffle's order must not.
+        if !segment.is_whole() && strategy == Strategy::Random {
+            stream ^= fnv1a(segment.to_string().as_bytes());
+        }
+        let rows = read.rows.len() as u64;
+        let (first, count) = match segment.part(rows) {
+            0 => (0, rows),
+            count => (segment.offset(rows), count),
+        };
         let mut order = Vec::new();
         if strategy == Strategy::Shuffle {
             order = (0..read.rows.len() as u32).collect();
@@ -99,6 +113,8 @@ impl Feed {
             bytes: read.bytes,
             seed,
             stream,
+            first,
+            count,
             cursor: AtomicU64::new(0),
             handed_out: AtomicU64::new(0),
         })
@@ -119,10 +135,14 @@ impl Feed {
             }
             _ => self.cursor.fetch_add(1, Ordering::Relaxed),
         };
+        let (first, n) = match self.strategy {
+            Strategy::PerVu => (0, n),
+            _ => (self.first, self.count),
+        };
         if position >= n && self.on_end != OnEnd::Wrap {
             return Take::End;
         }
-        let index = position % n;
+        let index = first + position % n;
         let index = match self.strategy {
             Strategy::Shuffle => u64::from(self.order[index as usize]),
             _ => index,
@@ -142,6 +162,14 @@ impl Feed {
             Strategy::PerVu => format!(
                 "data feed {} has {rows} rows, too few for VU {vu_id} (strategy per-vu, on-end {})",
                 self.name,
+                self.on_end.label()
+            ),
+            strategy if self.count < rows => format!(
+                "data feed {} ran out of rows: all {} of this segment's rows handed out \
+                 (strategy {}, on-end {})",
+                self.name,
+                self.count,
+                strategy.label(),
                 self.on_end.label()
             ),
             strategy => format!(
@@ -225,7 +253,12 @@ impl Feeds {
     /// Read every feed the command line grants; `declared` are the feeds
     /// the scenario expects (each must be granted, and gives the options the
     /// flag leaves unset). `seed` orders random and shuffle.
-    pub fn load(specs: &[FeedSpec], declared: &[FeedSpec], seed: u64) -> Result<Feeds> {
+    pub fn load(
+        specs: &[FeedSpec],
+        declared: &[FeedSpec],
+        seed: u64,
+        segment: Segment,
+    ) -> Result<Feeds> {
         let mut feeds = BTreeMap::new();
         for spec in specs {
             let mut spec = spec.clone();
@@ -238,7 +271,7 @@ impl Feeds {
                     spec.name
                 );
             }
-            feeds.insert(spec.name.clone(), Feed::load(&spec, seed)?);
+            feeds.insert(spec.name.clone(), Feed::load(&spec, seed, segment)?);
         }
         let missing: Vec<&str> = declared
             .iter()
@@ -346,6 +379,8 @@ mod tests {
             bytes: 0,
             seed: 7,
             stream: 7,
+            first: 0,
+            count: rows as u64,
             cursor: AtomicU64::new(0),
             handed_out: AtomicU64::new(0),
         }
