@@ -197,15 +197,18 @@ pub fn load_component(
 ) -> Result<(Component, CompileSource)> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("reading the scenario component {}", path.display()))?;
-    compile_bytes(engine, path, &bytes, cache_dir)
+    compile_bytes(engine, path, &bytes, cache_dir, None)
 }
 
-/// Compile (or load from the cache) a component's bytes; `path` names it in errors.
+/// Compile (or load from the cache) a component's bytes; `path` names it in
+/// errors. After writing a new entry the cache is pruned to `cache_max`
+/// bytes (`--cache-max`; `None`: `HORDE_CACHE_MAX`, else 1 GiB).
 pub fn compile_bytes(
     engine: &Engine,
     path: &Path,
     bytes: &[u8],
     cache_dir: Option<&Path>,
+    cache_max: Option<u64>,
 ) -> Result<(Component, CompileSource)> {
     check_wasm_kind(path, bytes)?;
     let cached_path = cache_dir.map(|dir| dir.join(format!("{}.cwasm", cache_key(engine, bytes))));
@@ -233,7 +236,10 @@ pub fn compile_bytes(
         // The cache is an optimisation: failing to write or prune it is not
         // an error.
         if write_cache(&component, &cached).is_ok()
-            && let (Some(dir), Ok(max)) = (cached.parent(), crate::cache::max_bytes())
+            && let (Some(dir), Ok(max)) = (
+                cached.parent(),
+                cache_max.map_or_else(crate::cache::max_bytes, Ok),
+            )
         {
             let _ = crate::cache::prune(dir, max);
         }
@@ -326,6 +332,7 @@ pub fn load_scenario(
     path: &Path,
     embedded: Option<&[u8]>,
     cache_dir: Option<&Path>,
+    cache_max: Option<u64>,
 ) -> Result<LoadedScenario> {
     let started = Instant::now();
     let read;
@@ -337,7 +344,7 @@ pub fn load_scenario(
             &read[..]
         }
     };
-    let (component, source) = compile_bytes(engine, path, bytes, cache_dir)?;
+    let (component, source) = compile_bytes(engine, path, bytes, cache_dir, cache_max)?;
     let sha256 = Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

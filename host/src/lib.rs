@@ -224,6 +224,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         &config.scenario,
         config.embedded,
         config.cache_dir.as_deref(),
+        config.cache_max,
     )
     .map_err(bad_input)?;
     let _ticker = EpochTicker::start(&engine);

@@ -129,6 +129,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
         proto: None,
         proto_paths: Vec::new(),
         no_cache: false,
+        cache_max: None,
         quiet: args.quiet,
     };
     let target = horde::demo::DemoTarget::start(true).await?;

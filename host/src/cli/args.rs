@@ -108,6 +108,10 @@ pub struct RunArgs {
     /// Do not read or write the compiled-component cache.
     #[arg(long = "no-cache")]
     pub no_cache: bool,
+    /// Keep the compiled-component cache under this size, e.g. 500MiB [default:
+    /// $HORDE_CACHE_MAX, else 1GiB]; the least recently used components go first.
+    #[arg(long = "cache-max", value_name = "SIZE")]
+    pub cache_max: Option<String>,
     /// No live progress; only the final summary.
     #[arg(long = "quiet", short = 'q')]
     pub quiet: bool,

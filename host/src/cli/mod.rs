@@ -146,6 +146,8 @@ pub struct RunConfig {
     pub proto: Option<PathBuf>,
     pub proto_paths: Vec<PathBuf>,
     pub cache_dir: Option<PathBuf>,
+    /// `--cache-max` in bytes (`None`: `HORDE_CACHE_MAX`, else 1 GiB).
+    pub cache_max: Option<u64>,
     pub quiet: bool,
     /// Check that the target accepts connections before starting users.
     pub preflight: bool,
@@ -189,6 +191,7 @@ impl RunConfig {
             proto: None,
             proto_paths: Vec::new(),
             cache_dir: crate::engine::default_cache_dir(),
+            cache_max: None,
             quiet: true,
             preflight: true,
         }
@@ -287,6 +290,11 @@ impl RunConfig {
         if args.no_cache {
             config.cache_dir = None;
         }
+        config.cache_max = args
+            .cache_max
+            .as_deref()
+            .map(|size| parse_size(size, "--cache-max"))
+            .transpose()?;
         config.quiet = args.quiet;
         config.check_combination()?;
         Ok(config)

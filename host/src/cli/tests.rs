@@ -141,3 +141,60 @@ fn invalid_flags_say_what_is_expected() {
         assert!(err.contains(expected), "{flags:?}: {err}");
     }
 }
+
+#[test]
+fn data_segment_breakdown_and_cache_flags_are_validated() {
+    let config = args(&[
+        "--data",
+        "users=u.csv;strategy=unique",
+        "--seed",
+        "7",
+        "--segment",
+        "2/4",
+        "--breakdown",
+        "flow",
+        "--cache-max",
+        "500MiB",
+        "--start-at",
+        "2026-12-01T10:00:00Z",
+    ])
+    .unwrap();
+    assert_eq!(config.feeds[0].name, "users");
+    assert_eq!(config.seed, Some(7));
+    assert_eq!(config.segment.to_string(), "1/4:1/2");
+    assert_eq!(config.breakdown, ["flow"]);
+    assert_eq!(config.cache_max, Some(500 * 1024 * 1024));
+    assert!(config.start_at.is_some());
+    for (flag, value, says) in [
+        ("--data", "users", "names no file"),
+        ("--segment", "0/4", "--segment"),
+        ("--breakdown", " ", "--breakdown"),
+        ("--cache-max", "lots", "--cache-max"),
+        ("--start-at", "soon", "--start-at"),
+    ] {
+        let error = args(&[flag, value]).unwrap_err().to_string();
+        assert!(error.contains(says), "{flag} {value}: {error}");
+    }
+}
+
+#[test]
+fn a_segment_splits_the_load_model() {
+    let mut config = args(&["-u", "10", "-r", "4", "-i", "1000", "--segment", "1/3"]).unwrap();
+    config.apply_segment();
+    assert_eq!((config.users, config.iterations), (3, Some(333)));
+    assert!((config.spawn_rate - 4.0 / 3.0).abs() < 1e-9);
+    let mut config = args(&[
+        "--rate",
+        "90/s",
+        "-t",
+        "10s",
+        "--max-vus",
+        "10",
+        "--segment",
+        "3/3",
+    ])
+    .unwrap();
+    config.apply_segment();
+    assert_eq!(config.rate, Some(30.0));
+    assert_eq!(config.max_vus, 4, "10 VUs: 3, 3 and 4");
+}

@@ -75,10 +75,6 @@ impl Fraction {
         (u128::from(x) * u128::from(self.numerator) / u128::from(self.denominator)) as u64
     }
 
-    fn value(self) -> f64 {
-        self.numerator as f64 / self.denominator as f64
-    }
-
     fn less_than(self, other: Fraction) -> bool {
         u128::from(self.numerator) * u128::from(other.denominator)
             < u128::from(other.numerator) * u128::from(self.denominator)
@@ -178,12 +174,17 @@ impl Segment {
 
     /// This segment's share of a rate.
     pub fn rate(&self, rate: f64) -> f64 {
-        rate * self.width()
+        let (s, e) = (self.start, self.end);
+        let numerator = e.numerator * s.denominator - s.numerator * e.denominator;
+        rate * numerator as f64 / (e.denominator * s.denominator) as f64
     }
 
-    /// The segment's width, end - start.
+    /// The segment's width, end - start (as exactly as a float allows: 90/s
+    /// over 1/3 is 30/s).
     pub fn width(&self) -> f64 {
-        self.end.value() - self.start.value()
+        let (s, e) = (self.start, self.end);
+        let numerator = e.numerator * s.denominator - s.numerator * e.denominator;
+        numerator as f64 / (e.denominator * s.denominator) as f64
     }
 }
 
