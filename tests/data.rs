@@ -188,6 +188,21 @@ async fn bad_files_fail_before_the_start_with_their_line() {
         "{message}"
     );
 
+    // Options that cannot apply are refused, not ignored.
+    let lines = dir.path().join("rows.jsonl");
+    std::fs::write(&lines, "{\"username\":\"ann\"}\n").unwrap();
+    for (options, says) in [
+        (";header=false", "apply to CSV"),
+        (";strategy=random;on-end=fail", "never runs out"),
+    ] {
+        let text = format!("users={}{options}", lines.display());
+        run.feeds = vec![FeedSpec::parse_flag(&text).unwrap()];
+        let error = format!("{:#}", horde::run(&run).await.unwrap_err());
+        assert!(error.contains(says), "{options}: {error}");
+    }
+    let twice = FeedSpec::parse_flag("users=u.csv;strategy=unique;strategy=random");
+    assert!(twice.unwrap_err().to_string().contains("given twice"));
+
     // The scenario declares the feed: running without it says which flag to add.
     run.feeds.clear();
     let error = format!("{:#}", horde::run(&run).await.unwrap_err());

@@ -214,8 +214,10 @@ async fn handle(
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .push(user.clone());
-                    let mut response =
-                        json(StatusCode::OK, format!(r#"{{"token":"token-{user}"}}"#));
+                    let mut response = json(
+                        StatusCode::OK,
+                        serde_json::json!({ "token": format!("token-{user}") }).to_string(),
+                    );
                     response.headers_mut().insert(
                         header::SET_COOKIE,
                         header::HeaderValue::from_str(&format!("session={user}; Path=/"))

@@ -262,14 +262,33 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     // default seed is fixed.
     let seed = config.seed.unwrap_or_else(|| {
         if config.segment.is_whole() {
-            fastrand::u64(..)
+            // Below 2^53: the JSON's seed survives jq and JavaScript.
+            fastrand::u64(..1 << 53)
         } else {
             0
         }
     });
-    let feeds =
-        caps::data::Feeds::load(&config.feeds, &config.declared_feeds, seed, config.segment)
-            .map_err(bad_input)?;
+    // Reading may block (a FIFO without a writer) or take long: a signal
+    // ends the wait. A thread of its own, not the runtime's blocking pool,
+    // so a read that never ends does not hold up the exit.
+    let (specs, declared, segment) = (
+        config.feeds.clone(),
+        config.declared_feeds.clone(),
+        config.segment,
+    );
+    let (loaded_tx, loading) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("horde-data".into())
+        .spawn(move || {
+            let _ = loaded_tx.send(caps::data::Feeds::load(&specs, &declared, seed, segment));
+        })
+        .context("starting the thread that reads the --data files")?;
+    let feeds = tokio::select! {
+        loaded = loading => loaded.context("reading the --data files")?.map_err(bad_input)?,
+        signal = wait_for_signal() => {
+            return Err(bad_input(anyhow!("interrupted by {signal} while reading the --data files")));
+        }
+    };
 
     let base_url = prepare::base_url(config, scenario_config.default_host.as_deref())?;
     let mut grants = config.allow_hosts.clone();
@@ -341,7 +360,10 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         run.request_stop(match (&load_model, config.iterations) {
             (cli::LoadModel::Open { .. }, _) => "arrival schedule finished".into(),
             (_, Some(n)) => format!("{n} iterations done"),
-            (_, None) => "all users finished".into(),
+            (_, None) => match run.data.ran_out() {
+                Some(why) => format!("all users finished: {why}"),
+                None => "all users finished".into(),
+            },
         });
     }
     signals.abort();

@@ -154,10 +154,11 @@ pub fn render(report: &Report) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {:<16} {} rows handed out of {} ({}, on-end {}{seed})  {}  sha256 {}",
+                "  {:<16} {} row{}, {} handed out ({}, on-end {}{seed})  {}  sha256 {}",
                 printable(&feed.name),
-                feed.handed_out,
                 feed.rows,
+                if feed.rows == 1 { "" } else { "s" },
+                feed.handed_out,
                 feed.strategy.label(),
                 feed.on_end.label(),
                 printable(&feed.file),

@@ -47,7 +47,7 @@ impl Row {
     /// The row as your own type (serde), e.g. `struct Login { username: String }`.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, DataError> {
         serde_json::from_value(self.value.clone())
-            .map_err(|e| DataError::Malformed(format!("row {}: {e}", self.index)))
+            .map_err(|e| DataError::Malformed(format!("a row does not have the shape asked for: {e}")))
     }
 }
 

@@ -2,6 +2,7 @@
 //! header, any one-byte delimiter, RFC 4180 quoting), JSON Lines and JSON
 //! arrays, each row kept as one JSON text. Errors name the file and line.
 
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -33,6 +34,15 @@ impl Format {
         }
     }
 
+    /// The format's name, as `format=` takes it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Csv => "CSV",
+            Format::Jsonl => "JSON Lines",
+            Format::Json => "JSON",
+        }
+    }
+
     /// The format a file's extension implies.
     pub fn of_path(path: &Path) -> Option<(Format, Option<u8>)> {
         Format::parse(path.extension()?.to_str()?)
@@ -58,9 +68,36 @@ pub struct Rows {
     pub bytes: u64,
 }
 
-/// Read `path` as `format`. Errors say which line is wrong and how.
+/// The largest data file read, in bytes (the rows take several times this
+/// in memory).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// Read `path` as `format`. Errors say which line is wrong and how; a file
+/// over [`MAX_FILE_BYTES`] (or an endless one, such as /dev/zero) is refused.
 pub fn read(path: &Path, format: Format, csv: CsvOptions) -> Result<Rows> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let too_large = || {
+        anyhow!(
+            "{} is larger than {} MiB, the most a data feed reads (split it, or keep only the \
+             columns the scenario uses)",
+            path.display(),
+            MAX_FILE_BYTES >> 20
+        )
+    };
+    // A regular file's size is known before reading it.
+    if file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() > MAX_FILE_BYTES)
+    {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
     let sha256 = Sha256::digest(&bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -70,7 +107,7 @@ pub fn read(path: &Path, format: Format, csv: CsvOptions) -> Result<Rows> {
         Format::Jsonl => read_jsonl(&bytes),
         Format::Json => read_json(&bytes),
     }
-    .with_context(|| format!("{} is not a valid {format:?} feed", path.display()))?;
+    .with_context(|| format!("{} is not a valid {} feed", path.display(), format.label()))?;
     if rows.is_empty() {
         bail!("{} has no data rows", path.display());
     }
@@ -135,8 +172,9 @@ fn csv_error(error: csv::Error) -> anyhow::Error {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
         } => format!(
-            "{len} fields where the first record has {expected_len} (quote values that hold \
-             the delimiter, e.g. \"a,b\")"
+            "{len} field{} where the first record has {expected_len} (quote values that hold \
+             the delimiter, e.g. \"a,b\", and check for a quote left open above)",
+            if *len == 1 { "" } else { "s" }
         ),
         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8 text".to_string(),
         _ => error.to_string(),
@@ -161,8 +199,14 @@ fn read_jsonl(bytes: &[u8]) -> Result<Vec<Box<str>>> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(line)
-            .map_err(|e| anyhow!("line {}: {e} (each line must be one JSON object)", i + 1))?;
+        let value: Value = serde_json::from_str(line).map_err(|e| {
+            anyhow!(
+                "line {}, column {}: {} (each line must be one JSON object)",
+                i + 1,
+                e.column(),
+                json_problem(&e)
+            )
+        })?;
         if !value.is_object() {
             bail!(
                 "line {}: expected a JSON object, found {}",
@@ -197,6 +241,15 @@ fn read_json(bytes: &[u8]) -> Result<Vec<Box<str>>> {
             }
         })
         .collect()
+}
+
+/// serde_json's message without its own "at line L column C".
+fn json_problem(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -241,7 +294,7 @@ mod tests {
     fn a_short_csv_row_names_its_line() {
         let error = read_csv(b"user,pass\nann,1\nbob\ncid,3\n", COMMA).unwrap_err();
         assert!(
-            error.to_string().starts_with("line 3: 1 fields where"),
+            error.to_string().starts_with("line 3: 1 field where"),
             "{error}"
         );
         let error = read_csv(b"user,user\nann,1\n", COMMA).unwrap_err();
@@ -258,7 +311,9 @@ mod tests {
             "line 2: expected a JSON object, found an array"
         );
         let error = read_jsonl(b"{\"id\":1}\n{\"id\":\n").unwrap_err();
-        assert!(error.to_string().starts_with("line 2: "), "{error}");
+        let text = error.to_string();
+        assert!(text.starts_with("line 2, column "), "{text}");
+        assert!(!text.contains("at line"), "one line number: {text}");
         assert_eq!(read_json(b"[{\"a\":1},{\"a\":2}]").unwrap().len(), 2);
         let error = read_json(b"[{\"a\":1},3]").unwrap_err();
         assert!(error.to_string().contains("element 1"), "{error}");

@@ -42,6 +42,8 @@ pub struct Feed {
     /// unique; the draw counter of random).
     cursor: AtomicU64,
     handed_out: AtomicU64,
+    /// Why the rows ran out, the first time they did.
+    ended: std::sync::OnceLock<String>,
 }
 
 /// Where a row request ended.
@@ -68,6 +70,20 @@ impl Feed {
         };
         let strategy = spec.strategy.unwrap_or(Strategy::Sequential);
         let on_end = spec.on_end.unwrap_or(strategy.default_on_end());
+        let flag = format!("--data {}", spec.name);
+        if strategy == Strategy::Random && spec.on_end.is_some() {
+            bail!("{flag}: strategy=random never runs out of rows, so on-end does not apply");
+        }
+        if format != Format::Csv && (spec.header.is_some() || spec.delimiter.is_some()) {
+            bail!(
+                "{flag}: header and delimiter apply to CSV; {} is read as {}",
+                file.display(),
+                format.label()
+            );
+        }
+        if spec.delimiter == Some(b'"') {
+            bail!("{flag}: the delimiter cannot be the quote character");
+        }
         if strategy == Strategy::Unique && on_end == OnEnd::Wrap {
             bail!(
                 "feed {}: strategy=unique hands out each row at most once, so it cannot wrap; \
@@ -117,6 +133,7 @@ impl Feed {
             count,
             cursor: AtomicU64::new(0),
             handed_out: AtomicU64::new(0),
+            ended: std::sync::OnceLock::new(),
         })
     }
 
@@ -263,6 +280,16 @@ impl Feeds {
         for spec in specs {
             let mut spec = spec.clone();
             if let Some(declared) = declared.iter().find(|d| d.name == spec.name) {
+                if spec.strategy.is_none()
+                    && declared.strategy == Some(Strategy::Unique)
+                    && spec.on_end == Some(OnEnd::Wrap)
+                {
+                    bail!(
+                        "--data {}: the scenario reads this feed with strategy=unique, which \
+                         cannot wrap; choose another strategy (;strategy=sequential) or on-end",
+                        spec.name
+                    );
+                }
                 spec.complete_from(declared);
             }
             if feeds.contains_key(&spec.name) {
@@ -297,6 +324,11 @@ impl Feeds {
     /// What each feed was and how much of it was used.
     pub fn report(&self) -> Vec<FeedReport> {
         self.feeds.values().map(Feed::report).collect()
+    }
+
+    /// Why a feed ran out of rows, if one did.
+    pub fn ran_out(&self) -> Option<String> {
+        self.feeds.values().find_map(|f| f.ended.get().cloned())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -340,6 +372,7 @@ impl wit::Host for VuState {
             })),
             Take::End => {
                 let message = feed.ran_out(self.vu_id);
+                let _ = feed.ended.set(message.clone());
                 match feed.on_end {
                     OnEnd::Fail | OnEnd::Wrap => Ok(Err(wit::Error::Exhausted(message))),
                     OnEnd::StopVu | OnEnd::StopTest => {
@@ -383,6 +416,7 @@ mod tests {
             count: rows as u64,
             cursor: AtomicU64::new(0),
             handed_out: AtomicU64::new(0),
+            ended: std::sync::OnceLock::new(),
         }
     }
 

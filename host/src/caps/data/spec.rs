@@ -148,11 +148,17 @@ impl FeedSpec {
     }
 
     fn set_options(&mut self, options: &str, flag: &str) -> Result<()> {
+        let mut seen = Vec::new();
         for option in options.split(';').filter(|o| !o.trim().is_empty()) {
             let Some((key, value)) = option.split_once('=') else {
                 bail!("{flag} option {option:?} has no value: write key=value, as in {SHAPE}");
             };
             let (key, value) = (key.trim(), value.trim());
+            let canonical = key.replace('_', "-");
+            if seen.contains(&canonical) {
+                bail!("{flag} for feed {}: {key} is given twice", self.name);
+            }
+            seen.push(canonical);
             let bad = |what: &str| {
                 anyhow::anyhow!(
                     "{flag} for feed {}: {key}={value:?} is not {what}",
@@ -180,8 +186,8 @@ impl FeedSpec {
                 }
                 "header" => {
                     self.header = Some(match value {
-                        "true" | "yes" | "1" => true,
-                        "false" | "no" | "0" => false,
+                        "true" => true,
+                        "false" => false,
                         _ => return Err(bad("true or false")),
                     });
                 }
