@@ -189,6 +189,15 @@ fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
         .collect()
 }
 
+/// SHA-256 of `bytes`, lower-case hex: how the report names a scenario or a
+/// data file.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Compile (or load from the cache) the component at `path`.
 pub fn load_component(
     engine: &Engine,
@@ -345,10 +354,7 @@ pub fn load_scenario(
         }
     };
     let (component, source) = compile_bytes(engine, path, bytes, cache_dir, cache_max)?;
-    let sha256 = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = sha256_hex(bytes);
     check_world(engine, &component, path)?;
     let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
         anyhow!(

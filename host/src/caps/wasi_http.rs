@@ -134,9 +134,21 @@ struct Hooks {
 
 impl WasiHttpView for VuState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        self.wasi_http.hooks.lag = self.iteration_lag;
-        self.wasi_http.hooks.group = self.groups.path().cloned();
-        self.wasi_http.hooks.tags = self.tags.clone();
+        // Called for every wasi:http host call: copy the group and tags
+        // (reference counts) only when they changed.
+        let hooks = &mut self.wasi_http.hooks;
+        hooks.lag = self.iteration_lag;
+        let group = self.groups.path();
+        let same_group = match (&hooks.group, group) {
+            (Some(held), Some(now)) => Arc::ptr_eq(held, now),
+            (held, now) => held.is_none() && now.is_none(),
+        };
+        if !same_group {
+            hooks.group = group.cloned();
+        }
+        if !Arc::ptr_eq(&hooks.tags, &self.tags) {
+            hooks.tags = self.tags.clone();
+        }
         WasiHttpCtxView {
             ctx: &mut self.wasi_http.ctx,
             table: &mut self.table,

@@ -2,6 +2,22 @@
 use super::*;
 use crate::stats::{RequestEvent, Stats};
 
+/// A successful, untagged event of `ms` milliseconds.
+fn event<'a>(kind: &'a str, name: &'a str, ms: u64) -> RequestEvent<'a> {
+    RequestEvent {
+        request_type: kind,
+        name,
+        duration: Duration::from_millis(ms),
+        response_length: 0,
+        error: None,
+        messages_sent: 0,
+        messages_received: 0,
+        lag: None,
+        status: None,
+        tags: &[],
+    }
+}
+
 #[test]
 fn k6_syntax_parses() {
     let t = Threshold::parse(
@@ -37,25 +53,16 @@ fn bad_thresholds_are_explained() {
 #[test]
 fn evaluation_uses_selectors_and_aggregations() {
     let stats = Stats::new(100, 64);
-    let event = |kind, name, ms, error| RequestEvent {
-        request_type: kind,
-        name,
-        duration: Duration::from_millis(ms),
-        response_length: 0,
-        error,
-        messages_sent: 0,
-        messages_received: 0,
-        lag: None,
-        status: None,
-        tags: &[],
-    };
     for _ in 0..90 {
-        stats.record(&event("GET", "/fast", 10, None));
+        stats.record(&event("GET", "/fast", 10));
     }
     for _ in 0..10 {
-        stats.record(&event("GET", "/slow", 500, Some("HTTP 500")));
+        stats.record(&RequestEvent {
+            error: Some("HTTP 500"),
+            ..event("GET", "/slow", 500)
+        });
     }
-    stats.record(&event("redis", "GET", 1000, None));
+    stats.record(&event("redis", "GET", 1000));
     stats.add_counter("orders", 5.0);
     stats.record_check("ok", true);
     stats.drain();
@@ -90,18 +97,6 @@ fn evaluation_uses_selectors_and_aggregations() {
 #[test]
 fn groups_are_selected_by_path_and_kept_out_of_request_metrics() {
     let stats = Stats::new(100, 64);
-    let event = |kind, name, ms| RequestEvent {
-        request_type: kind,
-        name,
-        duration: Duration::from_millis(ms),
-        response_length: 0,
-        error: None,
-        messages_sent: 0,
-        messages_received: 0,
-        lag: None,
-        status: None,
-        tags: &[],
-    };
     stats.record(&event("GET", "/", 10));
     stats.record(&event("POST", "checkout::/login", 20));
     stats.record(&event("POST", "checkout::pay::/card", 40));
@@ -150,22 +145,19 @@ fn a_tag_selects_its_events_and_breaks_the_report_down() {
         ("flow".to_string(), "browse".to_string()),
         ("other".to_string(), "x".to_string()),
     ];
-    let event = |name, ms, tags| RequestEvent {
-        request_type: "GET",
-        name,
-        duration: Duration::from_millis(ms),
-        response_length: 0,
-        error: None,
-        messages_sent: 0,
-        messages_received: 0,
-        lag: None,
-        status: None,
-        tags,
-    };
-    stats.record(&event("/cart", 20, &checkout));
-    stats.record(&event("/pay", 25, &checkout));
-    stats.record(&event("/", 90, &browse));
-    stats.record(&event("/", 5, &[]));
+    stats.record(&RequestEvent {
+        tags: &checkout,
+        ..event("GET", "/cart", 20)
+    });
+    stats.record(&RequestEvent {
+        tags: &checkout,
+        ..event("GET", "/pay", 25)
+    });
+    stats.record(&RequestEvent {
+        tags: &browse,
+        ..event("GET", "/", 90)
+    });
+    stats.record(&event("GET", "/", 5));
     stats.drain();
     let verdict = stats.with_aggregate(|a| threshold.evaluate(a, Duration::from_secs(1), (1, 0)));
     assert_eq!(verdict[0].actual.map(f64::round), Some(25.0));

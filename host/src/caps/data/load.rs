@@ -7,7 +7,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// How a feed's file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -98,10 +97,7 @@ pub fn read(path: &Path, format: Format, csv: CsvOptions) -> Result<Rows> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_large());
     }
-    let sha256 = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = crate::engine::sha256_hex(&bytes);
     let rows = match format {
         Format::Csv => read_csv(&bytes, csv),
         Format::Jsonl => read_jsonl(&bytes),

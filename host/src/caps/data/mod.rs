@@ -85,10 +85,11 @@ impl Feed {
             bail!("{flag}: the delimiter cannot be the quote character");
         }
         if strategy == Strategy::Unique && on_end == OnEnd::Wrap {
+            // Flag and declaration each pass this alone; together they may not.
             bail!(
-                "feed {}: strategy=unique hands out each row at most once, so it cannot wrap; \
-                 use on-end=stop-test (the default), stop-vu or fail",
-                spec.name
+                "{flag}: strategy=unique (from the flag or the scenario's declaration of the \
+                 feed) hands out each row at most once, so it cannot wrap; choose another \
+                 strategy (;strategy=sequential) or on-end=stop-test (the default), stop-vu or fail"
             );
         }
         let csv = CsvOptions {
@@ -280,16 +281,6 @@ impl Feeds {
         for spec in specs {
             let mut spec = spec.clone();
             if let Some(declared) = declared.iter().find(|d| d.name == spec.name) {
-                if spec.strategy.is_none()
-                    && declared.strategy == Some(Strategy::Unique)
-                    && spec.on_end == Some(OnEnd::Wrap)
-                {
-                    bail!(
-                        "--data {}: the scenario reads this feed with strategy=unique, which \
-                         cannot wrap; choose another strategy (;strategy=sequential) or on-end",
-                        spec.name
-                    );
-                }
                 spec.complete_from(declared);
             }
             if feeds.contains_key(&spec.name) {
