@@ -254,6 +254,13 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         }
     }
     config.apply_segment();
+    if !config.segment.is_whole() && config.vu_capacity() == 0 {
+        eprintln!(
+            "warning: execution segment {} of this load gets no users (floor(END*users) - \
+             floor(START*users) is 0); it runs no iterations",
+            config.segment
+        );
+    }
     let config = &config;
     let tasks = TaskTable::new(&scenario_config.tasks).map_err(bad_input)?;
     let wait = Wait::from_guest(&scenario_config.wait).map_err(bad_input)?;

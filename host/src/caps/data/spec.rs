@@ -156,15 +156,11 @@ impl FeedSpec {
             let (key, value) = (key.trim(), value.trim());
             let canonical = key.replace('_', "-");
             if seen.contains(&canonical) {
-                bail!("{flag} for feed {}: {key} is given twice", self.name);
+                bail!("{flag} {}: {key} is given twice", self.name);
             }
             seen.push(canonical);
-            let bad = |what: &str| {
-                anyhow::anyhow!(
-                    "{flag} for feed {}: {key}={value:?} is not {what}",
-                    self.name
-                )
-            };
+            let bad =
+                |what: &str| anyhow::anyhow!("{flag} {}: {key}={value:?} is not {what}", self.name);
             match key {
                 "strategy" => {
                     self.strategy = Some(Strategy::parse(value).ok_or_else(|| {
@@ -206,7 +202,7 @@ impl FeedSpec {
                     });
                 }
                 _ => bail!(
-                    "{flag} for feed {}: unknown option {key:?}; the options are strategy, \
+                    "{flag} {}: unknown option {key:?}; the options are strategy, \
                      on-end, format, header and delimiter ({SHAPE})",
                     self.name
                 ),
@@ -214,7 +210,7 @@ impl FeedSpec {
         }
         if self.strategy == Some(Strategy::Unique) && self.on_end == Some(OnEnd::Wrap) {
             bail!(
-                "{flag} for feed {}: strategy=unique hands out each row at most once, so it \
+                "{flag} {}: strategy=unique hands out each row at most once, so it \
                  cannot wrap; use on-end=stop-test (the default), stop-vu or fail",
                 self.name
             );
