@@ -70,12 +70,12 @@ async fn main() -> Result<()> {
     let _ticker = engine::EpochTicker::start(&engine);
     let run = RunContext::standalone(Stats::new(1000, 256), NetworkPolicy::default());
     // Warm up allocator and code pages with one instance.
-    drop(VuInstance::new(&engine, &cached.pre, run.clone(), 0, 0).await?);
+    drop(VuInstance::new(&engine, &cached.pre, run.clone(), 0, None, 0).await?);
     let before = rss_bytes()?;
     let started = Instant::now();
     let mut live = Vec::with_capacity(vus as usize);
     for vu_id in 1..=vus {
-        live.push(VuInstance::new(&engine, &cached.pre, run.clone(), vu_id, 0).await?);
+        live.push(VuInstance::new(&engine, &cached.pre, run.clone(), vu_id, None, 0).await?);
     }
     let instantiate = started.elapsed();
     let after_instantiate = rss_bytes()?;

@@ -257,6 +257,26 @@ async fn handle(
                 )
             }
         }
+        (&Method::GET, "/admin/orders") => {
+            pause(delays, 2, 6).await;
+            let admin = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .is_some_and(|v| v.as_bytes() == b"Bearer token-admin");
+            if admin {
+                let logins = served
+                    .logins
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .len();
+                json(StatusCode::OK, format!(r#"{{"logins":{logins}}}"#))
+            } else {
+                json(
+                    StatusCode::FORBIDDEN,
+                    r#"{"error":"log in as admin"}"#.into(),
+                )
+            }
+        }
         (&Method::GET, "/slow") => {
             let ms = parts
                 .uri

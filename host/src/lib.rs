@@ -37,7 +37,8 @@ use crate::cli::RunConfig;
 use crate::engine::{CompileSource, EpochTicker};
 use crate::guest_log::GuestLogger;
 use crate::policy::{NetworkPolicy, SocketGrants};
-use crate::schedule::{Progress, TaskTable, Wait};
+use crate::schedule::Progress;
+use crate::schedule::classes::{CLASS_TAG, UserClasses};
 use crate::stats::{Report, Stats};
 use crate::vu::RunContext;
 
@@ -262,8 +263,24 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         );
     }
     let config = &config;
-    let tasks = TaskTable::new(&scenario_config.tasks).map_err(bad_input)?;
-    let wait = Wait::from_guest(&scenario_config.wait).map_err(bad_input)?;
+    let classes = UserClasses::new(
+        &scenario_config.tasks,
+        &scenario_config.wait,
+        &config.declared_classes,
+        &config.user_classes,
+    )
+    .map_err(bad_input)?;
+    if matches!(config.load_model(), cli::LoadModel::Open { .. }) {
+        classes.check_open_model().map_err(bad_input)?;
+    } else if let Some(limit) = classes.user_limit()
+        && u64::from(config.vu_capacity()) > limit
+    {
+        eprintln!(
+            "warning: only fixed-count user classes run, {limit} users in all; the other {} \
+             users asked for are not started",
+            u64::from(config.vu_capacity()) - limit
+        );
+    }
 
     // Segments must agree on the shuffled order without talking: their
     // default seed is fixed.
@@ -312,7 +329,15 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     let stats = Stats::new(config.limits.max_event_names, config.limits.max_name_len);
     let tag_keys = config.breakdown.iter().map(String::as_str);
     let threshold_tags = config.thresholds.iter().filter_map(|t| t.tag_key());
-    stats.track_tags(tag_keys.chain(threshold_tags).map(String::from).collect());
+    // With user classes, results per class come with every run.
+    let class_tag = classes.named().then_some(CLASS_TAG);
+    stats.track_tags(
+        tag_keys
+            .chain(threshold_tags)
+            .chain(class_tag)
+            .map(String::from)
+            .collect(),
+    );
     let grant_list: Vec<String> = grants.iter().map(ToString::to_string).collect();
     let policy = NetworkPolicy::new(grants);
     let sockets = SocketGrants::resolve(&policy).await;
@@ -353,8 +378,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         engine: engine.clone(),
         pre: loaded.pre.clone(),
         run: run.clone(),
-        tasks,
-        wait,
+        classes: classes.clone(),
         progress: progress.clone(),
         iterations: config.iterations,
         stop_timeout: config.stop_timeout,
@@ -387,6 +411,11 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     report.timeline = std::mem::take(&mut monitored.timeline);
     report.data = run.data.report();
     report.segment = (!config.segment.is_whole()).then(|| config.segment.to_string());
+    if classes.named() {
+        let open = matches!(load_model, cli::LoadModel::Open { .. });
+        let peak = (!open).then(|| config.vu_capacity());
+        report.user_classes = classes.report(peak, config.segment);
+    }
     let elapsed = Duration::from_secs_f64(report.duration_s);
     let iterations = stats.iteration_counts();
     report.thresholds = config

@@ -53,7 +53,7 @@ pub async fn configure(
         Arc::default(),
     );
     let probe = async {
-        let mut probe = VuInstance::new(engine, pre, probe_context, 0, 0)
+        let mut probe = VuInstance::new(engine, pre, probe_context, 0, None, 0)
             .await
             .map_err(|e| bad(format!("{:#}", e.context("the scenario could not start"))))?;
         probe.configure().await.map_err(|failure| match failure {

@@ -272,8 +272,10 @@ pub struct VuState {
     pub data_stopped: bool,
     /// The groups the current task is inside (`group.enter`).
     pub groups: crate::caps::group::Groups,
-    /// The tags this VU's events carry (`tags.set`).
+    /// The tags this VU's events carry (`tags.set`, and the user class).
     pub tags: Arc<Vec<(String, String)>>,
+    /// The user class the host dealt this VU to (`control.user-class`).
+    pub user_class: Option<Arc<str>>,
     /// Open model: how late the current iteration started (None: closed model).
     pub iteration_lag: Option<Duration>,
     pub http: VuHttp,
@@ -320,6 +322,7 @@ impl VuState {
             data_stopped: false,
             groups: Default::default(),
             tags: Arc::default(),
+            user_class: None,
             iteration_lag: None,
             http: VuHttp::default(),
             grpc: VuGrpc::default(),
@@ -438,9 +441,14 @@ impl VuInstance {
         pre: &ScenarioPre<VuState>,
         run: Arc<RunContext>,
         vu_id: u32,
+        user_class: Option<&str>,
         iteration: u64,
     ) -> Result<VuInstance> {
-        let state = VuState::new(run, vu_id, iteration);
+        let mut state = VuState::new(run, vu_id, iteration);
+        if let Some(class) = user_class {
+            state.user_class = Some(Arc::from(class));
+            state.tags = Arc::new(crate::caps::tags::with_class(Vec::new(), class));
+        }
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(1);

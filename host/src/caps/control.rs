@@ -20,6 +20,10 @@ impl wit::Host for VuState {
         Ok(self.vu_id)
     }
 
+    async fn user_class(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.user_class.as_deref().map(String::from))
+    }
+
     async fn iteration(&mut self) -> wasmtime::Result<u64> {
         Ok(self.iteration)
     }

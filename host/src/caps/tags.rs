@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::bindings::tags as wit;
+use crate::schedule::classes::CLASS_TAG;
 use crate::stats::{MAX_TAG_LEN, MAX_TAGS, truncate};
 use crate::vu::VuState;
 
@@ -27,9 +28,23 @@ pub fn clean(tags: Vec<(String, String)>) -> Vec<(String, String)> {
     kept
 }
 
+/// `tags` (already cleaned) with the VU's user class as the `user_class`
+/// tag: the host's, so it replaces one the scenario set and keeps a place
+/// within [`MAX_TAGS`].
+pub fn with_class(mut tags: Vec<(String, String)>, class: &str) -> Vec<(String, String)> {
+    tags.retain(|(key, _)| key != CLASS_TAG);
+    tags.truncate(MAX_TAGS - 1);
+    tags.push((CLASS_TAG.to_string(), class.to_string()));
+    tags
+}
+
 impl wit::Host for VuState {
     async fn set(&mut self, tags: Vec<(String, String)>) -> wasmtime::Result<()> {
-        self.tags = Arc::new(clean(tags));
+        let tags = clean(tags);
+        self.tags = Arc::new(match &self.user_class {
+            Some(class) => with_class(tags, class),
+            None => tags,
+        });
         Ok(())
     }
 }
@@ -52,5 +67,11 @@ mod tests {
             ("flow".into(), "b".into()),
         ]);
         assert_eq!(kept, vec![("flow".to_string(), "b".to_string())]);
+        let many = clean((0..40).map(|i| (format!("k{i}"), "v".into())).collect());
+        let classed = with_class(many, "admin");
+        assert_eq!(classed.len(), MAX_TAGS);
+        assert_eq!(classed[MAX_TAGS - 1], (CLASS_TAG.into(), "admin".into()));
+        let replaced = with_class(vec![(CLASS_TAG.into(), "me".into())], "admin");
+        assert_eq!(replaced, vec![(CLASS_TAG.to_string(), "admin".to_string())]);
     }
 }

@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// (tags come from the scenario: tags.set, or a request's tags).
     #[arg(long = "breakdown", value_name = "KEY")]
     pub breakdown: Vec<String>,
+    /// Run only these of the scenario's user classes (repeatable, or comma-separated), as
+    /// Locust's class names on its command line [default: every class].
+    #[arg(long = "user-class", value_name = "NAME", value_delimiter = ',')]
+    pub user_class: Vec<String>,
     /// Run only this execution segment of the load, as k6's: I/N (the I-th of N equal parts)
     /// or START:END fractions (1/4:1/2, 0.25:0.5). N processes with 1/N ... N/N run the whole.
     #[arg(long = "segment", value_name = "I/N|START:END")]
@@ -133,6 +137,15 @@ pub struct DemoArgs {
     /// Seed of the random and shuffle data strategies, as with `horde run`.
     #[arg(long = "seed")]
     pub seed: Option<u64>,
+    /// Run only these user classes (repeatable), as with `horde run`.
+    #[arg(long = "user-class", value_name = "NAME", value_delimiter = ',')]
+    pub user_class: Vec<String>,
+    /// Also report results per value of this tag key (repeatable), as with `horde run`.
+    #[arg(long = "breakdown", value_name = "KEY")]
+    pub breakdown: Vec<String>,
+    /// Run only this execution segment (I/N or START:END), as with `horde run`.
+    #[arg(long = "segment", value_name = "I/N|START:END")]
+    pub segment: Option<String>,
     /// How long to run.
     #[arg(short = 't', long = "run-time", default_value = "10s")]
     pub run_time: String,

@@ -123,6 +123,10 @@ pub struct RunConfig {
     /// Data feeds granted with `--data`, and those the scenario declares.
     pub feeds: Vec<FeedSpec>,
     pub declared_feeds: Vec<FeedSpec>,
+    /// User classes the scenario declares (`class` defaults, parsed by
+    /// `schedule::classes`), and the ones `--user-class` picks.
+    pub declared_classes: Vec<String>,
+    pub user_classes: Vec<String>,
     /// `--seed`: orders the random and shuffle data strategies.
     pub seed: Option<u64>,
     /// `--breakdown`: tag keys results are also reported by.
@@ -175,6 +179,8 @@ impl RunConfig {
             vars: HashMap::new(),
             feeds: Vec::new(),
             declared_feeds: Vec::new(),
+            declared_classes: Vec::new(),
+            user_classes: Vec::new(),
             seed: None,
             breakdown: Vec::new(),
             segment: Segment::WHOLE,
@@ -262,6 +268,11 @@ impl RunConfig {
             .map(|text| FeedSpec::parse_flag(text))
             .collect::<Result<_>>()?;
         config.seed = args.seed;
+        config.user_classes = args
+            .user_class
+            .iter()
+            .map(|c| c.trim().to_string())
+            .collect();
         if let Some(segment) = &args.segment {
             config.segment = Segment::parse(segment)?;
         }
@@ -359,10 +370,11 @@ impl RunConfig {
             "data" => self
                 .declared_feeds
                 .push(FeedSpec::parse_declaration(value)?),
+            "class" => self.declared_classes.push(value.to_string()),
             other => bail!(
                 "{flag} is not an option a scenario may set; use one of: users, spawn-rate, \
                  run-time, iterations, rate, stages, max-vus, pre-vus, max-queue-time, threshold, data, \
-                 max-vu-memory, max-response-body, max-grpc-receive-size, max-task-cpu, timeout, stop-timeout (got \
+                 class, max-vu-memory, max-response-body, max-grpc-receive-size, max-task-cpu, timeout, stop-timeout (got \
                  {other:?})"
             ),
         }

@@ -166,6 +166,7 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
+    write_user_classes(&mut out, report);
     if !report.errors.is_empty() {
         let _ = writeln!(out, "\nFailures");
         let _ = writeln!(
@@ -260,4 +261,60 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
+}
+
+/// The "User classes" section: each class's share and its requests (from
+/// `breakdown.user_class`), as Locust's per-class user counts.
+fn write_user_classes(out: &mut String, report: &Report) {
+    if report.user_classes.is_empty() {
+        return;
+    }
+    let rows = report.breakdown.get(crate::schedule::classes::CLASS_TAG);
+    let _ = writeln!(out, "\nUser classes");
+    let _ = writeln!(
+        out,
+        "  {:<20} {:<16} {:>7} {:>9} {:>7} {:>9} {:>8} {:>8}",
+        "Class", "Share", "Users", "# reqs", "# fails", "req/s", "p50 ms", "p95 ms"
+    );
+    for class in &report.user_classes {
+        let share = if class.fixed_count > 0 {
+            format!("fixed-count {}", class.fixed_count)
+        } else {
+            format!("weight {}", class.weight)
+        };
+        let users = match (class.users, class.arrival_share) {
+            (Some(users), _) => users.to_string(),
+            (None, Some(share)) => format!("{:.0}%", share * 100.0),
+            (None, None) => "-".into(),
+        };
+        let total = rows
+            .and_then(|rows| rows.iter().find(|row| row.value == class.name))
+            .map(|row| &row.total);
+        let _ = match total {
+            Some(t) => writeln!(
+                out,
+                "  {:<20} {:<16} {:>7} {:>9} {:>7} {:>9.1} {:>8} {:>8}",
+                printable(&class.name),
+                share,
+                users,
+                t.count,
+                t.failures,
+                t.rps,
+                ms(t.latency_ms.p50),
+                ms(t.latency_ms.p95)
+            ),
+            None => writeln!(
+                out,
+                "  {:<20} {:<16} {:>7} {:>9} {:>7} {:>9} {:>8} {:>8}",
+                printable(&class.name),
+                share,
+                users,
+                0,
+                0,
+                "-",
+                "-",
+                "-"
+            ),
+        };
+    }
 }

@@ -4,7 +4,7 @@
 //! stop) finishes its current task, runs on-stop and exits; one that does
 //! not within the stop timeout is cut.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::classes::UserClass;
 use super::{Outcome, Shared, StartFailure, TaskEnd, run_task, start_instance, stop_instance};
 
 /// Pause before replacing an instance that trapped, so a guest that always
@@ -95,6 +96,10 @@ struct VuHandle {
     task: JoinHandle<()>,
     /// When it was asked to leave.
     leaving_since: Option<Instant>,
+    /// Its place among the staying VUs (1-based, this segment's): a new VU
+    /// takes the lowest free one, ramp-down asks the highest to leave, so
+    /// the user classes keep their mix at every user count.
+    slot: u32,
 }
 
 struct Counter {
@@ -187,14 +192,25 @@ pub async fn run(shared: Arc<Shared>, mut plan: UserPlan) -> Outcome {
             let desired = (plan.desired(elapsed) as usize).saturating_sub(ended_by_themselves);
             let staying = vus.values().filter(|vu| vu.leaving_since.is_none()).count();
             if staying < desired {
+                let taken: BTreeSet<u32> = vus
+                    .values()
+                    .filter(|vu| vu.leaving_since.is_none())
+                    .map(|vu| vu.slot)
+                    .collect();
+                let mut free = (1..).filter(|slot| !taken.contains(slot));
                 for _ in staying..desired {
+                    let slot = free.next().expect("slots are unbounded");
+                    // Only fixed-count classes, their users all there: no more.
+                    let Some(class) = shared.classes.for_slot(shared.segment.vu_id(slot)) else {
+                        break;
+                    };
                     let (leave, leave_rx) = watch::channel(false);
                     let task = shared.workers.spawn(
                         next_id,
                         drive_vu(
                             shared.clone(),
                             iterations.clone(),
-                            shared.segment.vu_id(next_id),
+                            (shared.segment.vu_id(next_id), class),
                             leave_rx,
                         ),
                     );
@@ -204,17 +220,18 @@ pub async fn run(shared: Arc<Shared>, mut plan: UserPlan) -> Outcome {
                             leave,
                             task,
                             leaving_since: None,
+                            slot,
                         },
                     );
                     next_id += 1;
                 }
             } else if staying > desired {
-                for vu in vus
+                let mut staying_vus: Vec<&mut VuHandle> = vus
                     .values_mut()
-                    .rev()
                     .filter(|vu| vu.leaving_since.is_none())
-                    .take(staying - desired)
-                {
+                    .collect();
+                staying_vus.sort_by_key(|vu| std::cmp::Reverse(vu.slot));
+                for vu in staying_vus.into_iter().take(staying - desired) {
                     vu.leave.send_replace(true);
                     vu.leaving_since = Some(Instant::now());
                 }
@@ -251,16 +268,17 @@ pub async fn run(shared: Arc<Shared>, mut plan: UserPlan) -> Outcome {
 async fn drive_vu(
     shared: Arc<Shared>,
     iterations: Arc<Counter>,
-    vu_id: u32,
+    (vu_id, class): (u32, usize),
     mut leave: watch::Receiver<bool>,
 ) {
+    let UserClass { tasks, wait, .. } = shared.classes.get(class);
     let progress = &shared.progress;
     let mut iteration = 0u64;
     loop {
         if *leave.borrow() {
             return;
         }
-        let mut vu = match start_instance(&shared, vu_id, iteration).await {
+        let mut vu = match start_instance(&shared, vu_id, class, iteration).await {
             Ok(vu) => vu,
             Err(StartFailure::Fatal) => return,
             Err(StartFailure::Trapped) => {
@@ -271,7 +289,7 @@ async fn drive_vu(
         progress.active_users.fetch_add(1, Ordering::Relaxed);
         let mut trapped = false;
         while !*leave.borrow() && !vu.state().stop_requested && iterations.take() {
-            let index = shared.tasks.pick();
+            let index = tasks.pick();
             iteration += 1;
             vu.state_mut().iteration = iteration;
             let task_started = Instant::now();
@@ -279,7 +297,7 @@ async fn drive_vu(
                 trapped = true;
                 break;
             }
-            let pause = shared.wait.after(task_started.elapsed());
+            let pause = wait.after(task_started.elapsed());
             if pause.is_zero() {
                 // Tasks that wait on the network yield anyway; one that never
                 // does still lets the others (and the controller) run now and then.

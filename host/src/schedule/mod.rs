@@ -1,8 +1,9 @@
 //! Executors: how VUs are started, driven and stopped. `closed` runs users
 //! (fixed with a spawn rate, or ramped through stages); `open` starts
-//! iterations at an arrival rate on a pool of VUs. Both share the task
-//! table, the wait times and the per-task bookkeeping here.
+//! iterations at an arrival rate on a pool of VUs. Both share the user
+//! classes, task tables, wait times and the per-task bookkeeping here.
 
+pub mod classes;
 mod closed;
 mod open;
 pub mod segment;
@@ -72,8 +73,8 @@ pub struct Shared {
     pub engine: Engine,
     pub pre: ScenarioPre<VuState>,
     pub run: Arc<RunContext>,
-    pub tasks: TaskTable,
-    pub wait: Wait,
+    /// The user classes (one unnamed class without any): tasks and waits.
+    pub classes: classes::UserClasses,
     pub progress: Arc<Progress>,
     /// Total tasks across all VUs (closed model).
     pub iterations: Option<u64>,
@@ -164,16 +165,16 @@ async fn run_task(shared: &Shared, vu: &mut VuInstance, index: u32) -> TaskEnd {
         // task ended with is that stop, not a fault of the scenario.
         Err(GuestFailure::Error(_)) if vu.state().data_stopped => TaskEnd::Done,
         Err(GuestFailure::Error(message)) => {
-            shared
-                .run
-                .stats
-                .record_exception(&format!("task {}: {message}", shared.tasks.name(index)));
+            shared.run.stats.record_exception(&format!(
+                "task {}: {message}",
+                shared.classes.task_name(index)
+            ));
             TaskEnd::Done
         }
         Err(GuestFailure::Trap(message)) => {
             shared.run.stats.record_exception(&format!(
                 "trap in task {}: {message}",
-                shared.tasks.name(index)
+                shared.classes.task_name(index)
             ));
             TaskEnd::Trapped
         }
@@ -189,10 +190,11 @@ enum StartFailure {
     Trapped,
 }
 
-/// Make an instance and run its on-start.
+/// Make an instance of a VU of user class `class` and run its on-start.
 async fn start_instance(
     shared: &Shared,
     vu_id: u32,
+    class: usize,
     iteration: u64,
 ) -> Result<VuInstance, StartFailure> {
     let stats = &shared.run.stats;
@@ -201,6 +203,7 @@ async fn start_instance(
         &shared.pre,
         shared.run.clone(),
         vu_id,
+        shared.classes.get(class).name.as_deref(),
         iteration,
     )
     .await
@@ -240,23 +243,25 @@ async fn stop_instance(shared: &Shared, vu: &mut VuInstance) {
     }
 }
 
-/// The scenario's tasks with cumulative weights for weighted choice.
+/// Some of the scenario's tasks with cumulative weights for weighted choice.
 #[derive(Debug, Clone)]
 pub struct TaskTable {
-    names: Vec<String>,
+    /// The scenario's index of each task in the table.
+    indices: Vec<u32>,
     cumulative: Vec<u64>,
 }
 
 impl TaskTable {
-    /// Build from the scenario's declared tasks, rejecting unusable tables.
-    pub fn new(tasks: &[user::Task]) -> Result<TaskTable> {
-        if tasks.is_empty() {
+    /// Build from the scenario's declared tasks at `indices` (all of them,
+    /// or one user class's), rejecting unusable tables.
+    pub fn new(tasks: &[user::Task], indices: &[u32]) -> Result<TaskTable> {
+        if indices.is_empty() {
             bail!("the scenario declares no tasks: `configure` must return at least one task");
         }
         let mut total = 0u64;
-        let mut cumulative = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            total += u64::from(task.weight);
+        let mut cumulative = Vec::with_capacity(indices.len());
+        for &index in indices {
+            total += u64::from(tasks[index as usize].weight);
             cumulative.push(total);
         }
         if total == 0 {
@@ -265,20 +270,17 @@ impl TaskTable {
             );
         }
         Ok(TaskTable {
-            names: tasks.iter().map(|t| t.name.clone()).collect(),
+            indices: indices.to_vec(),
             cumulative,
         })
     }
 
-    /// Pick a task index with probability proportional to its weight.
+    /// Pick a task with probability proportional to its weight; its index
+    /// among the scenario's tasks.
     pub fn pick(&self) -> u32 {
         let total = *self.cumulative.last().expect("checked non-empty");
         let point = fastrand::u64(0..total);
-        self.cumulative.partition_point(|&c| c <= point) as u32
-    }
-
-    pub fn name(&self, index: u32) -> &str {
-        self.names.get(index as usize).map_or("?", String::as_str)
+        self.indices[self.cumulative.partition_point(|&c| c <= point)]
     }
 }
 
@@ -367,20 +369,24 @@ mod tests {
 
     #[test]
     fn weighted_choice_follows_weights() {
-        let table = TaskTable::new(&[task("a", 3), task("zero", 0), task("b", 1)]).unwrap();
-        let mut counts = [0u32; 3];
+        let tasks = [task("a", 3), task("zero", 0), task("b", 1), task("c", 1)];
+        let table = TaskTable::new(&tasks, &[0, 1, 2]).unwrap();
+        let mut counts = [0u32; 4];
         for _ in 0..40_000 {
             counts[table.pick() as usize] += 1;
         }
-        assert_eq!(counts[1], 0);
+        assert_eq!((counts[1], counts[3]), (0, 0));
         let ratio = f64::from(counts[0]) / f64::from(counts[2]);
         assert!((2.7..3.3).contains(&ratio), "{counts:?}");
+        // A class's table picks among its own tasks, by the scenario's index.
+        let class = TaskTable::new(&tasks, &[3]).unwrap();
+        assert!((0..100).all(|_| class.pick() == 3));
     }
 
     #[test]
     fn unusable_task_tables_are_rejected() {
-        assert!(TaskTable::new(&[]).is_err());
-        assert!(TaskTable::new(&[task("a", 0)]).is_err());
+        assert!(TaskTable::new(&[], &[]).is_err());
+        assert!(TaskTable::new(&[task("a", 0)], &[0]).is_err());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! it cannot start within `max_queue_time` it is dropped and counted. Each
 //! iteration's lateness is recorded so latencies can be reported from the
 //! intended start (corrected for coordinated omission) as well as from the
-//! actual send.
+//! actual send. With user classes, each arrival belongs to a class (dealt
+//! by weight) and runs on an idle VU of that class: every class keeps its
+//! own queue and VUs, so a slow class does not hold up the others.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -90,10 +92,22 @@ impl Iterator for ArrivalSchedule {
 
 /// What VUs tell the dispatcher.
 enum PoolEvent {
-    /// A VU is free (new, or done with its iteration).
-    Ready(Box<VuInstance>),
+    /// A VU of a class is free (new, or done with its iteration).
+    Ready(Box<VuInstance>, usize),
     /// A VU is gone (failed to start, or trapped).
     Lost,
+    /// A new VU of a class is no longer starting (it is ready or lost).
+    Started(usize),
+}
+
+/// Per user class: idle VUs, VUs starting, arrivals waiting.
+#[derive(Default)]
+struct ClassPool {
+    /// Boxed as they travel through the pool's channel: moved, never copied.
+    #[allow(clippy::vec_box)]
+    idle: Vec<Box<VuInstance>>,
+    starting: usize,
+    backlog: VecDeque<Instant>,
 }
 
 /// Late arrivals dropped in one go before the controller looks around.
@@ -103,42 +117,68 @@ const MAX_SKIP_AT_ONCE: u32 = 10_000;
 pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
     let run = shared.run.clone();
     let stats = run.stats.clone();
-    let (events_tx, mut events) = mpsc::channel::<PoolEvent>(plan.max_vus as usize + 1);
-    let mut idle: Vec<Box<VuInstance>> = Vec::new();
+    // Each new VU sends Started, then Ready or Lost.
+    let (events_tx, mut events) = mpsc::channel::<PoolEvent>(2 * plan.max_vus as usize + 2);
+    let mut pools: Vec<ClassPool> = shared
+        .classes
+        .all()
+        .iter()
+        .map(|_| Default::default())
+        .collect();
     let mut busy = JoinSet::new();
     let mut vus_total = 0u32;
     let mut next_vu_id = 1u32;
     let mut starting = JoinSet::new();
-    let grow = |starting: &mut JoinSet<()>, vus_total: &mut u32, next_vu_id: &mut u32| {
+    let grow = |starting: &mut JoinSet<()>,
+                pool: &mut ClassPool,
+                class: usize,
+                vus_total: &mut u32,
+                next_vu_id: &mut u32| {
         let id = shared.segment.vu_id(*next_vu_id);
         let (shared, events_tx) = (shared.clone(), events_tx.clone());
         *vus_total += 1;
         *next_vu_id += 1;
+        pool.starting += 1;
         let worker = shared.workers.handle(id).clone();
         starting.spawn_on(
             async move {
-                let event = match start_instance(&shared, id, 0).await {
-                    Ok(vu) => PoolEvent::Ready(Box::new(vu)),
+                let event = match start_instance(&shared, id, class, 0).await {
+                    Ok(vu) => PoolEvent::Ready(Box::new(vu), class),
                     Err(_) => PoolEvent::Lost,
                 };
+                let _ = events_tx.send(PoolEvent::Started(class)).await;
                 let _ = events_tx.send(event).await;
             },
             &worker,
         );
     };
-    for _ in 0..plan.pre_vus.min(plan.max_vus) {
-        grow(&mut starting, &mut vus_total, &mut next_vu_id);
+    // Pre-allocated VUs follow the classes' weights.
+    let pre_vus = plan.pre_vus.min(plan.max_vus);
+    for n in 0..pre_vus {
+        let class = shared.classes.for_arrival(u64::from(n));
+        grow(
+            &mut starting,
+            &mut pools[class],
+            class,
+            &mut vus_total,
+            &mut next_vu_id,
+        );
     }
     // Wait for the pre-allocated VUs, so the schedule starts with its pool.
-    let mut pending_pre = plan.pre_vus.min(plan.max_vus);
+    let mut pending_pre = pre_vus;
     while pending_pre > 0 {
         match events.recv().await {
-            Some(PoolEvent::Ready(vu)) => idle.push(vu),
+            Some(PoolEvent::Started(class)) => {
+                pools[class].starting -= 1;
+                continue;
+            }
+            Some(PoolEvent::Ready(vu, class)) => pools[class].idle.push(vu),
             Some(PoolEvent::Lost) => vus_total -= 1,
             None => break,
         }
         pending_pre -= 1;
     }
+    let mut arrivals = 0u64;
     shared
         .progress
         .active_users
@@ -148,7 +188,6 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
     let schedule_end: Duration = plan.segments.iter().map(|s| s.duration).sum();
     let mut control = shared.control.clone();
     let mut asked: Option<super::LoadChange> = None;
-    let mut backlog: VecDeque<Instant> = VecDeque::new();
     let start = Instant::now();
     let mut stop = run.stop.subscribe();
     loop {
@@ -169,47 +208,47 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
             schedule = ArrivalSchedule::starting_at(vec![segment], now).peekable();
         }
         // Start what can start; drop what waited too long.
-        while let Some(&intended) = backlog.front() {
-            if intended.elapsed() > plan.max_queue_time {
-                backlog.pop_front();
-                stats.record_dropped_iteration();
-                continue;
-            }
-            if let Some(mut vu) = idle.pop() {
-                backlog.pop_front();
-                vu.state_mut().iteration_lag = Some(intended.elapsed());
-                let (shared, events_tx) = (shared.clone(), events_tx.clone());
-                // A VU always runs on the runtime its connections live on.
-                let worker = shared.workers.handle(vu.state().vu_id).clone();
-                busy.spawn_on(
-                    async move {
-                        let index = shared.tasks.pick();
-                        let iteration = vu.state().iteration + 1;
-                        vu.state_mut().iteration = iteration;
-                        let event = match run_task(&shared, &mut vu, index).await {
-                            TaskEnd::Done => PoolEvent::Ready(vu),
-                            TaskEnd::Trapped => {
-                                shared.progress.replaced.fetch_add(1, Ordering::Relaxed);
-                                PoolEvent::Lost
-                            }
-                        };
-                        let _ = events_tx.send(event).await;
-                    },
-                    &worker,
-                );
-            } else if vus_total < plan.max_vus {
-                // One new VU for each waiting arrival not already covered by one starting.
-                let wanted = backlog.len().saturating_sub(starting.len());
-                for _ in 0..wanted.min((plan.max_vus - vus_total) as usize) {
-                    grow(&mut starting, &mut vus_total, &mut next_vu_id);
+        for (class, pool) in pools.iter_mut().enumerate() {
+            while let Some(&intended) = pool.backlog.front() {
+                if intended.elapsed() > plan.max_queue_time {
+                    pool.backlog.pop_front();
+                    stats.record_dropped_iteration();
+                    continue;
                 }
-                shared
-                    .progress
-                    .active_users
-                    .store(vus_total, Ordering::Relaxed);
-                break;
-            } else {
-                break;
+                if let Some(mut vu) = pool.idle.pop() {
+                    pool.backlog.pop_front();
+                    vu.state_mut().iteration_lag = Some(intended.elapsed());
+                    let (shared, events_tx) = (shared.clone(), events_tx.clone());
+                    // A VU always runs on the runtime its connections live on.
+                    let worker = shared.workers.handle(vu.state().vu_id).clone();
+                    busy.spawn_on(
+                        async move {
+                            let index = shared.classes.get(class).tasks.pick();
+                            let iteration = vu.state().iteration + 1;
+                            vu.state_mut().iteration = iteration;
+                            let event = match run_task(&shared, &mut vu, index).await {
+                                TaskEnd::Done => PoolEvent::Ready(vu, class),
+                                TaskEnd::Trapped => {
+                                    shared.progress.replaced.fetch_add(1, Ordering::Relaxed);
+                                    PoolEvent::Lost
+                                }
+                            };
+                            let _ = events_tx.send(event).await;
+                        },
+                        &worker,
+                    );
+                } else {
+                    // One new VU for each waiting arrival not already covered by one starting.
+                    let wanted = pool.backlog.len().saturating_sub(pool.starting);
+                    for _ in 0..wanted.min(plan.max_vus.saturating_sub(vus_total) as usize) {
+                        grow(&mut starting, pool, class, &mut vus_total, &mut next_vu_id);
+                    }
+                    shared
+                        .progress
+                        .active_users
+                        .store(vus_total, Ordering::Relaxed);
+                    break;
+                }
             }
         }
         // Arrivals already too late to start are dropped without queueing
@@ -230,19 +269,24 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
             continue;
         }
         let next_arrival = schedule.peek().map(|offset| start + *offset);
-        if next_arrival.is_none() && backlog.is_empty() {
+        if next_arrival.is_none() && pools.iter().all(|pool| pool.backlog.is_empty()) {
             break;
         }
-        let queue_deadline = backlog
-            .front()
+        let queue_deadline = pools
+            .iter()
+            .filter_map(|pool| pool.backlog.front())
+            .min()
             .map(|intended| *intended + plan.max_queue_time);
         tokio::select! {
             _ = sleep_until_opt(next_arrival) => {
                 schedule.next();
-                backlog.push_back(next_arrival.expect("armed only with an arrival"));
+                let class = shared.classes.for_arrival(arrivals);
+                arrivals += 1;
+                pools[class].backlog.push_back(next_arrival.expect("armed only with an arrival"));
             }
             event = events.recv() => match event {
-                Some(PoolEvent::Ready(vu)) => idle.push(vu),
+                Some(PoolEvent::Ready(vu, class)) => pools[class].idle.push(vu),
+                Some(PoolEvent::Started(class)) => pools[class].starting -= 1,
                 Some(PoolEvent::Lost) => {
                     vus_total -= 1;
                     shared.progress.active_users.store(vus_total, Ordering::Relaxed);
@@ -255,9 +299,10 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
         }
     }
     // Arrivals that never started are dropped, not lost.
-    for _ in backlog.drain(..) {
+    for _ in pools.iter_mut().flat_map(|pool| pool.backlog.drain(..)) {
         stats.record_dropped_iteration();
     }
+    let mut idle: Vec<Box<VuInstance>> = pools.into_iter().flat_map(|pool| pool.idle).collect();
     // Let running iterations finish within the stop timeout.
     let mut interrupted = 0;
     let mut abort = run.abort.subscribe();
@@ -269,7 +314,7 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
         tokio::select! {
             Some(_) = busy.join_next() => last_exit = Instant::now(),
             Some(_) = starting.join_next() => {}
-            event = events.recv() => if let Some(PoolEvent::Ready(vu)) = event { idle.push(vu) },
+            event = events.recv() => if let Some(PoolEvent::Ready(vu, _)) = event { idle.push(vu) },
             _ = &mut grace => {
                 interrupted = busy.len() as u32;
                 break;
@@ -292,7 +337,7 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
     starting.detach_all();
     let load_end = (interrupted > 0).then_some(last_exit);
     while let Ok(event) = events.try_recv() {
-        if let PoolEvent::Ready(vu) = event {
+        if let PoolEvent::Ready(vu, _) = event {
             idle.push(vu);
         }
     }

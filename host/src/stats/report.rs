@@ -203,6 +203,10 @@ pub struct Report {
     /// The execution segment this process ran (`--segment`), e.g. "1/4:1/2".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment: Option<String>,
+    /// The user classes that ran, when the scenario declares any; results
+    /// per class are in `breakdown.user_class`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub user_classes: Vec<crate::schedule::classes::ClassReport>,
 }
 
 /// What happened during one second of the run.
@@ -560,6 +564,7 @@ impl Aggregate {
             data: Vec::new(),
             breakdown: super::tags::breakdown(&self.tagged, stats_of, merge_into),
             segment: None,
+            user_classes: Vec::new(),
             total: stats_of("", "Aggregated", &all),
             stats,
             errors,

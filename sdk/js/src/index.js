@@ -18,6 +18,7 @@ export {
   sleep,
   stopTest,
   stopUser,
+  userClass,
   vu,
 } from './runtime.js';
 export { default as http } from './http.js';

@@ -38,6 +38,12 @@ export function vu() {
   return control.vuId();
 }
 
+/** The name of this VU's user class (a key of `options.scenarios`), or
+ * undefined when the scenario declares none. */
+export function userClass() {
+  return control.userClass() ?? undefined;
+}
+
 /** Iterations this VU has started, the current one included (k6's `__ITER` + 1). */
 export function iteration() {
   return Number(control.iteration());

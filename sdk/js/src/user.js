@@ -1,6 +1,8 @@
 //! Adapts a k6-style module (default export and/or `tasks`, `options`,
 //! `onStart`/`onStop`) to the component's exported `user` interface. The
 //! build (bin/build.mjs) wraps every scenario with `makeUser`.
+//! `options.scenarios` declares user classes, as k6's scenarios: each runs
+//! its `exec` function, with a `weight` or a fixed number of `vus`.
 
 const OPTION_NAMES = {
   vus: 'users',
@@ -23,7 +25,7 @@ const OPTION_NAMES = {
 function defaultsOf(options) {
   const defaults = [];
   for (const [key, value] of Object.entries(options)) {
-    if (key === 'host' || key === 'wait') continue;
+    if (key === 'host' || key === 'wait' || key === 'scenarios') continue;
     if (key === 'stages') {
       const stages = value.map((s) => `${s.duration}:${s.target}`).join(',');
       defaults.push(['stages', stages]);
@@ -46,15 +48,75 @@ function defaultsOf(options) {
     } else {
       throw new Error(
         `options.${key} is not an option Horde knows; use ${Object.keys(OPTION_NAMES).join(', ')}, ` +
-          'stages, thresholds, data, host or wait',
+          'stages, thresholds, data, scenarios, host or wait',
       );
     }
   }
   return defaults;
 }
 
+/** Wait times as a class declaration's `wait=` value. */
+function waitText(wait) {
+  switch (wait.tag) {
+    case 'constant':
+      return `constant:${wait.val}`;
+    case 'between':
+      return `between:${wait.val.minMs}:${wait.val.maxMs}`;
+    case 'constant-pacing':
+      return `pacing:${wait.val}`;
+    case 'constant-throughput':
+      return `throughput:${wait.val}`;
+    default:
+      return 'none';
+  }
+}
+
+const SCENARIO_KEYS = ['exec', 'weight', 'vus', 'fixedCount', 'wait'];
+
+/**
+ * `options.scenarios` (k6's) as user classes: one task each, the exported
+ * function `exec` names (default: the default export); `weight` (default 1)
+ * is its share of the users, `vus` or `fixedCount` an exact number of them.
+ * Returns the task table and the `class` declarations, or null without
+ * scenarios.
+ */
+function classTable(scenario, scenarios, options) {
+  if (scenarios === undefined) return null;
+  const table = [];
+  const declarations = [];
+  for (const [name, spec] of Object.entries(scenarios)) {
+    for (const key of Object.keys(spec ?? {})) {
+      if (!SCENARIO_KEYS.includes(key)) {
+        throw new Error(
+          `options.scenarios.${name}.${key} is not supported: every user class runs under the run's ` +
+            `load model (--users, --rate or --stages); use ${SCENARIO_KEYS.join(', ')}`,
+        );
+      }
+    }
+    const exec = spec?.exec ?? 'default';
+    const fn = scenario[exec];
+    if (typeof fn !== 'function') {
+      throw new Error(`options.scenarios.${name}.exec is '${exec}', which the module does not export as a function`);
+    }
+    const count = spec.fixedCount ?? spec.vus;
+    for (const [what, value] of [['weight', spec.weight], ['vus', count]]) {
+      if (value !== undefined && !(Number.isInteger(value) && value >= 0)) {
+        throw new Error(`options.scenarios.${name}.${what} is ${value}; use an integer >= 0`);
+      }
+    }
+    const share = count ? `fixed-count=${count}` : `weight=${spec.weight ?? 1}`;
+    const wait = (typeof spec.wait === 'function' ? spec.wait() : spec.wait) ?? options.wait ?? { tag: 'none' };
+    declarations.push(['class', `${name};tasks=${table.length};${share};wait=${waitText(wait)}`]);
+    table.push([exec, 1, fn]);
+  }
+  if (table.length === 0) throw new Error('options.scenarios is empty: declare at least one');
+  return { table, declarations };
+}
+
 /** [[name, weight, fn]] from the default export and the `tasks` object. */
 function taskTable(scenario) {
+  const classes = classTable(scenario, scenario.options?.scenarios, scenario.options ?? {});
+  if (classes) return classes.table;
   const table = [];
   if (typeof scenario.default === 'function') table.push(['default', 1, scenario.default]);
   for (const [name, entry] of Object.entries(scenario.tasks ?? {})) {
@@ -106,12 +168,13 @@ export function makeUser(scenario) {
   return {
     configure() {
       table = taskTable(scenario);
+      const classes = classTable(scenario, options.scenarios, options);
       return {
         tasks: table.map(([name, weight]) => ({ name, weight })),
         // A function is evaluated now, at run time: it may read run variables.
         wait: (typeof options.wait === 'function' ? options.wait() : options.wait) ?? { tag: 'none' },
         defaultHost: options.host === undefined ? undefined : String(options.host),
-        defaults: defaultsOf(options),
+        defaults: [...defaultsOf(options), ...(classes?.declarations ?? [])],
       };
     },
     onStart() {

@@ -39,6 +39,7 @@ from horde.runtime import (
     add_trend,
     sleep,
     stop_test,
+    user_class,
     var,
     vu_id,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "tags",
     "task",
     "timed",
+    "user_class",
     "var",
     "vu_id",
 ]

@@ -17,6 +17,12 @@ def vu_id() -> int:
     return control.vu_id()
 
 
+def user_class() -> Optional[str]:
+    """The name of this VU's user class (when the module defines several
+    `User` classes), e.g. "Shopper"; None with one."""
+    return control.user_class()
+
+
 def iteration() -> int:
     """Tasks this VU has started, the current one included."""
     return control.iteration()

@@ -1,5 +1,8 @@
 """Locust-style users (`User`, `@task`, wait times) and their adaptation to
-the component's exported `user` interface.
+the component's exported `user` interface. Several user classes in one
+module run together, as in Locust: each class's `weight` (default 1) or
+`fixed_count` gives its share of the users, and the host deals each VU to
+one class (`control.user_class()`).
 
 componentize-py instantiates the class named `User` in the scenario module
 and calls `configure`, `on_start`, `run_task` and `on_stop` on it. That class
@@ -124,6 +127,11 @@ class User:
     host: Optional[str] = None
     wait_time = None
     tasks = None
+    #: With several user classes: this class's share of the users (Locust's).
+    weight: int = 1
+    #: With several user classes: exactly this many users of this class,
+    #: started first (Locust's; the closed model only). 0: use `weight`.
+    fixed_count: int = 0
     options: dict = {}
     thresholds: list = []
     #: Locust's `self.environment`, for `self.environment.events.request.fire(...)`.
@@ -260,8 +268,33 @@ def _describe(error: BaseException) -> str:
     return text
 
 
+def _wait_text(wait) -> str:
+    """A wait time as a class declaration's `wait=` value."""
+    if isinstance(wait, wit.WaitTime_Constant):
+        return f"constant:{wait.value}"
+    if isinstance(wait, wit.WaitTime_Between):
+        return f"between:{wait.value.min_ms}:{wait.value.max_ms}"
+    if isinstance(wait, wit.WaitTime_ConstantPacing):
+        return f"pacing:{wait.value}"
+    if isinstance(wait, wit.WaitTime_ConstantThroughput):
+        return f"throughput:{wait.value!r}"
+    return "none"
+
+
+def _share_of(cls: type) -> str:
+    """`;weight=W` or `;fixed-count=N`, checked as Locust checks them."""
+    for attribute in ("weight", "fixed_count"):
+        value = getattr(cls, attribute)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{cls.__name__}.{attribute} must be an integer >= 0, got {value!r}")
+    if cls.fixed_count > 0:
+        return f";fixed-count={cls.fixed_count}"
+    return f";weight={cls.weight}"
+
+
 class _Runtime:
-    """This instance's scenario class, its task table and its one user."""
+    """The scenario's user classes, their tasks in one table (each class's
+    tasks one after the other) and this VU's one user."""
 
     def __init__(self):
         classes = list(_scenario_classes)
@@ -269,22 +302,37 @@ class _Runtime:
             raise RuntimeError(
                 "the scenario module defines no user class: subclass horde.User or horde.HttpUser"
             )
-        if len(classes) > 1:
-            names = ", ".join(c.__name__ for c in classes)
-            raise RuntimeError(
-                f"the scenario module defines several user classes ({names}); a scenario runs one: "
-                "mark the others `abstract = True`, or build them as separate scenarios"
-            )
-        cls = classes[0]
-        self.table = _task_table(cls)
+        # (name, weight, function, class) for every class's tasks.
+        self.table = []
+        defaults: List[Tuple[str, str]] = []
+        declarations = []
+        for cls in classes:
+            first = len(self.table)
+            self.table += [(name, weight, fn, cls) for name, weight, fn in _task_table(cls)]
+            for pair in _defaults_of(cls):
+                if pair not in defaults:
+                    defaults.append(pair)
+            if len(classes) > 1:
+                indices = ",".join(str(i) for i in range(first, len(self.table)))
+                declarations.append(
+                    ("class", f"{cls.__name__};tasks={indices}{_share_of(cls)};wait={_wait_text(_wait_of(cls))}")
+                )
         self.config = wit.Config(
-            tasks=[wit.Task(name=name, weight=weight) for name, weight, _ in self.table],
-            wait=_wait_of(cls),
-            default_host=cls.host,
-            defaults=_defaults_of(cls),
+            tasks=[wit.Task(name=name, weight=weight) for name, weight, _, _ in self.table],
+            wait=_wait_of(classes[0]),
+            default_host=next((c.host for c in classes if c.host), None),
+            defaults=defaults + declarations,
         )
-        self.cls = cls
+        self.classes = classes
         self._user = None
+
+    @property
+    def cls(self) -> type:
+        """This VU's class: the one the host dealt it to."""
+        if len(self.classes) == 1:
+            return self.classes[0]
+        mine = control.user_class()
+        return next((c for c in self.classes if c.__name__ == mine), self.classes[0])
 
     @property
     def user(self):
@@ -317,7 +365,9 @@ class _Runtime:
     def run_task(self, index: int) -> None:
         if not 0 <= index < len(self.table):
             raise Err(f"no task at index {index}")
-        function = self.table[index][2]
+        function, cls = self.table[index][2], self.table[index][3]
+        if not isinstance(self.user, cls):
+            raise Err(f"task {self.table[index][0]} belongs to {cls.__name__}, not to this VU's class")
         self._guard(lambda: function(self.user))
 
 

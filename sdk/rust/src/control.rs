@@ -16,6 +16,12 @@ pub fn vu_id() -> u32 {
     wit::vu_id()
 }
 
+/// The user class this VU belongs to (`export_scenario!(A, B)`), by its
+/// name; None when the scenario has one kind of user.
+pub fn user_class() -> Option<String> {
+    wit::user_class()
+}
+
 /// Tasks this VU has started, including the current one.
 pub fn iteration() -> u64 {
     wit::iteration()

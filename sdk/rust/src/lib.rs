@@ -60,10 +60,14 @@ pub mod prelude {
     pub use serde_json::json;
 }
 
-/// Export a [`Scenario`] type as this component's `user` interface.
+/// Export a [`Scenario`] type as this component's `user` interface; or
+/// several, as user classes mixed in one run (Locust's several `User`
+/// classes): `export_scenario!(Shopper, Admin)`, each type's
+/// [`Config::weight`] or [`Config::fixed_count`] giving its share of the
+/// users, and `--user-class NAME` picking some.
 #[macro_export]
 macro_rules! export_scenario {
-    ($scenario:ty) => {
+    ($scenario:ty $(,)?) => {
         struct __HordeExport;
 
         impl $crate::bindings::exports::horde::scenario::user::Guest for __HordeExport {
@@ -78,6 +82,29 @@ macro_rules! export_scenario {
             }
             fn on_stop() -> Result<(), String> {
                 $crate::runtime::on_stop::<$scenario>()
+            }
+        }
+
+        $crate::bindings::export!(__HordeExport with_types_in $crate::bindings);
+    };
+    ($($scenario:ty),+ $(,)?) => {
+        struct __HordeExport;
+
+        const __HORDE_CLASSES: &[$crate::runtime::Class] =
+            &[$($crate::runtime::class::<$scenario>()),+];
+
+        impl $crate::bindings::exports::horde::scenario::user::Guest for __HordeExport {
+            fn configure() -> $crate::bindings::exports::horde::scenario::user::Config {
+                $crate::runtime::configure_classes(__HORDE_CLASSES)
+            }
+            fn on_start() -> Result<(), String> {
+                $crate::runtime::on_start_classes(__HORDE_CLASSES)
+            }
+            fn run_task(index: u32) -> Result<(), String> {
+                $crate::runtime::run_task_classes(__HORDE_CLASSES, index)
+            }
+            fn on_stop() -> Result<(), String> {
+                $crate::runtime::on_stop_classes(__HORDE_CLASSES)
             }
         }
 

@@ -67,17 +67,30 @@ fn seconds_to_ms(seconds: f64) -> u64 {
 
 type TaskFn<S> = fn(&mut S) -> TaskResult;
 
-/// A scenario's task table, wait time and default host.
+/// A scenario's task table, wait time and default host; with several user
+/// classes (`export_scenario!(Shopper, Admin)`), also its class's name and
+/// share of the users.
 pub struct Config<S> {
     tasks: Vec<(String, u32, TaskFn<S>)>,
     wait: WaitTime,
     default_host: Option<String>,
     defaults: Vec<(String, String)>,
+    class_name: Option<String>,
+    weight: Option<u32>,
+    fixed_count: Option<u32>,
 }
 
 impl<S> Default for Config<S> {
     fn default() -> Self {
-        Config { tasks: Vec::new(), wait: no_wait(), default_host: None, defaults: Vec::new() }
+        Config {
+            tasks: Vec::new(),
+            wait: no_wait(),
+            default_host: None,
+            defaults: Vec::new(),
+            class_name: None,
+            weight: None,
+            fixed_count: None,
+        }
     }
 }
 
@@ -123,6 +136,29 @@ impl<S> Config<S> {
     /// A pass/fail threshold in k6 syntax, e.g. `http_req_duration: p(95)<200`.
     pub fn threshold(self, threshold: &str) -> Self {
         self.option("threshold", threshold)
+    }
+
+    /// With several user classes: this class's share of the users
+    /// (Locust's `weight`, default 1): weights 3 and 1 give 3 of every 4
+    /// users to the first.
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weight = Some(weight);
+        self
+    }
+
+    /// With several user classes: exactly `count` users of this class,
+    /// started before the weighted ones (Locust's `fixed_count`); the
+    /// closed model only.
+    pub fn fixed_count(mut self, count: u32) -> Self {
+        self.fixed_count = Some(count);
+        self
+    }
+
+    /// With several user classes: the class's name in the report and for
+    /// `--user-class` (default: the type's name, e.g. `Shopper`).
+    pub fn class_name(mut self, name: &str) -> Self {
+        self.class_name = Some(name.to_string());
+        self
     }
 }
 
@@ -198,5 +234,120 @@ pub mod runtime {
 
     pub fn on_stop<S: Scenario>() -> Result<(), String> {
         with_state::<S, _>(|s| s.on_stop()).map_err(|e| e.0)
+    }
+
+    /// One user class of a component that exports several
+    /// (`export_scenario!(A, B)`): its configuration and entry points.
+    pub struct Class {
+        configure: fn() -> (String, Option<u32>, Option<u32>, wit::Config),
+        on_start: fn() -> Result<(), String>,
+        run_task: fn(u32) -> Result<(), String>,
+        on_stop: fn() -> Result<(), String>,
+    }
+
+    fn class_configure<S: Scenario>() -> (String, Option<u32>, Option<u32>, wit::Config) {
+        let config = S::config();
+        let name = config.class_name.clone().unwrap_or_else(|| {
+            let full = std::any::type_name::<S>();
+            full.rsplit("::").next().unwrap_or(full).to_string()
+        });
+        (name, config.weight, config.fixed_count, configure::<S>())
+    }
+
+    /// The [`Class`] of scenario type `S`.
+    pub const fn class<S: Scenario>() -> Class {
+        Class {
+            configure: class_configure::<S>,
+            on_start: on_start::<S>,
+            run_task: run_task::<S>,
+            on_stop: on_stop::<S>,
+        }
+    }
+
+    /// `wait` as a class declaration's `wait=` value.
+    fn wait_text(wait: &wit::WaitTime) -> String {
+        match wait {
+            wit::WaitTime::None => "none".into(),
+            wit::WaitTime::Constant(ms) => format!("constant:{ms}"),
+            wit::WaitTime::Between(range) => format!("between:{}:{}", range.min_ms, range.max_ms),
+            wit::WaitTime::ConstantPacing(ms) => format!("pacing:{ms}"),
+            wit::WaitTime::ConstantThroughput(rate) => format!("throughput:{rate}"),
+        }
+    }
+
+    /// The component's configuration: every class's tasks one after the
+    /// other, each class declared as a `class` default naming its tasks'
+    /// indices, weight or fixed count, and wait; the classes' options and
+    /// thresholds together (each once).
+    pub fn configure_classes(classes: &[Class]) -> wit::Config {
+        let mut merged = wit::Config {
+            tasks: Vec::new(),
+            wait: wit::WaitTime::None,
+            default_host: None,
+            defaults: Vec::new(),
+        };
+        for (i, class) in classes.iter().enumerate() {
+            let (name, weight, fixed_count, config) = (class.configure)();
+            let first = merged.tasks.len();
+            merged.tasks.extend(config.tasks);
+            let indices: Vec<String> = (first..merged.tasks.len()).map(|i| i.to_string()).collect();
+            let mut declaration = format!("{name};tasks={}", indices.join(","));
+            if let Some(weight) = weight {
+                declaration += &format!(";weight={weight}");
+            }
+            if let Some(count) = fixed_count {
+                declaration += &format!(";fixed-count={count}");
+            }
+            declaration += &format!(";wait={}", wait_text(&config.wait));
+            if i == 0 {
+                merged.wait = config.wait;
+            }
+            merged.default_host = merged.default_host.or(config.default_host);
+            for pair in config.defaults {
+                if !merged.defaults.contains(&pair) {
+                    merged.defaults.push(pair);
+                }
+            }
+            merged.defaults.push(("class".into(), declaration));
+        }
+        merged
+    }
+
+    thread_local! {
+        static CLASS: std::cell::Cell<Option<(usize, u32)>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// This VU's class (by `control::user_class()`) and its first task's index.
+    fn current(classes: &[Class]) -> (usize, u32) {
+        if let Some(known) = CLASS.get() {
+            return known;
+        }
+        let mine = crate::control::user_class();
+        let mut first = 0u32;
+        let mut found = (0, 0);
+        for (i, class) in classes.iter().enumerate() {
+            let (name, _, _, config) = (class.configure)();
+            if Some(&name) == mine.as_ref() {
+                found = (i, first);
+                break;
+            }
+            first += config.tasks.len() as u32;
+        }
+        CLASS.set(Some(found));
+        found
+    }
+
+    pub fn on_start_classes(classes: &[Class]) -> Result<(), String> {
+        (classes[current(classes).0].on_start)()
+    }
+
+    pub fn run_task_classes(classes: &[Class], index: u32) -> Result<(), String> {
+        let (class, first) = current(classes);
+        let local = index.checked_sub(first).ok_or_else(|| format!("no task at index {index}"))?;
+        (classes[class].run_task)(local)
+    }
+
+    pub fn on_stop_classes(classes: &[Class]) -> Result<(), String> {
+        (classes[current(classes).0].on_stop)()
     }
 }
