@@ -120,6 +120,16 @@ async fn user_class_picks_classes_and_names_the_ones_there_are() {
     run.user_classes = vec!["Guest".into()];
     let error = format!("{:#}", horde::run(&run).await.unwrap_err());
     assert!(error.contains("it declares: Shopper, Admin"), "{error}");
+    run.user_classes = vec!["admin".into()];
+    let error = format!("{:#}", horde::run(&run).await.unwrap_err());
+    assert!(error.contains("did you mean Admin?"), "{error}");
+    // A threshold on a class the run does not have would never match.
+    run.user_classes = Vec::new();
+    run.thresholds = vec![Threshold::parse("http_reqs{user_class:admin}: count>5").unwrap()];
+    let error = format!("{:#}", horde::run(&run).await.unwrap_err());
+    assert!(error.contains("did you mean Admin?"), "{error}");
+    run.thresholds = Vec::new();
+    assert!(Threshold::parse("iterations{user_class:Admin}: count>5").is_err());
     // A fixed count means nothing to an arrival rate: refused, with the way out.
     run.user_classes = Vec::new();
     run.rate = Some(50.0);
@@ -155,11 +165,18 @@ async fn the_open_model_runs_arrivals_on_vus_of_their_class() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_deal_classes_out_as_one_process_does() {
     // Four segments of 12 users, run in one process against one target:
-    // one admin in all (in segment 1), 11 shoppers.
+    // one admin in all (in segment 1), 11 shoppers; of 2 users, 1 and 1
+    // (the admin's VU 1 is segment 1's whatever the count).
+    for (users, shoppers) in [(12, 11), (2, 1)] {
+        four_segments_deal(users, shoppers).await;
+    }
+}
+
+async fn four_segments_deal(users_in_all: u32, shoppers: u32) {
     let target = DemoTarget::start(false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut whole = config(guests::RUST_CLASSES, &target.url(), dir.path());
-    whole.users = 12;
+    whole.users = users_in_all;
     whole.spawn_rate = 1000.0;
     whole.run_time = Some(std::time::Duration::from_secs(2));
     let part = |i: u32| {
@@ -175,7 +192,11 @@ async fn segments_deal_classes_out_as_one_process_does() {
             users[i] += class.users.unwrap();
         }
     }
-    assert_eq!(users, [11, 1]);
+    assert_eq!(users, [shoppers, 1], "{users_in_all} users");
     let logins = target.served.logins();
-    assert_eq!((logins.len(), admins(&logins)), (12, 1), "{logins:?}");
+    assert_eq!(
+        (logins.len(), admins(&logins)),
+        (users_in_all as usize, 1),
+        "{logins:?}"
+    );
 }

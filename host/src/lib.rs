@@ -272,15 +272,21 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     .map_err(bad_input)?;
     if matches!(config.load_model(), cli::LoadModel::Open { .. }) {
         classes.check_open_model().map_err(bad_input)?;
-    } else if let Some(limit) = classes.user_limit()
-        && u64::from(config.vu_capacity()) > limit
-    {
-        eprintln!(
-            "warning: only fixed-count user classes run, {limit} users in all; the other {} \
-             users asked for are not started",
-            u64::from(config.vu_capacity()) - limit
-        );
+    } else if classes.user_limit().is_some() {
+        let capacity = config.vu_capacity();
+        let dealt: u32 = classes.users_of(capacity, config.segment).iter().sum();
+        if capacity > dealt {
+            eprintln!(
+                "warning: only fixed-count user classes run; {} of the {capacity} users asked \
+                 for {} not started",
+                capacity - dealt,
+                if capacity - dealt == 1 { "is" } else { "are" }
+            );
+        }
     }
+    classes
+        .check_thresholds(&config.thresholds)
+        .map_err(bad_input)?;
 
     // Segments must agree on the shuffled order without talking: their
     // default seed is fixed.

@@ -277,6 +277,18 @@ impl Threshold {
                 }
             }
         }
+        // Iterations are counted for the run as a whole: no event carries them.
+        if matches!(metric, Metric::Iterations | Metric::DroppedIterations)
+            && selector != Selector::default()
+        {
+            return Err(bad(
+                source,
+                &format!(
+                    "{metric_name} counts the whole run's iterations and takes no selector; \
+                     select requests instead, e.g. http_reqs{{user_class:Admin}}"
+                ),
+            ));
+        }
         let conditions = conditions_text
             .split(',')
             .filter(|c| !c.trim().is_empty())
@@ -322,6 +334,14 @@ impl Threshold {
     /// by it (`Stats::track_tags`).
     pub fn tag_key(&self) -> Option<&str> {
         self.selector.tag.as_ref().map(|(key, _)| key.as_str())
+    }
+
+    /// The tag (key, value) this threshold selects on, if any.
+    pub fn tag(&self) -> Option<(&str, &str)> {
+        self.selector
+            .tag
+            .as_ref()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
     }
 
     /// Entries passing `keep`, merged: among those with the selected tag

@@ -135,6 +135,8 @@ pub struct RunConfig {
     pub segment: Segment,
     /// `--start-at`: when the load starts.
     pub start_at: Option<std::time::SystemTime>,
+    /// The whole run's [`RunConfig::settings`], kept when a segment took its share.
+    pub whole_settings: Option<String>,
     pub json: Option<PathBuf>,
     /// Locust's CSV files under this prefix, with a history row per name when `csv_full_history`.
     pub csv: Option<PathBuf>,
@@ -185,6 +187,7 @@ impl RunConfig {
             breakdown: Vec::new(),
             segment: Segment::WHOLE,
             start_at: None,
+            whole_settings: None,
             json: None,
             csv: None,
             csv_full_history: false,
@@ -536,6 +539,7 @@ impl RunConfig {
     /// users, stage targets, VU pools and shared iterations are split so the
     /// segments add up to the whole; rates are scaled by the segment's width.
     pub fn apply_segment(&mut self) {
+        self.whole_settings = Some(self.settings());
         let segment = self.segment;
         if segment.is_whole() {
             return;
@@ -571,6 +575,18 @@ impl RunConfig {
             }
             LoadModel::Open { max_vus, .. } => max_vus,
         }
+    }
+
+    /// The load as result files compare it: model, iterations, run time.
+    pub fn settings(&self) -> String {
+        let mut text = self.load_model().describe();
+        if let Some(n) = self.iterations {
+            text += &format!("; {n} iterations");
+        }
+        if let Some(limit) = self.run_limit() {
+            text += &format!("; run time {}", humantime::format_duration(limit));
+        }
+        text
     }
 
     /// How long the run lasts at most: --run-time, else the stages' total.

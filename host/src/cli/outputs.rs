@@ -23,6 +23,10 @@ pub struct OutputArgs {
     /// range; opens offline) to this file.
     #[arg(long = "html", value_name = "PATH")]
     pub html: Option<PathBuf>,
+    /// Write a result file (each second's requests as HDR histograms, checks, metrics) that
+    /// `horde merge` combines exactly with the files of the run's other execution segments.
+    #[arg(long = "out", value_name = "PATH")]
+    pub out: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics during the run, e.g. 127.0.0.1:9646
     /// (port 0 picks a free one). After the run it waits up to 30 s for one last scrape.
     #[arg(long = "prometheus", value_name = "ADDR")]
@@ -50,6 +54,8 @@ pub const DEFAULT_WEB: &str = "127.0.0.1:8089";
 #[derive(Debug, Clone, Default)]
 pub struct Outputs {
     pub html: Option<PathBuf>,
+    /// `--out`: the result file for `horde merge`.
+    pub out: Option<PathBuf>,
     pub prometheus: Option<SocketAddr>,
     pub web: Option<SocketAddr>,
     /// Required by the web UI's every request when set.
@@ -84,6 +90,7 @@ impl OutputArgs {
         };
         Ok(Outputs {
             html: self.html.clone(),
+            out: self.out.clone(),
             prometheus,
             web,
             web_token,

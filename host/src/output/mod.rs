@@ -9,6 +9,7 @@ pub mod json;
 pub mod live;
 pub mod plan;
 pub mod prometheus;
+pub mod result_file;
 pub mod server;
 pub mod summary;
 pub mod web;

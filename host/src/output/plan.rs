@@ -40,6 +40,9 @@ impl Outputs {
         if let Some(path) = &config.outputs.html {
             super::json::check_file_writable(path, "--html", "report.html")?;
         }
+        if let Some(path) = &config.outputs.out {
+            super::json::check_file_writable(path, "--out", "run.horde")?;
+        }
         // Created first: this checks the CSV files can be written.
         let csv = config
             .csv
@@ -118,6 +121,26 @@ impl Outputs {
             sinks.push(Box::new(super::html::HtmlReport::create(
                 path.clone(),
                 meta.clone(),
+            )?));
+        }
+        if let Some(path) = &config.outputs.out {
+            let header = super::result_file::Header {
+                format: super::result_file::FORMAT.into(),
+                version: super::result_file::VERSION,
+                horde_version: env!("CARGO_PKG_VERSION").into(),
+                scenario: meta.scenario.clone(),
+                sha256: sha256.to_string(),
+                segment: (!config.segment.is_whole()).then(|| config.segment.to_string()),
+                settings: config
+                    .whole_settings
+                    .clone()
+                    .unwrap_or_else(|| config.settings()),
+                thresholds: config.thresholds.iter().map(|t| t.source.clone()).collect(),
+                started_at: humantime::format_rfc3339_millis(meta.started_at).to_string(),
+                command_line: config.command_line.clone(),
+            };
+            sinks.push(Box::new(super::result_file::ResultFile::create(
+                path, &header,
             )?));
         }
         if let Some(metrics) = &self.metrics {

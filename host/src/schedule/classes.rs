@@ -105,9 +105,22 @@ impl UserClasses {
                 .join(", ")
         };
         for name in picked {
-            if !classes.iter().any(|c| c.name.as_deref() == Some(name)) {
+            if name.is_empty() {
                 bail!(
-                    "--user-class {name}: the scenario has no such user class; it declares: {}",
+                    "--user-class: an empty class name (a stray comma?); give names such as \
+                     --user-class {}",
+                    names(&classes)
+                );
+            }
+            if !classes.iter().any(|c| c.name.as_deref() == Some(name)) {
+                let close = classes
+                    .iter()
+                    .filter_map(|c| c.name.as_deref())
+                    .find(|n| n.eq_ignore_ascii_case(name))
+                    .map(|n| format!(" (names are case-sensitive: did you mean {n}?)"))
+                    .unwrap_or_default();
+                bail!(
+                    "--user-class {name}: the scenario has no such user class{close}; it declares: {}",
                     names(&classes)
                 );
             }
@@ -202,6 +215,37 @@ impl UserClasses {
         let position = slot - self.fixed_total - 1;
         (!self.rotation.is_empty())
             .then(|| self.rotation[(position % self.rotation.len() as u64) as usize])
+    }
+
+    /// Refuse a threshold that selects a user class the run does not have
+    /// (`{user_class:admin}` for `Admin` would never match a request).
+    pub fn check_thresholds(&self, thresholds: &[crate::thresholds::Threshold]) -> Result<()> {
+        let names: Vec<&str> = self
+            .classes
+            .iter()
+            .filter_map(|c| c.name.as_deref())
+            .collect();
+        for threshold in thresholds {
+            if let Some((CLASS_TAG, value)) = threshold.tag()
+                && !names.contains(&value)
+            {
+                let close = names.iter().find(|n| n.eq_ignore_ascii_case(value));
+                bail!(
+                    "threshold {:?} selects user class {value:?}, which this run does not have{}; \
+                     its classes: {}",
+                    threshold.source,
+                    close
+                        .map(|n| format!(" (did you mean {n}?)"))
+                        .unwrap_or_default(),
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The most users that can run when only fixed-count classes do (their

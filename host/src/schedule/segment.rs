@@ -144,15 +144,21 @@ impl Segment {
     /// 6, 10, ... Ids are unique across segments that share a denominator
     /// (the `I/N` form always does), however often VUs come and go.
     pub fn vu_id(&self, local: u32) -> u32 {
-        let (a, b) = (self.start.denominator, self.end.denominator);
-        let denominator = a / gcd(a, b) * b;
-        // Both ends over the common denominator.
-        let scale = |f: Fraction| f.numerator * (denominator / f.denominator);
-        let (first, last) = (scale(self.start), scale(self.end));
+        let (denominator, first, last) = self.stripe();
         let slots = (last - first).max(1);
         let index = u64::from(local.max(1) - 1);
         let id = (index / slots) * denominator + first + index % slots + 1;
         u32::try_from(id).unwrap_or(u32::MAX)
+    }
+
+    /// (D, first, last): the segment owns the ids whose (id - 1) mod D is
+    /// in first..last, D being the common denominator of its ends.
+    fn stripe(&self) -> (u64, u64, u64) {
+        let (a, b) = (self.start.denominator, self.end.denominator);
+        let denominator = a / gcd(a, b) * b;
+        // Both ends over the common denominator.
+        let scale = |f: Fraction| f.numerator * (denominator / f.denominator);
+        (denominator, scale(self.start), scale(self.end))
     }
 
     /// This segment's part of a count: floor(end*x) - floor(start*x), so
@@ -161,9 +167,18 @@ impl Segment {
         self.end.of(x) - self.start.of(x)
     }
 
-    /// This segment's part of a VU count (as [`Segment::part`]).
+    /// This segment's part of a VU count: how many of the run's VUs 1 ..=
+    /// `users` have ids it owns (see [`Segment::vu_id`]). The segments of
+    /// one denominator add up to `users` exactly, and each keeps the same
+    /// VUs whatever the count (VU 1 is always in the first segment), so user
+    /// classes are dealt out as one process deals them.
     pub fn users(&self, users: u32) -> u32 {
-        self.part(u64::from(users)) as u32
+        let (denominator, first, last) = self.stripe();
+        let users = u64::from(users);
+        let rest = (users % denominator)
+            .saturating_sub(first)
+            .min(last - first);
+        (users / denominator * (last - first) + rest) as u32
     }
 
     /// The first of this segment's share of `x` (0-based): its part is
@@ -219,6 +234,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn segments_keep_the_users_whose_ids_they_own() {
+        for n in 1..=7u32 {
+            let segments: Vec<Segment> = (1..=n)
+                .map(|i| Segment::parse(&format!("{i}/{n}")).unwrap())
+                .collect();
+            for users in 0..60 {
+                let parts: Vec<u32> = segments.iter().map(|s| s.users(users)).collect();
+                assert_eq!(parts.iter().sum::<u32>(), users, "{n} segments of {users}");
+                // Each segment's VUs are exactly the run's VUs 1..=users it owns.
+                for (s, &part) in segments.iter().zip(&parts) {
+                    let ids: Vec<u32> = (1..=part).map(|l| s.vu_id(l)).collect();
+                    assert!(ids.iter().all(|&id| id <= users), "{s} of {users}: {ids:?}");
+                }
+            }
+        }
+        // VU 1 is the first segment's, whatever the count.
+        let second = Segment::parse("2/4").unwrap();
+        assert_eq!((second.users(1), second.users(2)), (0, 1));
+        assert_eq!(Segment::parse("1/4").unwrap().users(1), 1);
     }
 
     #[test]

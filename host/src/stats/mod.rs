@@ -3,6 +3,7 @@
 //! the shards into HDR histograms once a second and at the end.
 
 mod in_flight;
+mod merge;
 mod report;
 mod tags;
 mod tick;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 pub use in_flight::{ABANDONED, InFlight};
+pub use merge::Merger;
 pub use report::{
     Aggregate, CheckCount, CounterValue, CustomMetrics, ErrorCount, GaugeSummary, LatencySummary,
     NameStats, Report, TimelinePoint, TrendSummary,

@@ -23,6 +23,11 @@ pub struct WindowEntry {
     pub failures: u64,
     /// Response bytes.
     pub bytes: u64,
+    /// Stream messages sent and received.
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    /// (status, responses), in the order first seen.
+    pub statuses: Vec<(u16, u64)>,
 }
 
 impl Default for WindowEntry {
@@ -38,6 +43,9 @@ impl WindowEntry {
             corrected_us: None,
             failures: 0,
             bytes: 0,
+            messages_sent: 0,
+            messages_received: 0,
+            statuses: Vec::new(),
         }
     }
 
@@ -46,8 +54,9 @@ impl WindowEntry {
         self.add_parts(
             &other.latency_us,
             other.corrected_us.as_ref(),
-            other.failures,
-            other.bytes,
+            [other.failures, other.bytes],
+            [other.messages_sent, other.messages_received],
+            &other.statuses,
         );
     }
 
@@ -56,8 +65,9 @@ impl WindowEntry {
         self.add_parts(
             &entry.latency_us,
             entry.corrected_us.as_ref(),
-            entry.failures,
-            entry.bytes,
+            [entry.failures, entry.bytes],
+            [entry.messages_sent, entry.messages_received],
+            &entry.statuses,
         );
     }
 
@@ -65,8 +75,9 @@ impl WindowEntry {
         &mut self,
         latency_us: &Histogram<u64>,
         corrected_us: Option<&Histogram<u64>>,
-        failures: u64,
-        bytes: u64,
+        [failures, bytes]: [u64; 2],
+        [sent, received]: [u64; 2],
+        statuses: &[(u16, u64)],
     ) {
         let _ = self.latency_us.add(latency_us);
         if let Some(corrected) = corrected_us {
@@ -77,6 +88,24 @@ impl WindowEntry {
         }
         self.failures = self.failures.saturating_add(failures);
         self.bytes = self.bytes.saturating_add(bytes);
+        self.messages_sent = self.messages_sent.saturating_add(sent);
+        self.messages_received = self.messages_received.saturating_add(received);
+        for &(status, count) in statuses {
+            super::add_status(&mut self.statuses, status, count);
+        }
+    }
+
+    /// As the entry the aggregate keeps (merging windows from files).
+    pub(crate) fn to_entry(&self) -> Entry {
+        Entry {
+            latency_us: self.latency_us.clone(),
+            failures: self.failures,
+            bytes: self.bytes,
+            messages_sent: self.messages_sent,
+            messages_received: self.messages_received,
+            corrected_us: self.corrected_us.clone(),
+            statuses: self.statuses.clone(),
+        }
     }
 
     /// Requests in the window.
@@ -103,11 +132,15 @@ pub struct Delta {
     pub counters: BTreeMap<String, f64>,
     /// Custom gauges set in the window: name -> the last value.
     pub gauges: BTreeMap<String, f64>,
+    /// Custom gauges set in the window: name -> (min, max) of the values set.
+    pub gauge_ranges: BTreeMap<String, (f64, f64)>,
     /// Custom trends: name -> values in thousandths.
     pub trends: BTreeMap<String, Histogram<u64>>,
     /// Iterations started, and arrivals dropped (open model), in the window.
     pub iterations: u64,
     pub dropped_iterations: u64,
+    /// Requests by tracked tag value: (key, value, type, name) -> requests.
+    pub tagged: BTreeMap<super::tags::TagKey, WindowEntry>,
 }
 
 impl Delta {
@@ -145,6 +178,17 @@ impl Delta {
                 latest_gauge.insert(name.clone(), gauge.at);
                 self.gauges.insert(name.clone(), gauge.last);
             }
+            let range = self
+                .gauge_ranges
+                .entry(name.clone())
+                .or_insert((gauge.min, gauge.max));
+            *range = (range.0.min(gauge.min), range.1.max(gauge.max));
+        }
+        for (key, entry) in &shard.tagged {
+            self.tagged
+                .entry(key.clone())
+                .or_default()
+                .add_recorded(entry);
         }
         for (name, values) in &shard.trends {
             let _ = self
