@@ -106,3 +106,49 @@ async fn start_at_holds_the_load_until_its_moment() {
         outcome.report.duration_s
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_segments_merged_equal_one_process() {
+    // The same load twice against one target: once whole, once as four
+    // segments with result files, merged by `horde merge`'s code.
+    let target = DemoTarget::start(false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut whole = config(guests::RUST_DATA, &target.url(), dir.path());
+    whole.feeds = vec![users_feed(";strategy=sequential")];
+    whole.users = 8;
+    whole.spawn_rate = 100.0;
+    whole.iterations = Some(1000);
+    let one = horde::run(&whole).await.unwrap();
+    let mut parts = Vec::new();
+    for i in 1..=4 {
+        parts.push(dir.path().join(format!("part-{i}.horde")));
+    }
+    let part = |i: usize| {
+        let mut run = whole.clone();
+        run.segment = Segment::parse(&format!("{i}/4")).unwrap();
+        run.outputs.out = Some(parts[i - 1].clone());
+        async move { horde::run(&run).await.unwrap() }
+    };
+    let (a, b, c, d) = tokio::join!(part(1), part(2), part(3), part(4));
+    assert!([a, b, c, d].iter().all(|o| o.clean()));
+    let merged = horde::merge::merge(&horde::merge::MergeRequest {
+        files: parts,
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(merged.partial.is_none(), "{:?}", merged.partial);
+    assert_eq!(merged.exit_code(), 0);
+    let counts = |report: &horde::stats::Report| -> Vec<(String, String, u64)> {
+        report
+            .stats
+            .iter()
+            .map(|s| (s.request_type.clone(), s.name.clone(), s.count))
+            .collect()
+    };
+    assert_eq!(merged.report.iterations, 1000);
+    assert_eq!(one.report.iterations, 1000);
+    assert_eq!(counts(&merged.report), counts(&one.report));
+    assert_eq!(merged.report.total.count, one.report.total.count);
+    assert_eq!(merged.report.users, 8);
+    assert_eq!(merged.report.merged.len(), 4);
+}

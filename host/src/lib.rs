@@ -11,6 +11,7 @@ pub mod demo;
 pub mod descriptors;
 pub mod engine;
 pub mod guest_log;
+pub mod merge;
 pub mod output;
 pub mod policy;
 pub mod prepare;
@@ -66,6 +67,9 @@ pub struct RunOutcome {
     /// The web UI (`--web`), still serving the final results; it stops when
     /// dropped (the binary keeps it until Ctrl-C).
     pub web: Option<Arc<output::web::WebServer>>,
+    /// `horde merge`: what the results miss (a segment that is missing or
+    /// whose process died). Such results do not pass: exit code 1 at best.
+    pub partial: Option<String>,
 }
 
 /// How a finished run is judged.
@@ -114,6 +118,15 @@ impl RunOutcome {
     /// failure or exception fails the run (as in Locust), and so does a run
     /// whose VUs were cut without one request recorded.
     pub fn judgement(&self) -> Judgement {
+        let judgement = self.judgement_of_results();
+        if judgement == Judgement::Passed && self.partial.is_some() {
+            Judgement::Failures
+        } else {
+            judgement
+        }
+    }
+
+    fn judgement_of_results(&self) -> Judgement {
         if self.misuse.is_some() {
             Judgement::BadInput
         } else if !self.report.thresholds.is_empty() {
@@ -440,6 +453,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         report_error: None,
         base_url: run.base_url.as_ref().map(|url| url.to_string()),
         web: None,
+        partial: None,
     };
     reserve.release();
     let mut sinks = monitored.sinks;

@@ -46,6 +46,10 @@ fn main() -> ExitCode {
                 horde::run(&config).await
             }
             Command::Demo(args) => demo(*args).await,
+            Command::Merge(args) => args
+                .request()
+                .map_err(|e| anyhow::anyhow!(BadInput(format!("{e:#}"))))
+                .and_then(|request| horde::merge::merge(&request)),
             Command::Cache { .. } => unreachable!("handled before the runtime starts"),
         }
     });
@@ -54,6 +58,12 @@ fn main() -> ExitCode {
             println!("{}", horde::output::summary::render(&outcome.report));
             if let Some(reason) = &outcome.stop_reason {
                 eprintln!("run ended: {}", horde::output::printable(reason));
+            }
+            if let Some(partial) = &outcome.partial {
+                eprintln!(
+                    "warning: the merged results are not the whole run: {}",
+                    horde::output::printable(partial)
+                );
             }
             if outcome.interrupted_users > 0 {
                 eprintln!(
@@ -109,7 +119,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<RunOutcome> {
         max_vus: None,
         pre_vus: None,
         max_queue_time: None,
-        thresholds: Vec::new(),
+        thresholds: args.thresholds.clone(),
         allow_hosts: Vec::new(),
         vars: args.vars.clone(),
         data: args.data.clone(),

@@ -146,6 +146,9 @@ pub struct DemoArgs {
     /// Run only this execution segment (I/N or START:END), as with `horde run`.
     #[arg(long = "segment", value_name = "I/N|START:END")]
     pub segment: Option<String>,
+    /// A pass/fail threshold (repeatable), as with `horde run`.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
     /// How long to run.
     #[arg(short = 't', long = "run-time", default_value = "10s")]
     pub run_time: String,
@@ -160,4 +163,46 @@ pub struct DemoArgs {
     /// No live progress; only the final summary.
     #[arg(long = "quiet", short = 'q')]
     pub quiet: bool,
+}
+
+/// Options of `horde merge`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MergeArgs {
+    /// Result files written by `horde run --out`, one per execution segment.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// A threshold on the merged results (repeatable), besides the run's own, which every
+    /// file records; k6 syntax, as with `horde run`.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Write the merged report as JSON to this file.
+    #[arg(long = "json", value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write Locust's CSV files of the merged run under this prefix.
+    #[arg(long = "csv", value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+    /// With --csv: a history row per request name each second.
+    #[arg(long = "csv-full-history", requires = "csv")]
+    pub csv_full_history: bool,
+    /// Write the merged run's self-contained HTML report to this file.
+    #[arg(long = "html", value_name = "PATH")]
+    pub html: Option<PathBuf>,
+}
+
+impl MergeArgs {
+    /// The request, thresholds parsed (a bad one is the user's to fix).
+    pub fn request(&self) -> anyhow::Result<crate::merge::MergeRequest> {
+        Ok(crate::merge::MergeRequest {
+            files: self.files.clone(),
+            thresholds: self
+                .thresholds
+                .iter()
+                .map(|t| crate::thresholds::Threshold::parse(t).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<_>>()?,
+            json: self.json.clone(),
+            csv: self.csv.clone(),
+            csv_full_history: self.csv_full_history,
+            html: self.html.clone(),
+        })
+    }
 }

@@ -18,7 +18,7 @@ mod args;
 mod outputs;
 mod values;
 
-pub use args::{DemoArgs, RunArgs};
+pub use args::{DemoArgs, MergeArgs, RunArgs};
 pub use outputs::{OutputArgs, Outputs, parse_listen_address};
 
 pub use values::{
@@ -43,6 +43,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Start a built-in target on 127.0.0.1 and run the embedded example scenario against it.
     Demo(Box<DemoArgs>),
+    /// Merge the result files of a run's execution segments (`horde run --segment I/N --out
+    /// FILE`) into the whole run's report, percentiles exact; thresholds decide the exit code.
+    Merge(Box<MergeArgs>),
     /// Show the compiled-component cache (folder, entries, size, cap), or clear it.
     Cache {
         #[command(subcommand)]
@@ -68,6 +71,7 @@ where
     match Cli::try_parse_from(argv)?.command {
         Command::Run(args) => Ok(*args),
         Command::Demo(_) => bail!("expected `horde run` arguments, got `horde demo`"),
+        Command::Merge(_) => bail!("expected `horde run` arguments, got `horde merge`"),
         Command::Cache { .. } => bail!("expected `horde run` arguments, got `horde cache`"),
     }
 }

@@ -29,7 +29,7 @@ fn clock(d: Duration) -> String {
 }
 
 /// The p95 of a tick's window, in milliseconds (None if it had no request).
-fn window_p95_ms(tick: &Tick) -> Option<f64> {
+pub(crate) fn window_p95_ms(tick: &Tick) -> Option<f64> {
     let all = &tick.window.all;
     (all.count() > 0).then(|| all.latency_us.value_at_quantile(0.95) as f64 / 1000.0)
 }

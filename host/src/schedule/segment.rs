@@ -133,6 +133,16 @@ impl Segment {
         }
     }
 
+    /// True when the two segments share a part of the run.
+    pub fn overlaps(&self, other: &Segment) -> bool {
+        self.start.less_than(other.end) && other.start.less_than(self.end)
+    }
+
+    /// Where the segment starts, as a number in 0..1.
+    pub fn start_f64(&self) -> f64 {
+        self.start.numerator as f64 / self.start.denominator as f64
+    }
+
     /// True for the whole run.
     pub fn is_whole(&self) -> bool {
         self.start.numerator == 0 && self.end.numerator == self.end.denominator

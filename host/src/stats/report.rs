@@ -207,6 +207,9 @@ pub struct Report {
     /// per class are in `breakdown.user_class`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub user_classes: Vec<crate::schedule::classes::ClassReport>,
+    /// `horde merge`: the result files merged into this report.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<crate::merge::MergedFile>,
 }
 
 /// What happened during one second of the run.
@@ -565,6 +568,7 @@ impl Aggregate {
             breakdown: super::tags::breakdown(&self.tagged, stats_of, merge_into),
             segment: None,
             user_classes: Vec::new(),
+            merged: Vec::new(),
             total: stats_of("", "Aggregated", &all),
             stats,
             errors,

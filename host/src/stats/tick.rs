@@ -208,6 +208,56 @@ impl Delta {
     }
 }
 
+impl Delta {
+    /// Add `other`, a window of the same second recorded elsewhere (another
+    /// execution segment): requests, messages, counts and histograms add
+    /// up; a gauge keeps `other`'s value, its range widens.
+    pub fn merge(&mut self, other: &Delta) {
+        for (key, entry) in &other.entries {
+            self.entries.entry(key.clone()).or_default().merge(entry);
+        }
+        self.all.merge(&other.all);
+        let add = |into: &mut u64, n: u64| *into = into.saturating_add(n);
+        for (key, n) in &other.errors {
+            add(self.errors.entry(key.clone()).or_default(), *n);
+        }
+        for (key, n) in &other.exceptions {
+            add(self.exceptions.entry(key.clone()).or_default(), *n);
+        }
+        for (name, (passes, fails)) in &other.checks {
+            let counts = self.checks.entry(name.clone()).or_default();
+            add(&mut counts.0, *passes);
+            add(&mut counts.1, *fails);
+        }
+        for (name, value) in &other.counters {
+            let total = self.counters.entry(name.clone()).or_insert(0.0);
+            *total = super::saturating_sum(*total, *value);
+        }
+        for (name, value) in &other.gauges {
+            self.gauges.insert(name.clone(), *value);
+        }
+        for (name, (min, max)) in &other.gauge_ranges {
+            let range = self
+                .gauge_ranges
+                .entry(name.clone())
+                .or_insert((*min, *max));
+            *range = (range.0.min(*min), range.1.max(*max));
+        }
+        for (name, values) in &other.trends {
+            let _ = self
+                .trends
+                .entry(name.clone())
+                .or_insert_with(new_histogram)
+                .add(values);
+        }
+        for (key, entry) in &other.tagged {
+            self.tagged.entry(key.clone()).or_default().merge(entry);
+        }
+        add(&mut self.iterations, other.iterations);
+        add(&mut self.dropped_iterations, other.dropped_iterations);
+    }
+}
+
 /// The run's running totals at a tick.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Totals {

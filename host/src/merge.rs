@@ -1,0 +1,389 @@
+//! `horde merge`: combine the result files of a run's execution segments
+//! (`horde run --segment I/N --out part-I.horde`) into the report of the
+//! whole run. Windows of the same second are added up exactly (HDR
+//! histograms with the same settings add without loss), so percentiles are
+//! those of one process that saw every sample; thresholds are evaluated on
+//! the merged data, with `horde run`'s exit codes. Files of other scenarios
+//! or load settings, and segments that overlap, are refused; a segment that
+//! is missing, or whose process died (no `end` record), is reported and the
+//! merge does not pass.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+use crate::output::Sink;
+use crate::output::result_file::{self, ReadFile};
+use crate::schedule::segment::Segment;
+use crate::stats::{Delta, Merger, Tick, TimelinePoint, Totals};
+use crate::thresholds::Threshold;
+use crate::{BadInput, CompileSource, RunOutcome};
+
+/// What `horde merge` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct MergeRequest {
+    pub files: Vec<PathBuf>,
+    /// Thresholds besides the run's own (which every file records).
+    pub thresholds: Vec<Threshold>,
+    pub json: Option<PathBuf>,
+    pub csv: Option<PathBuf>,
+    pub csv_full_history: bool,
+    pub html: Option<PathBuf>,
+}
+
+/// One merged file, as the JSON's `merged[]` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MergedFile {
+    pub file: String,
+    /// The execution segment it ran ("0:1" for the whole run).
+    pub segment: String,
+    /// Seconds of results it holds.
+    pub seconds: usize,
+    /// False when its process died before the end (no `end` record).
+    pub complete: bool,
+    pub stop_reason: Option<String>,
+}
+
+fn bad(message: String) -> anyhow::Error {
+    anyhow::anyhow!(BadInput(message))
+}
+
+/// Check the files belong together; the segments' total width and the
+/// lines saying what is missing.
+fn check(files: &[ReadFile]) -> Result<Vec<String>> {
+    let first = &files[0];
+    for file in &files[1..] {
+        let (a, b) = (&first.header, &file.header);
+        if a.sha256 != b.sha256 {
+            bail!(bad(format!(
+                "{} ran scenario {} (sha256 {}), but {} ran {} (sha256 {}): merge only the \
+                 segments of one run",
+                first.path.display(),
+                a.scenario,
+                &a.sha256[..12.min(a.sha256.len())],
+                file.path.display(),
+                b.scenario,
+                &b.sha256[..12.min(b.sha256.len())],
+            )));
+        }
+        if a.settings != b.settings {
+            bail!(bad(format!(
+                "{} and {} ran different loads ({:?} and {:?}): each segment must be started \
+                 with the same load flags, only --segment differing",
+                first.path.display(),
+                file.path.display(),
+                a.settings,
+                b.settings
+            )));
+        }
+    }
+    let mut spans: Vec<(Segment, &ReadFile)> = Vec::new();
+    for file in files {
+        let segment = match &file.header.segment {
+            Some(text) => Segment::parse(text).map_err(|e| {
+                bad(format!(
+                    "{}: segment {text:?} in its header: {e:#}",
+                    file.path.display()
+                ))
+            })?,
+            None => Segment::WHOLE,
+        };
+        if let Some((other, with)) = spans.iter().find(|(s, _)| s.overlaps(&segment)) {
+            bail!(bad(format!(
+                "{} (segment {segment}) and {} (segment {other}) ran overlapping parts of the \
+                 run: give each process its own --segment (1/N ... N/N), and each file once",
+                file.path.display(),
+                with.path.display()
+            )));
+        }
+        spans.push((segment, file));
+    }
+    let mut notes = Vec::new();
+    let covered: f64 = spans.iter().map(|(s, _)| s.width()).sum();
+    if covered < 1.0 - 1e-9 {
+        spans.sort_by(|a, b| a.0.start_f64().total_cmp(&b.0.start_f64()));
+        let names: Vec<String> = spans.iter().map(|(s, _)| s.to_string()).collect();
+        notes.push(format!(
+            "the files cover {:.1}% of the run (segments {}): the segments of the rest are \
+             missing",
+            covered * 100.0,
+            names.join(", ")
+        ));
+    }
+    for file in files {
+        if file.end.is_none() {
+            notes.push(format!(
+                "{} ({}) has no end record after {} s: its process was killed or crashed; the \
+                 seconds it recorded are merged",
+                file.path.display(),
+                file.header.segment.as_deref().unwrap_or("whole run"),
+                file.seconds.len()
+            ));
+        }
+    }
+    Ok(notes)
+}
+
+/// Merge the files into one outcome, writing the outputs asked for.
+/// Errors wrap [`BadInput`] for files that cannot be merged.
+pub fn merge(request: &MergeRequest) -> Result<RunOutcome> {
+    if request.files.is_empty() {
+        bail!(bad(
+            "give the result files to merge: horde merge a.horde b.horde ...".into()
+        ));
+    }
+    let files: Vec<ReadFile> = request
+        .files
+        .iter()
+        .map(|path| result_file::read(path).map_err(|e| bad(format!("{e:#}"))))
+        .collect::<Result<_>>()?;
+    let notes = check(&files)?;
+    let header = &files[0].header;
+    let mut thresholds: Vec<Threshold> = Vec::new();
+    for file in &files {
+        for source in &file.header.thresholds {
+            if !thresholds.iter().any(|t| &t.source == source) {
+                thresholds.push(Threshold::parse(source).map_err(|e| {
+                    bad(format!(
+                        "{}: threshold {source:?}: {e}",
+                        file.path.display()
+                    ))
+                })?);
+            }
+        }
+    }
+    thresholds.extend(request.thresholds.iter().cloned());
+
+    let started_at =
+        humantime::parse_rfc3339(&header.started_at).unwrap_or_else(|_| SystemTime::now());
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(prefix) = &request.csv {
+        sinks.push(Box::new(crate::output::csv::CsvOutput::create(
+            prefix,
+            request.csv_full_history,
+        )?));
+    }
+    if let Some(path) = &request.html {
+        let meta = crate::output::html::RunMeta {
+            scenario: header.scenario.clone(),
+            sha256: header.sha256.clone(),
+            command_line: std::env::args().collect(),
+            model: header.settings.clone(),
+            host: None,
+            grants: Vec::new(),
+            started_at,
+        };
+        sinks.push(Box::new(crate::output::html::HtmlReport::create(
+            path.clone(),
+            meta,
+        )?));
+    }
+    if let Some(path) = &request.json {
+        crate::output::json::check_writable(path)?;
+    }
+
+    let mut merger = Merger::new(0);
+    let mut timeline = Vec::new();
+    let mut totals = Totals::default();
+    for (second, lines) in result_file::by_second(&files) {
+        let mut window = Delta::default();
+        let (mut users, mut elapsed) = (0u32, 0f64);
+        for (file, line) in lines {
+            let part = line
+                .window()
+                .map_err(|e| bad(format!("{} second {second}: {e:#}", file.path.display())))?;
+            window.merge(&part);
+            users = users.saturating_add(line.users);
+            elapsed = elapsed.max(line.elapsed_s);
+        }
+        merger.absorb(&window, second);
+        totals.requests += window.all.count();
+        totals.failures += window.all.failures;
+        totals.exceptions += window.exceptions.values().sum::<u64>();
+        totals.iterations += window.iterations;
+        totals.dropped_iterations += window.dropped_iterations;
+        let elapsed = Duration::from_secs_f64(elapsed.max(0.0));
+        let tick = Tick {
+            elapsed,
+            at: started_at + elapsed,
+            users,
+            window,
+            totals,
+            verdicts: Vec::new(),
+            reset: false,
+        };
+        timeline.push(TimelinePoint {
+            t: elapsed.as_secs_f64(),
+            users,
+            requests: tick.window.all.count(),
+            failures: tick.window.all.failures,
+            iterations: tick.window.iterations,
+            dropped_iterations: tick.window.dropped_iterations,
+            p95_ms: crate::output::live::window_p95_ms(&tick),
+        });
+        for sink in &mut sinks {
+            sink.tick(&tick);
+        }
+    }
+    for sink in &mut sinks {
+        sink.end();
+    }
+
+    // Rates are over the longest segment's load; a dead one counts to its
+    // last second.
+    let load_time = files
+        .iter()
+        .map(|f| match &f.end {
+            Some(end) => end.duration_s,
+            None => f.seconds.last().map_or(0.0, |s| s.elapsed_s),
+        })
+        .fold(0.0, f64::max);
+    let users = files
+        .iter()
+        .map(|f| match &f.end {
+            Some(end) => end.users,
+            None => f.seconds.iter().map(|s| s.users).max().unwrap_or(0),
+        })
+        .sum();
+    let load_time = Duration::from_secs_f64(load_time.max(0.0));
+    let mut report = merger.report(load_time, users);
+    report.timeline = timeline;
+    report.thresholds = thresholds
+        .iter()
+        .flat_map(|t| {
+            merger.with_aggregate(|a| t.evaluate(a, load_time, merger.iteration_counts()))
+        })
+        .collect();
+    report.merged = files
+        .iter()
+        .map(|f| MergedFile {
+            file: f.path.display().to_string(),
+            segment: f.header.segment.clone().unwrap_or_else(|| "0:1".into()),
+            seconds: f.seconds.len(),
+            complete: f.end.is_some(),
+            stop_reason: f.end.as_ref().and_then(|e| e.stop_reason.clone()),
+        })
+        .collect();
+    let mut outcome = RunOutcome {
+        report,
+        stop_reason: Some(format!(
+            "merged {} result file{} of {}",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            header.scenario
+        )),
+        interrupted_users: files
+            .iter()
+            .filter_map(|f| f.end.as_ref())
+            .map(|e| e.interrupted_users)
+            .sum(),
+        replaced_instances: 0,
+        load_time: Duration::ZERO,
+        compile_source: CompileSource::Cached,
+        misuse: None,
+        report_error: None,
+        base_url: None,
+        web: None,
+        partial: (!notes.is_empty()).then(|| notes.join("; ")),
+    };
+    if let Some(path) = &request.json
+        && let Err(error) = crate::output::json::write(path, &outcome)
+    {
+        outcome.report_error = Some(format!("{error:#}"));
+    }
+    for sink in &mut sinks {
+        if let Err(error) = sink.finish(&outcome) {
+            let message = format!("{error:#}");
+            outcome.report_error = Some(match outcome.report_error.take() {
+                Some(earlier) => format!("{earlier}; {message}"),
+                None => message,
+            });
+        }
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::output::result_file::{Record, Second};
+    use crate::stats::{RequestEvent, Stats};
+
+    fn event(kind: &str, name: &str, micros: u64, failed: bool) -> RequestEvent<'static> {
+        let kind: &'static str = Box::leak(kind.to_string().into_boxed_str());
+        let name: &'static str = Box::leak(name.to_string().into_boxed_str());
+        RequestEvent {
+            request_type: kind,
+            name,
+            duration: Duration::from_micros(micros),
+            response_length: micros % 977,
+            error: failed.then_some("HTTP 500"),
+            messages_sent: 0,
+            messages_received: 0,
+            lag: Some(Duration::from_micros(micros / 3)),
+            status: Some(if failed { 500 } else { 200 }),
+            tags: &[],
+        }
+    }
+
+    /// Samples spread over four "segments" (each its own Stats, ticked
+    /// into result-file lines that go through JSON) merge into percentiles,
+    /// counts and corrected latencies equal to one Stats that saw them all.
+    #[test]
+    fn merged_percentiles_equal_those_of_one_histogram_fed_every_sample() {
+        let whole = Stats::new(1000, 256);
+        let parts: Vec<_> = (0..4).map(|_| Stats::new(1000, 256)).collect();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut lines: Vec<Vec<Second>> = vec![Vec::new(); 4];
+        for _second in 0..5 {
+            for _ in 0..4000 {
+                // A long tail: most fast, some seconds long.
+                let micros = if rng.u8(..100) < 95 {
+                    rng.u64(200..20_000)
+                } else {
+                    rng.u64(20_000..5_000_000)
+                };
+                let name = ["/a", "/b", "/c"][rng.usize(..3)];
+                let e = event("GET", name, micros, rng.u8(..50) == 0);
+                whole.record(&e);
+                parts[rng.usize(..4)].record(&e);
+            }
+            for (part, lines) in parts.iter().zip(&mut lines) {
+                let text =
+                    serde_json::to_string(&Record::Second(Second::of(&part.tick(1)))).unwrap();
+                match serde_json::from_str(&text).unwrap() {
+                    Record::Second(second) => lines.push(second),
+                    _ => unreachable!(),
+                }
+            }
+        }
+        let mut merger = super::Merger::new(0);
+        for (n, _) in lines[0].iter().enumerate() {
+            for part in &lines {
+                merger.absorb(&part[n].window().unwrap(), n as u64 + 1);
+            }
+        }
+        let elapsed = Duration::from_secs(5);
+        let merged = merger.report(elapsed, 4);
+        let one = whole.report_over(4, elapsed);
+        assert_eq!(merged.total.count, 20_000);
+        assert_eq!(merged.total.latency_ms, one.total.latency_ms);
+        assert_eq!(
+            merged.total.corrected_latency_ms,
+            one.total.corrected_latency_ms
+        );
+        assert_eq!(merged.stats.len(), one.stats.len());
+        for (m, o) in merged.stats.iter().zip(&one.stats) {
+            assert_eq!(
+                (m.count, m.failures, m.bytes),
+                (o.count, o.failures, o.bytes)
+            );
+            assert_eq!(m.latency_ms, o.latency_ms, "{}", m.name);
+            assert_eq!(m.status_codes, o.status_codes);
+        }
+        assert_eq!(merged.errors.len(), one.errors.len());
+    }
+}
