@@ -2,6 +2,7 @@
 //! instance per virtual user under a load schedule, records every call and
 //! reports. `run` is the whole pipeline; `main.rs` only parses and exits.
 
+pub mod aggregate;
 pub mod bindings;
 pub mod budget;
 pub mod cache;

@@ -50,6 +50,10 @@ fn main() -> ExitCode {
                 .request()
                 .map_err(|e| anyhow::anyhow!(BadInput(format!("{e:#}"))))
                 .and_then(|request| horde::merge::merge(&request)),
+            Command::Aggregate(args) => match args.request() {
+                Ok(request) => horde::aggregate::aggregate(request).await,
+                Err(e) => Err(anyhow::anyhow!(BadInput(format!("{e:#}")))),
+            },
             Command::Cache { .. } => unreachable!("handled before the runtime starts"),
         }
     });

@@ -11,11 +11,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::output::Sink;
-use crate::output::result_file::{self, ReadFile};
+use crate::output::result_file::{self, ReadFile, Second};
 use crate::schedule::segment::Segment;
 use crate::stats::{Delta, Merger, Tick, TimelinePoint, Totals};
 use crate::thresholds::Threshold;
@@ -50,10 +50,24 @@ fn bad(message: String) -> anyhow::Error {
     anyhow::anyhow!(BadInput(message))
 }
 
-/// Check the files belong together; the segments' total width and the
-/// lines saying what is missing.
-fn check(files: &[ReadFile]) -> Result<Vec<String>> {
-    let first = &files[0];
+fn segment_of(file: &ReadFile) -> Result<Segment> {
+    match &file.header.segment {
+        Some(text) => Segment::parse(text).map_err(|e| {
+            bad(format!(
+                "{}: segment {text:?} in its header: {e:#}",
+                file.path.display()
+            ))
+        }),
+        None => Ok(Segment::WHOLE),
+    }
+}
+
+/// Check the files belong together: one scenario, one load, segments that
+/// do not overlap. Errors wrap [`BadInput`] and say how to fix it.
+pub fn check_together(files: &[&ReadFile]) -> Result<()> {
+    let Some(first) = files.first() else {
+        return Ok(());
+    };
     for file in &files[1..] {
         let (a, b) = (&first.header, &file.header);
         if a.sha256 != b.sha256 {
@@ -81,15 +95,7 @@ fn check(files: &[ReadFile]) -> Result<Vec<String>> {
     }
     let mut spans: Vec<(Segment, &ReadFile)> = Vec::new();
     for file in files {
-        let segment = match &file.header.segment {
-            Some(text) => Segment::parse(text).map_err(|e| {
-                bad(format!(
-                    "{}: segment {text:?} in its header: {e:#}",
-                    file.path.display()
-                ))
-            })?,
-            None => Segment::WHOLE,
-        };
+        let segment = segment_of(file)?;
         if let Some((other, with)) = spans.iter().find(|(s, _)| s.overlaps(&segment)) {
             bail!(bad(format!(
                 "{} (segment {segment}) and {} (segment {other}) ran overlapping parts of the \
@@ -100,30 +106,272 @@ fn check(files: &[ReadFile]) -> Result<Vec<String>> {
         }
         spans.push((segment, file));
     }
-    let mut notes = Vec::new();
-    let covered: f64 = spans.iter().map(|(s, _)| s.width()).sum();
-    if covered < 1.0 - 1e-9 {
-        spans.sort_by(|a, b| a.0.start_f64().total_cmp(&b.0.start_f64()));
-        let names: Vec<String> = spans.iter().map(|(s, _)| s.to_string()).collect();
-        notes.push(format!(
-            "the files cover {:.1}% of the run (segments {}): the segments of the rest are \
-             missing",
-            covered * 100.0,
-            names.join(", ")
-        ));
+    Ok(())
+}
+
+/// A line when the files cover less than the whole run (segments missing).
+pub fn coverage_notes(files: &[&ReadFile]) -> Vec<String> {
+    let mut spans: Vec<Segment> = files.iter().filter_map(|f| segment_of(f).ok()).collect();
+    let covered: f64 = spans.iter().map(Segment::width).sum();
+    if covered >= 1.0 - 1e-9 {
+        return Vec::new();
     }
-    for file in files {
-        if file.end.is_none() {
-            notes.push(format!(
-                "{} ({}) has no end record after {} s: its process was killed or crashed; the \
-                 seconds it recorded are merged",
-                file.path.display(),
-                file.header.segment.as_deref().unwrap_or("whole run"),
-                file.seconds.len()
-            ));
+    spans.sort_by(|a, b| a.start_f64().total_cmp(&b.start_f64()));
+    let names: Vec<String> = spans.iter().map(ToString::to_string).collect();
+    vec![format!(
+        "the files cover {:.1}% of the run (segments {}): the segments of the rest are missing",
+        covered * 100.0,
+        names.join(", ")
+    )]
+}
+
+/// Seconds of several segments added up into the whole run as they come:
+/// the aggregate, the timeline, the running totals and the per-second
+/// sinks (CSV, HTML) of the merged run.
+pub struct Combined {
+    merger: Merger,
+    timeline: Vec<TimelinePoint>,
+    totals: Totals,
+    sinks: Vec<Box<dyn Sink>>,
+    started_at: SystemTime,
+    thresholds: Vec<Threshold>,
+    json: Option<PathBuf>,
+    scenario: String,
+    seconds: u64,
+}
+
+impl Combined {
+    /// Start a merged run: the thresholds the files record and the
+    /// request's, and the outputs the request asks for (checked writable).
+    pub fn new(files: &[&ReadFile], request: &MergeRequest) -> Result<Combined> {
+        let header = &files.first().context("no result file")?.header;
+        let mut thresholds: Vec<Threshold> = Vec::new();
+        for file in files {
+            for source in &file.header.thresholds {
+                if !thresholds.iter().any(|t| &t.source == source) {
+                    thresholds.push(Threshold::parse(source).map_err(|e| {
+                        bad(format!(
+                            "{}: threshold {source:?}: {e}",
+                            file.path.display()
+                        ))
+                    })?);
+                }
+            }
         }
+        thresholds.extend(request.thresholds.iter().cloned());
+        let started_at =
+            humantime::parse_rfc3339(&header.started_at).unwrap_or_else(|_| SystemTime::now());
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        if let Some(prefix) = &request.csv {
+            sinks.push(Box::new(crate::output::csv::CsvOutput::create(
+                prefix,
+                request.csv_full_history,
+            )?));
+        }
+        if let Some(path) = &request.html {
+            let meta = crate::output::html::RunMeta {
+                scenario: header.scenario.clone(),
+                sha256: header.sha256.clone(),
+                command_line: std::env::args().collect(),
+                model: header.settings.clone(),
+                host: None,
+                grants: Vec::new(),
+                started_at,
+            };
+            sinks.push(Box::new(crate::output::html::HtmlReport::create(
+                path.clone(),
+                meta,
+            )?));
+        }
+        if let Some(path) = &request.json {
+            crate::output::json::check_writable(path)?;
+        }
+        Ok(Combined {
+            merger: Merger::new(0),
+            timeline: Vec::new(),
+            totals: Totals::default(),
+            sinks,
+            started_at,
+            thresholds,
+            json: request.json.clone(),
+            scenario: header.scenario.clone(),
+            seconds: 0,
+        })
     }
-    Ok(notes)
+
+    /// Add the next second: one line from each segment that has it.
+    pub fn add_second(&mut self, lines: &[(&ReadFile, &Second)]) -> Result<Tick> {
+        self.seconds += 1;
+        let second = self.seconds;
+        let mut window = Delta::default();
+        let (mut users, mut elapsed) = (0u32, 0f64);
+        for (file, line) in lines {
+            let part = line
+                .window()
+                .map_err(|e| bad(format!("{} second {second}: {e:#}", file.path.display())))?;
+            window.merge(&part);
+            users = users.saturating_add(line.users);
+            elapsed = elapsed.max(line.elapsed_s);
+        }
+        self.merger.absorb(&window, second);
+        let totals = &mut self.totals;
+        totals.requests += window.all.count();
+        totals.failures += window.all.failures;
+        totals.exceptions += window.exceptions.values().sum::<u64>();
+        totals.iterations += window.iterations;
+        totals.dropped_iterations += window.dropped_iterations;
+        let elapsed = Duration::from_secs_f64(elapsed.clamp(0.0, 1e9));
+        let tick = Tick {
+            elapsed,
+            at: self.started_at + elapsed,
+            users,
+            window,
+            totals: *totals,
+            verdicts: Vec::new(),
+            reset: false,
+        };
+        self.timeline.push(TimelinePoint {
+            t: elapsed.as_secs_f64(),
+            users,
+            requests: tick.window.all.count(),
+            failures: tick.window.all.failures,
+            iterations: tick.window.iterations,
+            dropped_iterations: tick.window.dropped_iterations,
+            p95_ms: crate::output::live::window_p95_ms(&tick),
+        });
+        for sink in &mut self.sinks {
+            sink.tick(&tick);
+        }
+        Ok(tick)
+    }
+
+    /// The live line for a merged second.
+    pub fn live_line(&self, tick: &Tick) -> String {
+        let p95 = crate::output::live::window_p95_ms(tick)
+            .map_or("-".to_string(), |p| format!("{p:.1} ms"));
+        format!(
+            "{:>5.0}s  users {:>6}  req/s {:>8}  p95 {:>10}  requests {}  failures {}",
+            tick.elapsed.as_secs_f64(),
+            tick.users,
+            tick.window.all.count(),
+            p95,
+            tick.totals.requests,
+            tick.totals.failures
+        )
+    }
+
+    /// The first `abortOnFail` threshold that fails on the merged results
+    /// so far (past its `delayAbortEval`), as a reason to stop every segment.
+    pub fn abort_reason(&self, elapsed: Duration) -> Option<String> {
+        let iterations = self.merger.iteration_counts();
+        self.thresholds
+            .iter()
+            .filter(|t| t.abort_on_fail && elapsed >= t.delay_abort_eval)
+            .find(|t| {
+                self.merger
+                    .with_aggregate(|a| t.evaluate(a, elapsed, iterations))
+                    .iter()
+                    .any(|v| !v.passed)
+            })
+            .map(|t| {
+                format!(
+                    "threshold {:?} failed on the merged results (abortOnFail)",
+                    t.source
+                )
+            })
+    }
+
+    /// The merged outcome of `files` (the segments' headers, seconds and
+    /// ends), with `notes` on what is missing; writes the outputs.
+    pub fn finish(
+        mut self,
+        files: &[ReadFile],
+        notes: Vec<String>,
+        aborted: Option<String>,
+    ) -> RunOutcome {
+        for sink in &mut self.sinks {
+            sink.end();
+        }
+        // Rates are over the longest segment's load; a dead one counts to
+        // its last second.
+        let load_time = files
+            .iter()
+            .map(|f| match &f.end {
+                Some(end) => end.duration_s,
+                None => f.seconds.last().map_or(0.0, |s| s.elapsed_s),
+            })
+            .fold(0.0, f64::max);
+        let users = files
+            .iter()
+            .map(|f| match &f.end {
+                Some(end) => end.users,
+                None => f.seconds.iter().map(|s| s.users).max().unwrap_or(0),
+            })
+            .sum();
+        let load_time = Duration::from_secs_f64(load_time.clamp(0.0, 1e9));
+        let mut report = self.merger.report(load_time, users);
+        report.timeline = std::mem::take(&mut self.timeline);
+        let iterations = self.merger.iteration_counts();
+        report.thresholds = self
+            .thresholds
+            .iter()
+            .flat_map(|t| {
+                self.merger
+                    .with_aggregate(|a| t.evaluate(a, load_time, iterations))
+            })
+            .collect();
+        report.merged = files
+            .iter()
+            .map(|f| MergedFile {
+                file: f.path.display().to_string(),
+                segment: f.header.segment.clone().unwrap_or_else(|| "0:1".into()),
+                seconds: f.seconds.len(),
+                complete: f.end.is_some(),
+                stop_reason: f.end.as_ref().and_then(|e| e.stop_reason.clone()),
+            })
+            .collect();
+        let what = format!(
+            "{} segment{} of {}",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            self.scenario
+        );
+        let mut outcome = RunOutcome {
+            report,
+            stop_reason: Some(match aborted {
+                Some(reason) => format!("merged {what}; stopped: {reason}"),
+                None => format!("merged {what}"),
+            }),
+            interrupted_users: files
+                .iter()
+                .filter_map(|f| f.end.as_ref())
+                .map(|e| e.interrupted_users)
+                .sum(),
+            replaced_instances: 0,
+            load_time: Duration::ZERO,
+            compile_source: CompileSource::Cached,
+            misuse: None,
+            report_error: None,
+            base_url: None,
+            web: None,
+            partial: (!notes.is_empty()).then(|| notes.join("; ")),
+        };
+        if let Some(path) = &self.json
+            && let Err(error) = crate::output::json::write(path, &outcome)
+        {
+            outcome.report_error = Some(format!("{error:#}"));
+        }
+        for sink in &mut self.sinks {
+            if let Err(error) = sink.finish(&outcome) {
+                let message = format!("{error:#}");
+                outcome.report_error = Some(match outcome.report_error.take() {
+                    Some(earlier) => format!("{earlier}; {message}"),
+                    None => message,
+                });
+            }
+        }
+        outcome
+    }
 }
 
 /// Merge the files into one outcome, writing the outputs asked for.
@@ -139,170 +387,25 @@ pub fn merge(request: &MergeRequest) -> Result<RunOutcome> {
         .iter()
         .map(|path| result_file::read(path).map_err(|e| bad(format!("{e:#}"))))
         .collect::<Result<_>>()?;
-    let notes = check(&files)?;
-    let header = &files[0].header;
-    let mut thresholds: Vec<Threshold> = Vec::new();
+    let refs: Vec<&ReadFile> = files.iter().collect();
+    check_together(&refs)?;
+    let mut notes = coverage_notes(&refs);
     for file in &files {
-        for source in &file.header.thresholds {
-            if !thresholds.iter().any(|t| &t.source == source) {
-                thresholds.push(Threshold::parse(source).map_err(|e| {
-                    bad(format!(
-                        "{}: threshold {source:?}: {e}",
-                        file.path.display()
-                    ))
-                })?);
-            }
+        if file.end.is_none() {
+            notes.push(format!(
+                "{} ({}) has no end record after {} s: its process was killed or crashed; the \
+                 seconds it recorded are merged",
+                file.path.display(),
+                file.header.segment.as_deref().unwrap_or("whole run"),
+                file.seconds.len()
+            ));
         }
     }
-    thresholds.extend(request.thresholds.iter().cloned());
-
-    let started_at =
-        humantime::parse_rfc3339(&header.started_at).unwrap_or_else(|_| SystemTime::now());
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    if let Some(prefix) = &request.csv {
-        sinks.push(Box::new(crate::output::csv::CsvOutput::create(
-            prefix,
-            request.csv_full_history,
-        )?));
+    let mut combined = Combined::new(&refs, request)?;
+    for lines in result_file::by_second(&files).into_values() {
+        combined.add_second(&lines)?;
     }
-    if let Some(path) = &request.html {
-        let meta = crate::output::html::RunMeta {
-            scenario: header.scenario.clone(),
-            sha256: header.sha256.clone(),
-            command_line: std::env::args().collect(),
-            model: header.settings.clone(),
-            host: None,
-            grants: Vec::new(),
-            started_at,
-        };
-        sinks.push(Box::new(crate::output::html::HtmlReport::create(
-            path.clone(),
-            meta,
-        )?));
-    }
-    if let Some(path) = &request.json {
-        crate::output::json::check_writable(path)?;
-    }
-
-    let mut merger = Merger::new(0);
-    let mut timeline = Vec::new();
-    let mut totals = Totals::default();
-    for (second, lines) in result_file::by_second(&files) {
-        let mut window = Delta::default();
-        let (mut users, mut elapsed) = (0u32, 0f64);
-        for (file, line) in lines {
-            let part = line
-                .window()
-                .map_err(|e| bad(format!("{} second {second}: {e:#}", file.path.display())))?;
-            window.merge(&part);
-            users = users.saturating_add(line.users);
-            elapsed = elapsed.max(line.elapsed_s);
-        }
-        merger.absorb(&window, second);
-        totals.requests += window.all.count();
-        totals.failures += window.all.failures;
-        totals.exceptions += window.exceptions.values().sum::<u64>();
-        totals.iterations += window.iterations;
-        totals.dropped_iterations += window.dropped_iterations;
-        let elapsed = Duration::from_secs_f64(elapsed.max(0.0));
-        let tick = Tick {
-            elapsed,
-            at: started_at + elapsed,
-            users,
-            window,
-            totals,
-            verdicts: Vec::new(),
-            reset: false,
-        };
-        timeline.push(TimelinePoint {
-            t: elapsed.as_secs_f64(),
-            users,
-            requests: tick.window.all.count(),
-            failures: tick.window.all.failures,
-            iterations: tick.window.iterations,
-            dropped_iterations: tick.window.dropped_iterations,
-            p95_ms: crate::output::live::window_p95_ms(&tick),
-        });
-        for sink in &mut sinks {
-            sink.tick(&tick);
-        }
-    }
-    for sink in &mut sinks {
-        sink.end();
-    }
-
-    // Rates are over the longest segment's load; a dead one counts to its
-    // last second.
-    let load_time = files
-        .iter()
-        .map(|f| match &f.end {
-            Some(end) => end.duration_s,
-            None => f.seconds.last().map_or(0.0, |s| s.elapsed_s),
-        })
-        .fold(0.0, f64::max);
-    let users = files
-        .iter()
-        .map(|f| match &f.end {
-            Some(end) => end.users,
-            None => f.seconds.iter().map(|s| s.users).max().unwrap_or(0),
-        })
-        .sum();
-    let load_time = Duration::from_secs_f64(load_time.max(0.0));
-    let mut report = merger.report(load_time, users);
-    report.timeline = timeline;
-    report.thresholds = thresholds
-        .iter()
-        .flat_map(|t| {
-            merger.with_aggregate(|a| t.evaluate(a, load_time, merger.iteration_counts()))
-        })
-        .collect();
-    report.merged = files
-        .iter()
-        .map(|f| MergedFile {
-            file: f.path.display().to_string(),
-            segment: f.header.segment.clone().unwrap_or_else(|| "0:1".into()),
-            seconds: f.seconds.len(),
-            complete: f.end.is_some(),
-            stop_reason: f.end.as_ref().and_then(|e| e.stop_reason.clone()),
-        })
-        .collect();
-    let mut outcome = RunOutcome {
-        report,
-        stop_reason: Some(format!(
-            "merged {} result file{} of {}",
-            files.len(),
-            if files.len() == 1 { "" } else { "s" },
-            header.scenario
-        )),
-        interrupted_users: files
-            .iter()
-            .filter_map(|f| f.end.as_ref())
-            .map(|e| e.interrupted_users)
-            .sum(),
-        replaced_instances: 0,
-        load_time: Duration::ZERO,
-        compile_source: CompileSource::Cached,
-        misuse: None,
-        report_error: None,
-        base_url: None,
-        web: None,
-        partial: (!notes.is_empty()).then(|| notes.join("; ")),
-    };
-    if let Some(path) = &request.json
-        && let Err(error) = crate::output::json::write(path, &outcome)
-    {
-        outcome.report_error = Some(format!("{error:#}"));
-    }
-    for sink in &mut sinks {
-        if let Err(error) = sink.finish(&outcome) {
-            let message = format!("{error:#}");
-            outcome.report_error = Some(match outcome.report_error.take() {
-                Some(earlier) => format!("{earlier}; {message}"),
-                None => message,
-            });
-        }
-    }
-    Ok(outcome)
+    Ok(combined.finish(&files, notes, None))
 }
 
 #[cfg(test)]

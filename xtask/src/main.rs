@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod image;
 
 const USAGE: &str = "usage: cargo xtask <command> [args]
 
@@ -15,7 +16,8 @@ commands:
   demo [horde demo flags]   build horde and run the demo (built-in target + example scenario)
   test                      install what the tests need, then run every test
   build-guests              build every guest component (Rust, Python, JavaScript)
-  bench                     Horde vs oha, wrk and Locust on nginx; writes BENCHMARKS.md";
+  bench                     Horde vs oha, wrk and Locust on nginx; writes BENCHMARKS.md
+  image [--tag NAME]        build the horde container image (FROM scratch) from the release binary";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("build-guests") => build_guests(),
         Some("bench") => run_bench(),
+        Some("image") => build_image(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -149,7 +152,7 @@ fn ensure_packages(missing: &[&str]) -> Result<()> {
 /// Python packages the tests need: the third-party servers they run, and
 /// the client libraries the Python test guests bundle (componentize-py
 /// takes them from this Python's site-packages): (module, pip requirement).
-const PIP_PACKAGES: [(&str, &str); 8] = [
+const PIP_PACKAGES: [(&str, &str); 9] = [
     ("grpc", "grpcio==1.76.0"),
     ("google.protobuf", "protobuf==6.33.6"),
     ("requests", "requests==2.34.2"),
@@ -160,6 +163,8 @@ const PIP_PACKAGES: [(&str, &str); 8] = [
     ("locust", "locust==2.47.0"),
     // tests/html_report.rs drives Debian's chromium through chromedriver.
     ("selenium", "selenium==4.38.0"),
+    // tests/kubernetes.rs checks deploy/kubernetes/ against the API's schemas.
+    ("kubernetes_validate", "kubernetes-validate==1.37.0"),
 ];
 
 /// Install missing Python packages with pip.
@@ -216,6 +221,20 @@ fn ensure_guest_toolchains() -> Result<()> {
             .current_dir(&sdk))?;
     }
     Ok(())
+}
+
+/// The release binary, then its image (see image.rs).
+fn build_image(args: &[String]) -> Result<()> {
+    run(cargo().args(["build", "--release", "--quiet", "--package", "horde"]))?;
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| guest_build::repo_root().join("target"));
+    let target_dir = if target_dir.is_absolute() {
+        target_dir
+    } else {
+        guest_build::repo_root().join(target_dir)
+    };
+    image::image(args, &target_dir)
 }
 
 fn demo(args: &[String]) -> Result<()> {

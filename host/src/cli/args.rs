@@ -171,6 +171,13 @@ pub struct MergeArgs {
     /// Result files written by `horde run --out`, one per execution segment.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub merged: MergedOutputArgs,
+}
+
+/// Thresholds and outputs of a merged run (`horde merge`, `horde aggregate`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct MergedOutputArgs {
     /// A threshold on the merged results (repeatable), besides the run's own, which every
     /// file records; k6 syntax, as with `horde run`.
     #[arg(long = "threshold", value_name = "EXPR")]
@@ -189,11 +196,57 @@ pub struct MergeArgs {
     pub html: Option<PathBuf>,
 }
 
+/// Options of `horde aggregate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AggregateArgs {
+    /// Where segments report (`--report-to http://ADDR/`), e.g. 0.0.0.0:6566; port 0 picks a
+    /// free one (printed at the start).
+    #[arg(long = "listen", value_name = "ADDR", default_value = "127.0.0.1:6566")]
+    pub listen: String,
+    /// How many segments make the whole run.
+    #[arg(long = "expect", value_name = "N")]
+    pub expect: usize,
+    /// A segment silent this long is given up on (reported, and the run does not pass).
+    #[arg(long = "timeout", value_name = "DURATION", default_value = "10s")]
+    pub timeout: String,
+    #[command(flatten)]
+    pub merged: MergedOutputArgs,
+    /// No live line; only the final summary.
+    #[arg(long = "quiet", short = 'q')]
+    pub quiet: bool,
+}
+
+impl AggregateArgs {
+    /// The request, checked (bad values are the user's to fix).
+    pub fn request(&self) -> anyhow::Result<crate::aggregate::AggregateRequest> {
+        if self.expect == 0 {
+            anyhow::bail!("--expect must be at least 1: the number of segments of the run");
+        }
+        let timeout = super::values::parse_duration(&self.timeout, "--timeout")?;
+        if timeout.is_zero() {
+            anyhow::bail!("--timeout must be longer than 0, e.g. 10s");
+        }
+        Ok(crate::aggregate::AggregateRequest {
+            listen: super::outputs::parse_listen_address(&self.listen, "--listen")?,
+            expect: self.expect,
+            timeout,
+            merge: self.merged.request(Vec::new())?,
+            quiet: self.quiet,
+        })
+    }
+}
+
 impl MergeArgs {
     /// The request, thresholds parsed (a bad one is the user's to fix).
     pub fn request(&self) -> anyhow::Result<crate::merge::MergeRequest> {
+        self.merged.request(self.files.clone())
+    }
+}
+
+impl MergedOutputArgs {
+    fn request(&self, files: Vec<PathBuf>) -> anyhow::Result<crate::merge::MergeRequest> {
         Ok(crate::merge::MergeRequest {
-            files: self.files.clone(),
+            files,
             thresholds: self
                 .thresholds
                 .iter()

@@ -18,7 +18,7 @@ mod args;
 mod outputs;
 mod values;
 
-pub use args::{DemoArgs, MergeArgs, RunArgs};
+pub use args::{AggregateArgs, DemoArgs, MergeArgs, RunArgs};
 pub use outputs::{OutputArgs, Outputs, parse_listen_address};
 
 pub use values::{
@@ -46,6 +46,9 @@ pub enum Command {
     /// Merge the result files of a run's execution segments (`horde run --segment I/N --out
     /// FILE`) into the whole run's report, percentiles exact; thresholds decide the exit code.
     Merge(Box<MergeArgs>),
+    /// Merge a run's execution segments live: segments started with `--report-to URL` stream
+    /// their results here; thresholds are evaluated on the whole every second.
+    Aggregate(Box<AggregateArgs>),
     /// Show the compiled-component cache (folder, entries, size, cap), or clear it.
     Cache {
         #[command(subcommand)]
@@ -72,6 +75,7 @@ where
         Command::Run(args) => Ok(*args),
         Command::Demo(_) => bail!("expected `horde run` arguments, got `horde demo`"),
         Command::Merge(_) => bail!("expected `horde run` arguments, got `horde merge`"),
+        Command::Aggregate(_) => bail!("expected `horde run` arguments, got `horde aggregate`"),
         Command::Cache { .. } => bail!("expected `horde run` arguments, got `horde cache`"),
     }
 }

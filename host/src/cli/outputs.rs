@@ -27,6 +27,10 @@ pub struct OutputArgs {
     /// `horde merge` combines exactly with the files of the run's other execution segments.
     #[arg(long = "out", value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// Stream each second's results to `horde aggregate` at this URL (e.g.
+    /// http://10.0.0.5:6566/), which merges the segments of a run live.
+    #[arg(long = "report-to", value_name = "URL")]
+    pub report_to: Option<String>,
     /// Serve Prometheus metrics at http://ADDR/metrics during the run, e.g. 127.0.0.1:9646
     /// (port 0 picks a free one). After the run it waits up to 30 s for one last scrape.
     #[arg(long = "prometheus", value_name = "ADDR")]
@@ -56,6 +60,8 @@ pub struct Outputs {
     pub html: Option<PathBuf>,
     /// `--out`: the result file for `horde merge`.
     pub out: Option<PathBuf>,
+    /// `--report-to`: the aggregator's URL.
+    pub report_to: Option<url::Url>,
     pub prometheus: Option<SocketAddr>,
     pub web: Option<SocketAddr>,
     /// Required by the web UI's every request when set.
@@ -88,9 +94,21 @@ impl OutputArgs {
             ),
             _ => None,
         };
+        let report_to = self
+            .report_to
+            .as_deref()
+            .map(|text| match url::Url::parse(text.trim()) {
+                Ok(url) if url.scheme() == "http" && url.host_str().is_some() => Ok(url),
+                _ => Err(anyhow::anyhow!(
+                    "--report-to {text:?} is not the aggregator's address; give the URL `horde \
+                     aggregate` prints, e.g. --report-to http://10.0.0.5:6566/"
+                )),
+            })
+            .transpose()?;
         Ok(Outputs {
             html: self.html.clone(),
             out: self.out.clone(),
+            report_to,
             prometheus,
             web,
             web_token,

@@ -4,6 +4,7 @@
 //! the one rule for printing strings that came from a guest.
 
 pub mod csv;
+pub mod forward;
 pub mod html;
 pub mod json;
 pub mod live;

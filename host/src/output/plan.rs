@@ -123,7 +123,8 @@ impl Outputs {
                 meta.clone(),
             )?));
         }
-        if let Some(path) = &config.outputs.out {
+        let wants_header = config.outputs.out.is_some() || config.outputs.report_to.is_some();
+        if wants_header {
             let header = super::result_file::Header {
                 format: super::result_file::FORMAT.into(),
                 version: super::result_file::VERSION,
@@ -139,9 +140,18 @@ impl Outputs {
                 started_at: humantime::format_rfc3339_millis(meta.started_at).to_string(),
                 command_line: config.command_line.clone(),
             };
-            sinks.push(Box::new(super::result_file::ResultFile::create(
-                path, &header,
-            )?));
+            if let Some(path) = &config.outputs.out {
+                sinks.push(Box::new(super::result_file::ResultFile::create(
+                    path, &header,
+                )?));
+            }
+            if let Some(url) = &config.outputs.report_to {
+                sinks.push(Box::new(super::forward::Forwarder::start(
+                    url.clone(),
+                    header,
+                    run.clone(),
+                )));
+            }
         }
         if let Some(metrics) = &self.metrics {
             metrics.describe_run(vec![

@@ -106,7 +106,9 @@ impl Segment {
 
     /// Parse `I/N` (the I-th of N equal segments, 1-based) or `a:b` with
     /// fractions or decimals (`0:1/4`, `1/4:1/2`, `0.5:1`), as k6's
-    /// `--execution-segment`.
+    /// `--execution-segment`. I may be a sum, `K+1/N`, for orchestrators
+    /// that number from 0 (`--segment $(JOB_COMPLETION_INDEX)+1/3` in a
+    /// Kubernetes Indexed Job).
     pub fn parse(text: &str) -> Result<Segment> {
         let usage = "write --segment I/N (the I-th of N equal parts, e.g. 2/4) or START:END \
                      with fractions of the whole (e.g. 1/4:1/2 or 0.25:0.5)";
@@ -119,9 +121,14 @@ impl Segment {
             }
             return Ok(Segment { start, end });
         }
-        let parsed = text.split_once('/').and_then(|(i, n)| {
-            Some((i.trim().parse::<u64>().ok()?, n.trim().parse::<u64>().ok()?))
-        });
+        let number = |s: &str| s.trim().parse::<u64>().ok();
+        let index = |s: &str| match s.split_once('+') {
+            Some((a, b)) => number(a)?.checked_add(number(b)?),
+            None => number(s),
+        };
+        let parsed = text
+            .split_once('/')
+            .and_then(|(i, n)| Some((index(i)?, number(n)?)));
         match parsed {
             Some((index, count)) if index >= 1 && index <= count && count <= 1_000_000 => {
                 Ok(Segment {
@@ -299,6 +306,12 @@ mod tests {
         assert_eq!(s.part(1000), 250);
         assert!((s.rate(100.0) - 25.0).abs() < 1e-9);
         assert!(Segment::parse("0:1").unwrap().is_whole());
+        assert_eq!(
+            Segment::parse("1+1/4").unwrap(),
+            s,
+            "a 0-based index plus 1"
+        );
+        assert!(Segment::parse("3+1/3").is_err());
         for bad in ["0/4", "5/4", "1/2:1/4", "x", "0:1.5", "1/0:1"] {
             let error = Segment::parse(bad).unwrap_err().to_string();
             assert!(error.contains("--segment"), "{bad}: {error}");

@@ -38,7 +38,7 @@ function defaultsOf(options) {
           if (typeof entry === 'string') {
             defaults.push(['threshold', `${metric}: ${entry}`]);
           } else {
-            const abort = entry.abortOnFail ? ', abortOnFail' : '';
+            const abort = entry.abortOnFail ? '; abortOnFail' : '';
             defaults.push(['threshold', `${metric}: ${entry.threshold}${abort}`]);
           }
         }

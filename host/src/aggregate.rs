@@ -1,0 +1,347 @@
+//! `horde aggregate`: merge the execution segments of a run as they run.
+//! Segments started with `--report-to URL` POST their result-file records
+//! (header, one per second, end) to it; it checks they belong together,
+//! adds each second up once every live segment has sent it, prints the
+//! live line, evaluates thresholds on the merged results every second (a
+//! failing `abortOnFail` threshold stops every segment through its next
+//! answer), gives up on a segment silent for `--timeout`, and writes the
+//! reports when all are done, with `horde run`'s exit codes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use tokio::sync::watch;
+
+use crate::merge::{Combined, MergeRequest};
+use crate::output::forward::{Answer, Envelope};
+use crate::output::result_file::{ReadFile, Record};
+use crate::{BadInput, RunOutcome};
+
+/// What `horde aggregate` was asked for.
+#[derive(Debug, Clone)]
+pub struct AggregateRequest {
+    pub listen: SocketAddr,
+    /// Segments to wait for.
+    pub expect: usize,
+    /// A segment silent this long is given up on.
+    pub timeout: Duration,
+    /// Thresholds and outputs, as `horde merge` takes them (no files).
+    pub merge: MergeRequest,
+    pub quiet: bool,
+}
+
+/// One segment as received so far.
+struct Part {
+    file: ReadFile,
+    last_heard: Instant,
+    /// Given up on: silent past the timeout.
+    lost: bool,
+}
+
+struct Aggregator {
+    request: AggregateRequest,
+    parts: Vec<Part>,
+    combined: Option<Combined>,
+    /// Seconds merged so far.
+    merged: u64,
+    abort: Option<String>,
+    notes: Vec<String>,
+    /// When the first segment registered.
+    first_seen: Option<Instant>,
+}
+
+impl Aggregator {
+    /// A segment is done when it sent its end or was given up on.
+    fn done(part: &Part) -> bool {
+        part.file.end.is_some() || part.lost
+    }
+
+    fn all_done(&self) -> bool {
+        self.parts.len() >= self.request.expect && self.parts.iter().all(Self::done)
+    }
+
+    fn register(&mut self, file: ReadFile) -> Result<u64, String> {
+        let mut files: Vec<&ReadFile> = self.parts.iter().map(|p| &p.file).collect();
+        files.push(&file);
+        crate::merge::check_together(&files).map_err(|e| format!("{e:#}"))?;
+        if self.combined.is_none() {
+            let combined =
+                Combined::new(&[&file], &self.request.merge).map_err(|e| format!("{e:#}"))?;
+            self.combined = Some(combined);
+        }
+        self.first_seen.get_or_insert_with(Instant::now);
+        self.parts.push(Part {
+            file,
+            last_heard: Instant::now(),
+            lost: false,
+        });
+        Ok(self.parts.len() as u64)
+    }
+
+    /// Merge every second that all live segments have sent (or that the
+    /// done ones will never send more of).
+    fn advance(&mut self) {
+        let Some(combined) = self.combined.as_mut() else {
+            return;
+        };
+        loop {
+            let next = self.merged as usize;
+            let ready = self.parts.len() >= self.request.expect
+                && self
+                    .parts
+                    .iter()
+                    .all(|p| p.file.seconds.len() > next || Self::done(p));
+            let any = self.parts.iter().any(|p| p.file.seconds.len() > next);
+            if !ready || !any {
+                return;
+            }
+            let lines: Vec<_> = self
+                .parts
+                .iter()
+                .filter_map(|p| p.file.seconds.get(next).map(|s| (&p.file, s)))
+                .collect();
+            let tick = match combined.add_second(&lines) {
+                Ok(tick) => tick,
+                Err(error) => {
+                    self.notes.push(format!("second {}: {error:#}", next + 1));
+                    self.merged += 1;
+                    continue;
+                }
+            };
+            self.merged += 1;
+            if !self.request.quiet {
+                eprintln!("{}", combined.live_line(&tick));
+            }
+            if self.abort.is_none() {
+                self.abort = combined.abort_reason(tick.elapsed);
+                if let Some(reason) = &self.abort {
+                    eprintln!("aborting every segment: {reason}");
+                }
+            }
+        }
+    }
+
+    fn receive(&mut self, envelope: Envelope) -> Answer {
+        let index = envelope.id.checked_sub(1).map(|i| i as usize);
+        let answer = match envelope.record {
+            Record::Header(header) => {
+                let file = ReadFile {
+                    path: PathBuf::from(format!(
+                        "segment {}",
+                        header.segment.as_deref().unwrap_or("0:1")
+                    )),
+                    header,
+                    seconds: Vec::new(),
+                    end: None,
+                    torn_tail: false,
+                };
+                match self.register(file) {
+                    Ok(id) => Answer {
+                        id: Some(id),
+                        ..Answer::default()
+                    },
+                    Err(why) => Answer {
+                        refused: Some(why),
+                        ..Answer::default()
+                    },
+                }
+            }
+            record => match index.and_then(|i| self.parts.get_mut(i)) {
+                None => Answer {
+                    refused: Some("unknown segment: send the header first".into()),
+                    ..Answer::default()
+                },
+                Some(part) if part.lost => Answer {
+                    refused: Some(
+                        "this segment was silent past the aggregator's --timeout and is no \
+                         longer merged"
+                            .into(),
+                    ),
+                    ..Answer::default()
+                },
+                Some(part) => {
+                    part.last_heard = Instant::now();
+                    match record {
+                        Record::Second(second) if part.file.end.is_none() => {
+                            part.file.seconds.push(second)
+                        }
+                        Record::End(end) => part.file.end = Some(end),
+                        _ => {}
+                    }
+                    Answer::default()
+                }
+            },
+        };
+        self.advance();
+        Answer {
+            abort: self.abort.clone(),
+            ..answer
+        }
+    }
+
+    /// Give up on segments silent past the timeout, and on segments that
+    /// never came.
+    fn check_silence(&mut self) {
+        let timeout = self.request.timeout;
+        for part in &mut self.parts {
+            if !Self::done(part) && part.last_heard.elapsed() > timeout {
+                part.lost = true;
+                let note = format!(
+                    "{} stopped reporting after {} s (silent for {} s): its process died or \
+                     lost the network; the seconds it sent are merged",
+                    part.file.path.display(),
+                    part.file.seconds.len(),
+                    timeout.as_secs()
+                );
+                eprintln!("warning: {note}");
+                self.notes.push(note);
+            }
+        }
+        let missing = self.request.expect.saturating_sub(self.parts.len());
+        if missing > 0
+            && !self.parts.is_empty()
+            && self.parts.iter().all(Self::done)
+            && self.first_seen.is_some_and(|t| t.elapsed() > timeout)
+        {
+            let note = format!(
+                "expected {} segments, {} reported; the others never came",
+                self.request.expect,
+                self.parts.len()
+            );
+            eprintln!("warning: {note}");
+            self.notes.push(note);
+            self.request.expect = self.parts.len();
+        }
+        self.advance();
+    }
+}
+
+type Shared = Arc<Mutex<Aggregator>>;
+
+async fn segments(
+    State(state): State<(Shared, watch::Sender<bool>)>,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, Json<Answer>) {
+    let (aggregator, changed) = state;
+    let envelope: Envelope = match serde_json::from_slice(&body) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                Json(Answer {
+                    refused: Some(format!("not a Horde segment record: {error}")),
+                    ..Answer::default()
+                }),
+            );
+        }
+    };
+    let answer = aggregator
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .receive(envelope);
+    changed.send_replace(true);
+    let status = if answer.refused.is_some() {
+        axum::http::StatusCode::CONFLICT
+    } else {
+        axum::http::StatusCode::OK
+    };
+    (status, Json(answer))
+}
+
+/// Listen, merge as segments report, and return the merged outcome once
+/// every expected segment ended or was given up on (or on Ctrl-C).
+pub async fn aggregate(request: AggregateRequest) -> Result<RunOutcome> {
+    let listener = tokio::net::TcpListener::bind(request.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "--listen {}: cannot listen there (is the port in use, or the address not this \
+                 machine's?); choose another, or port 0 for a free one",
+                request.listen
+            )
+        })
+        .map_err(|e| anyhow::anyhow!(BadInput(format!("{e:#}"))))?;
+    let address = listener.local_addr()?;
+    eprintln!(
+        "aggregator listening on http://{address}/ for {} segment{}: start each with \
+         --report-to http://{address}/",
+        request.expect,
+        if request.expect == 1 { "" } else { "s" }
+    );
+    let quiet = request.quiet;
+    let state: Shared = Arc::new(Mutex::new(Aggregator {
+        request,
+        parts: Vec::new(),
+        combined: None,
+        merged: 0,
+        abort: None,
+        notes: Vec::new(),
+        first_seen: None,
+    }));
+    let (changed, mut watch) = watch::channel(false);
+    let app = Router::new()
+        .route("/segments", post(segments))
+        .with_state((state.clone(), changed));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let interrupted = loop {
+        tokio::select! {
+            _ = watch.changed() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                state.lock().unwrap_or_else(|e| e.into_inner()).check_silence();
+            }
+            signal = crate::wait_for_signal() => break Some(signal),
+        }
+        if state.lock().unwrap_or_else(|e| e.into_inner()).all_done() {
+            break None;
+        }
+    };
+    // Answer the last segments' end records before closing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.abort();
+    let mut aggregator = std::mem::replace(
+        &mut *state.lock().unwrap_or_else(|e| e.into_inner()),
+        Aggregator {
+            request: AggregateRequest {
+                listen: address,
+                expect: 0,
+                timeout: Duration::ZERO,
+                merge: MergeRequest::default(),
+                quiet,
+            },
+            parts: Vec::new(),
+            combined: None,
+            merged: 0,
+            abort: None,
+            notes: Vec::new(),
+            first_seen: None,
+        },
+    );
+    if let Some(signal) = interrupted {
+        aggregator.notes.push(format!(
+            "the aggregator was interrupted by {signal} before every segment ended"
+        ));
+        // What every segment sent is merged, second by second.
+        for part in &mut aggregator.parts {
+            part.lost = part.lost || part.file.end.is_none();
+        }
+        aggregator.advance();
+    }
+    let Some(combined) = aggregator.combined.take() else {
+        anyhow::bail!(BadInput(
+            "no segment reported to the aggregator; start segments with --report-to".into()
+        ));
+    };
+    let files: Vec<ReadFile> = aggregator.parts.into_iter().map(|p| p.file).collect();
+    let refs: Vec<&ReadFile> = files.iter().collect();
+    let mut notes = crate::merge::coverage_notes(&refs);
+    notes.extend(aggregator.notes);
+    Ok(combined.finish(&files, notes, aggregator.abort))
+}

@@ -1,0 +1,176 @@
+//! Live results to an aggregator (`horde run --report-to URL`): the same
+//! records a result file holds (header, one per second, end) are POSTed as
+//! JSON to `horde aggregate`, in order, from a task of their own so a slow
+//! or unreachable aggregator never holds up the run. The aggregator's
+//! answer may stop the run (a threshold with `abortOnFail` failed on the
+//! merged results). An aggregator that cannot be reached is warned about
+//! once; the segment goes on, and its own outputs (`--out`) keep its results.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::Sink;
+use super::result_file::{End, Header, Record, Second};
+use crate::RunOutcome;
+use crate::stats::Tick;
+use crate::vu::RunContext;
+
+/// Records waiting to be sent; older seconds are dropped beyond it (an
+/// aggregator that is down for an hour).
+const QUEUE: usize = 3600;
+/// How long one POST may take.
+const POST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the end of the run waits for the last records to go out.
+const FINISH_WAIT: Duration = Duration::from_secs(10);
+
+/// What a segment sends: its id (from the header's answer) and one record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    pub id: u64,
+    pub record: Record,
+}
+
+/// The aggregator's answer to every POST.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Answer {
+    /// The segment's id (the answer to its header).
+    pub id: Option<u64>,
+    /// Stop the run: a threshold failed on the merged results.
+    pub abort: Option<String>,
+    /// The segment was refused (another scenario, an overlapping segment)
+    /// or given up on: stop sending.
+    pub refused: Option<String>,
+}
+
+/// POST `body` to `url` and read the aggregator's answer.
+async fn post(url: &url::Url, body: Vec<u8>) -> Result<Answer> {
+    let host = url.host_str().context("the aggregator URL has no host")?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let stream = tokio::net::TcpStream::connect((host, port)).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = hyper::Request::post(url.as_str())
+        .header(hyper::header::HOST, format!("{host}:{port}"))
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    if !status.is_success() && status != hyper::StatusCode::CONFLICT {
+        bail!("HTTP {status}: {}", String::from_utf8_lossy(&body));
+    }
+    serde_json::from_slice(&body).context("the aggregator's answer is not Horde's")
+}
+
+/// The sink: hands records to the sending task.
+pub struct Forwarder {
+    records: mpsc::Sender<Record>,
+    /// Told when the end record went out (or sending gave up).
+    done: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Forwarder {
+    /// Start sending to `url` (`horde aggregate`'s address), header first.
+    pub fn start(url: url::Url, header: Header, run: Arc<RunContext>) -> Forwarder {
+        let (records, mut queue) = mpsc::channel::<Record>(QUEUE);
+        let (done_tx, done) = std::sync::mpsc::channel();
+        tokio::spawn(async move {
+            let endpoint = url.join("segments").unwrap_or(url.clone());
+            let mut id = None;
+            let mut warned = false;
+            let mut pending: Option<Record> = Some(Record::Header(header));
+            loop {
+                let record = match pending.take() {
+                    Some(record) => record,
+                    None => match queue.recv().await {
+                        Some(record) => record,
+                        None => break,
+                    },
+                };
+                let is_end = matches!(record, Record::End(_));
+                let body = serde_json::to_vec(&Envelope {
+                    id: id.unwrap_or(0),
+                    record: record.clone(),
+                })
+                .unwrap_or_default();
+                match tokio::time::timeout(POST_TIMEOUT, post(&endpoint, body)).await {
+                    Ok(Ok(answer)) => {
+                        if let Some(why) = answer.refused {
+                            eprintln!(
+                                "warning: the aggregator at {url} refused this segment: {}; its \
+                                 results stay in this run's own outputs",
+                                crate::output::printable(&why)
+                            );
+                            break;
+                        }
+                        id = answer.id.or(id);
+                        if let Some(reason) = answer.abort {
+                            run.request_stop(format!("stopped by the aggregator: {reason}"));
+                        }
+                        if is_end {
+                            break;
+                        }
+                    }
+                    failed => {
+                        let why = match failed {
+                            Ok(Err(error)) => format!("{error:#}"),
+                            _ => "no answer within 5 s".into(),
+                        };
+                        if !warned {
+                            eprintln!(
+                                "warning: cannot reach the aggregator at {url} ({why}); retrying \
+                                 each second; this segment's own outputs (--out) keep its results"
+                            );
+                            warned = true;
+                        }
+                        // Try again with the same record, after a pause; at
+                        // the end of the run, give up at once.
+                        if run.stopping() {
+                            break;
+                        }
+                        pending = Some(record);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+            let _ = done_tx.send(());
+        });
+        Forwarder {
+            records,
+            done: Some(done),
+        }
+    }
+}
+
+impl Sink for Forwarder {
+    fn tick(&mut self, tick: &Tick) {
+        // A full queue (the aggregator is long gone) drops the second.
+        let _ = self.records.try_send(Record::Second(Second::of(tick)));
+    }
+
+    fn finish(&mut self, outcome: &RunOutcome) -> Result<()> {
+        let _ = self.records.try_send(Record::End(End {
+            duration_s: outcome.report.duration_s,
+            users: outcome.report.users,
+            stop_reason: outcome.stop_reason.clone(),
+            interrupted_users: outcome.interrupted_users,
+            exit_code: outcome.exit_code(),
+        }));
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if let Some(done) = self.done.take()
+            && multi_thread
+        {
+            // The sending task runs on the runtime's other threads.
+            let _ = tokio::task::block_in_place(|| done.recv_timeout(FINISH_WAIT));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! `horde aggregate` through the real binary: two segments of the demo run
+//! report live (`--report-to`) and are merged into the whole; an
+//! `abortOnFail` threshold that fails on the merged results stops every
+//! segment; a segment killed mid-run is noticed when it goes silent, and
+//! the aggregate does not pass.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn horde() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_horde"));
+    command.env(
+        "HORDE_CACHE_DIR",
+        std::env::temp_dir().join("horde-aggregate-test-cache"),
+    );
+    command
+}
+
+/// Start `horde aggregate` with `args`; the child and the URL it prints.
+/// Its stderr is copied to `dir/aggregate.log`.
+fn aggregator(dir: &Path, args: &[&str]) -> (Child, String) {
+    let mut child = horde()
+        .current_dir(dir)
+        .args(["aggregate", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting horde aggregate");
+    let stderr = child.stderr.take().unwrap();
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let log = dir.join("aggregate.log");
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("--report-to ").nth(1) {
+                let _ = url_tx.send(rest.trim().to_string());
+            }
+            all.push_str(&line);
+            all.push('\n');
+            let _ = std::fs::write(&log, &all);
+        }
+    });
+    let url = url_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the aggregator prints its URL");
+    (child, url)
+}
+
+/// `horde demo` reporting to `url` as `segment`, for `seconds`.
+fn segment(dir: &Path, url: &str, segment: &str, seconds: u32, out: &str) -> Child {
+    horde()
+        .current_dir(dir)
+        .args(["demo", "-q", "-u", "4", "-r", "100"])
+        .args(["-t", &format!("{seconds}s"), "--segment", segment])
+        .args(["--report-to", url, "--out", out])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting a segment")
+}
+
+/// Wait for `child` at most `limit`; its exit code.
+fn wait(child: &mut Child, limit: Duration) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("aggregate.log")).unwrap_or_default()
+}
+
+#[test]
+fn two_segments_merge_live_into_the_whole_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut agg, url) = aggregator(dir.path(), &["--expect", "2", "--json", "whole.json"]);
+    let mut a = segment(dir.path(), &url, "1/2", 3, "a.horde");
+    let mut b = segment(dir.path(), &url, "2/2", 3, "b.horde");
+    assert_eq!(wait(&mut a, Duration::from_secs(30)), 0);
+    assert_eq!(wait(&mut b, Duration::from_secs(30)), 0);
+    let code = wait(&mut agg, Duration::from_secs(30));
+    assert_eq!(code, 0, "{}", log(dir.path()));
+    let whole = json(&dir.path().join("whole.json"));
+    let merged = whole["merged"].as_array().unwrap();
+    assert_eq!(merged.len(), 2);
+    assert!(merged.iter().all(|m| m["complete"] == true), "{merged:?}");
+    // The live merge equals the merge of the segments' own files.
+    let (code, _) = {
+        let output = horde()
+            .current_dir(dir.path())
+            .args(["merge", "a.horde", "b.horde", "--json", "files.json"])
+            .output()
+            .unwrap();
+        (output.status.code(), output)
+    };
+    assert_eq!(code, Some(0));
+    let files = json(&dir.path().join("files.json"));
+    for key in ["iterations", "users"] {
+        assert_eq!(whole[key], files[key], "{key}");
+    }
+    assert_eq!(whole["total"]["count"], files["total"]["count"]);
+    assert_eq!(whole["total"]["latency_ms"], files["total"]["latency_ms"]);
+    assert!(log(dir.path()).contains("req/s"), "a live line each second");
+}
+
+#[test]
+fn an_abort_on_fail_threshold_on_the_merged_results_stops_every_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut agg, url) = aggregator(
+        dir.path(),
+        &[
+            "--expect",
+            "2",
+            "--json",
+            "whole.json",
+            "--threshold",
+            "http_reqs: count<40; abortOnFail",
+        ],
+    );
+    let started = Instant::now();
+    let mut a = segment(dir.path(), &url, "1/2", 30, "a.horde");
+    let mut b = segment(dir.path(), &url, "2/2", 30, "b.horde");
+    wait(&mut a, Duration::from_secs(25));
+    wait(&mut b, Duration::from_secs(25));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the segments stopped early: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        wait(&mut agg, Duration::from_secs(30)),
+        99,
+        "{}",
+        log(dir.path())
+    );
+    let whole = json(&dir.path().join("whole.json"));
+    assert!(
+        whole["merged"][0]["stop_reason"]
+            .as_str()
+            .unwrap()
+            .contains("stopped by the aggregator"),
+        "{}",
+        whole["merged"]
+    );
+}
+
+#[test]
+fn a_killed_segment_is_noticed_and_the_aggregate_does_not_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut agg, url) = aggregator(
+        dir.path(),
+        &["--expect", "2", "--timeout", "2s", "--json", "whole.json"],
+    );
+    let mut a = segment(dir.path(), &url, "1/2", 5, "a.horde");
+    let mut doomed = segment(dir.path(), &url, "2/2", 5, "b.horde");
+    // SIGKILL 2.5 s in: no end record, no goodbye.
+    std::thread::sleep(Duration::from_millis(2500));
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    assert_eq!(wait(&mut a, Duration::from_secs(30)), 0);
+    let code = wait(&mut agg, Duration::from_secs(30));
+    let text = log(dir.path());
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("stopped reporting"), "{text}");
+    let whole = json(&dir.path().join("whole.json"));
+    let dead = whole["merged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["segment"] == "1/2:1")
+        .cloned()
+        .unwrap();
+    assert_eq!(dead["complete"], false, "{dead}");
+}
