@@ -288,7 +288,10 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         classes.check_open_model().map_err(bad_input)?;
     } else if classes.user_limit().is_some() {
         let capacity = config.vu_capacity();
-        let dealt: u32 = classes.users_of(capacity, config.segment).iter().sum();
+        let dealt: u32 = classes
+            .users_of(capacity, config.class_slot_offset())
+            .iter()
+            .sum();
         if capacity > dealt {
             eprintln!(
                 "warning: only fixed-count user classes run; {} of the {capacity} users asked \
@@ -404,6 +407,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         stop_timeout: config.stop_timeout,
         control: outputs.control.clone(),
         segment: config.segment,
+        class_slot_offset: config.class_slot_offset(),
     };
     let load_model = config.load_model();
     let outcome = schedule::run(shared, load_model.clone(), config.run_limit()).await;
@@ -434,7 +438,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     if classes.named() {
         let open = matches!(load_model, cli::LoadModel::Open { .. });
         let peak = (!open).then(|| config.vu_capacity());
-        report.user_classes = classes.report(peak, config.segment);
+        report.user_classes = classes.report(peak, config.class_slot_offset());
     }
     let elapsed = Duration::from_secs_f64(report.duration_s);
     let iterations = stats.iteration_counts();

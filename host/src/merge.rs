@@ -109,20 +109,69 @@ pub fn check_together(files: &[&ReadFile]) -> Result<()> {
     Ok(())
 }
 
-/// A line when the files cover less than the whole run (segments missing).
+/// Lines on what the files miss: segments that are missing, and segments
+/// interrupted (Ctrl-C, SIGTERM) before their load's end.
 pub fn coverage_notes(files: &[&ReadFile]) -> Vec<String> {
+    let mut notes = Vec::new();
     let mut spans: Vec<Segment> = files.iter().filter_map(|f| segment_of(f).ok()).collect();
     let covered: f64 = spans.iter().map(Segment::width).sum();
-    if covered >= 1.0 - 1e-9 {
-        return Vec::new();
+    if covered < 1.0 - 1e-9 {
+        spans.sort_by(|a, b| a.start_f64().total_cmp(&b.start_f64()));
+        let names: Vec<String> = spans.iter().map(ToString::to_string).collect();
+        // Never round a gap up to 100%.
+        let percent = ((covered * 100.0 * 100.0).floor() / 100.0).min(99.99);
+        notes.push(format!(
+            "the files cover {percent}% of the run (segments {}): the segments of the rest are \
+             missing",
+            names.join(", ")
+        ));
     }
-    spans.sort_by(|a, b| a.start_f64().total_cmp(&b.start_f64()));
-    let names: Vec<String> = spans.iter().map(ToString::to_string).collect();
-    vec![format!(
-        "the files cover {:.1}% of the run (segments {}): the segments of the rest are missing",
-        covered * 100.0,
-        names.join(", ")
-    )]
+    for file in files {
+        if let Some(reason) = file
+            .end
+            .as_ref()
+            .and_then(|end| end.stop_reason.as_deref())
+            .filter(|reason| reason.starts_with("interrupted by"))
+        {
+            notes.push(format!(
+                "{} was {reason} before the end of its load",
+                file.path.display()
+            ));
+        }
+    }
+    notes
+}
+
+/// Refuse outputs that would overwrite one of the files being merged.
+fn check_outputs(files: &[PathBuf], request: &MergeRequest) -> Result<()> {
+    let mut outputs: Vec<PathBuf> = request.json.iter().chain(&request.html).cloned().collect();
+    if let Some(prefix) = &request.csv {
+        for suffix in [
+            "_stats.csv",
+            "_stats_history.csv",
+            "_failures.csv",
+            "_exceptions.csv",
+        ] {
+            let mut name = prefix.as_os_str().to_owned();
+            name.push(suffix);
+            outputs.push(PathBuf::from(name));
+        }
+    }
+    for output in outputs {
+        let Ok(output_real) = output.canonicalize() else {
+            continue;
+        };
+        if let Some(input) = files
+            .iter()
+            .find(|f| f.canonicalize().is_ok_and(|real| real == output_real))
+        {
+            bail!(bad(format!(
+                "{} is one of the files being merged; write the merged report elsewhere",
+                input.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Seconds of several segments added up into the whole run as they come:
@@ -389,6 +438,7 @@ pub fn merge(request: &MergeRequest) -> Result<RunOutcome> {
         .collect::<Result<_>>()?;
     let refs: Vec<&ReadFile> = files.iter().collect();
     check_together(&refs)?;
+    check_outputs(&request.files, request)?;
     let mut notes = coverage_notes(&refs);
     for file in &files {
         if file.end.is_none() {
@@ -401,7 +451,7 @@ pub fn merge(request: &MergeRequest) -> Result<RunOutcome> {
             ));
         }
     }
-    let mut combined = Combined::new(&refs, request)?;
+    let mut combined = Combined::new(&refs, request).map_err(|e| bad(format!("{e:#}")))?;
     for lines in result_file::by_second(&files).into_values() {
         combined.add_second(&lines)?;
     }

@@ -171,5 +171,58 @@ fn files_that_do_not_belong_together_are_refused() {
     // A lone half merges, but says the rest is missing and does not pass.
     let (code, stderr) = merge(dir.path(), &["a.horde"]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("cover 50.0%"), "{stderr}");
+    assert!(stderr.contains("cover 50% of the run"), "{stderr}");
+}
+
+#[test]
+fn interrupted_segments_pipes_and_overwritten_inputs_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ctrl-C (SIGINT) 1.5 s into a 4 s segment: it writes its end, saying so.
+    let mut stopped = horde()
+        .current_dir(dir.path())
+        .args(["demo", "-q", "-u", "4", "-r", "100", "-t", "4s"])
+        .args(["--segment", "2/2", "--out", "b.horde"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = stopped.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    stopped.wait().unwrap();
+    demo(dir.path(), "a.horde", &["-t", "4s", "--segment", "1/2"]);
+    // A blank line at the end (an editor's) is no damage.
+    let mut a = std::fs::read_to_string(dir.path().join("a.horde")).unwrap();
+    a.push('\n');
+    std::fs::write(dir.path().join("a.horde"), a).unwrap();
+    let (code, stderr) = merge(dir.path(), &["a.horde", "b.horde"]);
+    assert_eq!(code, 1, "an interrupted segment does not pass: {stderr}");
+    assert!(
+        stderr.contains("b.horde was interrupted by SIGINT"),
+        "{stderr}"
+    );
+    // The merged report may not overwrite what it merges.
+    let (code, stderr) = merge(dir.path(), &["a.horde", "b.horde", "--json", "a.horde"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("one of the files being merged"), "{stderr}");
+    // A pipe is refused, as a file to merge and as --out, instead of waiting.
+    let fifo = dir.path().join("pipe.horde");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (code, stderr) = merge(dir.path(), &["pipe.horde"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+    let output = horde()
+        .current_dir(dir.path())
+        .args(["demo", "-q", "-t", "1s", "--out", "pipe.horde"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a regular file"), "{stderr}");
 }

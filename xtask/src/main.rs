@@ -95,7 +95,7 @@ fn have(program: &str) -> bool {
 
 /// Debian packages of the third-party servers the integration tests run
 /// against: (program, package).
-const APT_SERVERS: [(&str, &str); 7] = [
+const APT_SERVERS: [(&str, &str); 8] = [
     ("nginx", "nginx-light"),
     ("redis-server", "redis-server"),
     ("mosquitto", "mosquitto"),
@@ -105,6 +105,8 @@ const APT_SERVERS: [(&str, &str); 7] = [
     // The HTML report and the web UI are checked in a real browser.
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
+    // tests/swarm.rs runs segments as a Docker Swarm replicated job.
+    ("dockerd", "docker.io"),
 ];
 /// Debian packages the bench needs: (program, package).
 const APT_BENCH: [(&str, &str); 3] = [("nginx", "nginx-light"), ("wrk", "wrk"), ("time", "time")];
@@ -112,6 +114,54 @@ const APT_BENCH: [(&str, &str); 3] = [("nginx", "nginx-light"), ("wrk", "wrk"), 
 /// Install the missing servers with apt-get (as root), or say what to install.
 fn ensure_servers() -> Result<()> {
     ensure_apt(&APT_SERVERS)
+}
+
+/// Start Debian's Docker engine as this machine allows it (no iptables, no
+/// bridge: containers use the host's network) and make it a one-node
+/// Swarm. True when the engine and the Swarm answer; a warning otherwise
+/// (the Swarm test then says it was skipped).
+fn ensure_docker_swarm() -> bool {
+    use guest_build::image::docker_engine;
+    if !docker_engine() {
+        let log = guest_build::repo_root().join("target/dockerd.log");
+        let started = std::fs::File::create(&log).and_then(|file| {
+            Command::new("dockerd")
+                .args(["--iptables=false", "--bridge=none"])
+                .stdout(file.try_clone()?)
+                .stderr(file)
+                .stdin(Stdio::null())
+                .spawn()
+        });
+        if let Err(error) = started {
+            eprintln!("xtask: warning: cannot start dockerd ({error}); the Swarm test is skipped");
+            return false;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !docker_engine() {
+            if std::time::Instant::now() > deadline {
+                eprintln!(
+                    "xtask: warning: dockerd did not answer within 30 s (see {}); the Swarm test \
+                     is skipped",
+                    log.display()
+                );
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    }
+    let state = Command::new("docker")
+        .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    if state != "active"
+        && run(Command::new("docker").args(["swarm", "init", "--advertise-addr", "127.0.0.1"]))
+            .is_err()
+    {
+        eprintln!("xtask: warning: docker swarm init failed; the Swarm test is skipped");
+        return false;
+    }
+    true
 }
 
 /// Install the (program, package) pairs whose program is missing.
@@ -257,7 +307,12 @@ fn test(args: &[String]) -> Result<()> {
     ensure_servers()?;
     ensure_python_packages()?;
     ensure_guest_toolchains()?;
+    let swarm = ensure_docker_swarm();
     let mut child = cargo()
+        .env(
+            "HORDE_TEST_SWARM",
+            if swarm { "required" } else { "unavailable" },
+        )
         .args(["test", "--release", "--workspace"])
         .args(args)
         .stdout(Stdio::piped())

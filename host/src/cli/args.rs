@@ -69,7 +69,8 @@ pub struct RunArgs {
     pub user_class: Vec<String>,
     /// Run only this execution segment of the load, as k6's: I/N (the I-th of N equal parts)
     /// or START:END fractions (1/4:1/2, 0.25:0.5). N processes with 1/N ... N/N run the whole.
-    #[arg(long = "segment", value_name = "I/N|START:END")]
+    /// I may be a sum (K+1/N) for orchestrators that count from 0.
+    #[arg(long = "segment", value_name = "I/N|START:END", env = "HORDE_SEGMENT")]
     pub segment: Option<String>,
     /// Start the load at this moment (RFC 3339, e.g. 2026-12-01T10:00:00Z, or Unix seconds),
     /// so segments started apart begin together; the scenario is loaded before.

@@ -143,8 +143,10 @@ pub struct RunConfig {
     pub segment: Segment,
     /// `--start-at`: when the load starts.
     pub start_at: Option<std::time::SystemTime>,
-    /// The whole run's [`RunConfig::settings`], kept when a segment took its share.
+    /// The whole run's [`RunConfig::settings`] and most VUs, kept when a
+    /// segment took its share.
     pub whole_settings: Option<String>,
+    pub whole_capacity: Option<u32>,
     pub json: Option<PathBuf>,
     /// Locust's CSV files under this prefix, with a history row per name when `csv_full_history`.
     pub csv: Option<PathBuf>,
@@ -196,6 +198,7 @@ impl RunConfig {
             segment: Segment::WHOLE,
             start_at: None,
             whole_settings: None,
+            whole_capacity: None,
             json: None,
             csv: None,
             csv_full_history: false,
@@ -548,6 +551,7 @@ impl RunConfig {
     /// segments add up to the whole; rates are scaled by the segment's width.
     pub fn apply_segment(&mut self) {
         self.whole_settings = Some(self.settings());
+        self.whole_capacity = Some(self.vu_capacity());
         let segment = self.segment;
         if segment.is_whole() {
             return;
@@ -585,6 +589,14 @@ impl RunConfig {
         }
     }
 
+    /// Where this segment's users start among the whole run's (0-based):
+    /// user classes deal the segment's k-th user the run's user
+    /// `offset + k`, so the segments together deal them as one process.
+    pub fn class_slot_offset(&self) -> u32 {
+        let whole = self.whole_capacity.unwrap_or_else(|| self.vu_capacity());
+        self.segment.offset(u64::from(whole)) as u32
+    }
+
     /// The load as result files compare it: model, iterations, run time.
     pub fn settings(&self) -> String {
         let mut text = self.load_model().describe();
@@ -593,6 +605,10 @@ impl RunConfig {
         }
         if let Some(limit) = self.run_limit() {
             text += &format!("; run time {}", humantime::format_duration(limit));
+        }
+        // Segments must shuffle and draw data alike.
+        if let Some(seed) = self.seed.filter(|_| !self.feeds.is_empty()) {
+            text += &format!("; seed {seed}");
         }
         text
     }

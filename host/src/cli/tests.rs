@@ -181,8 +181,9 @@ fn data_segment_breakdown_and_cache_flags_are_validated() {
 fn a_segment_splits_the_load_model() {
     let mut config = args(&["-u", "10", "-r", "4", "-i", "1000", "--segment", "1/3"]).unwrap();
     config.apply_segment();
-    // VUs 1, 4, 7 and 10 are the first third's.
-    assert_eq!((config.users, config.iterations), (4, Some(333)));
+    assert_eq!((config.users, config.iterations), (3, Some(333)));
+    // Its users are the run's users 1-3 when classes are dealt out.
+    assert_eq!(config.class_slot_offset(), 0);
     assert!((config.spawn_rate - 4.0 / 3.0).abs() < 1e-9);
     let mut config = args(&[
         "--rate",
@@ -197,5 +198,10 @@ fn a_segment_splits_the_load_model() {
     .unwrap();
     config.apply_segment();
     assert_eq!(config.rate, Some(30.0));
-    assert_eq!(config.max_vus, 3, "10 VUs: 4, 3 and 3");
+    assert_eq!(config.max_vus, 4, "10 VUs: 3, 3 and 4");
+    assert_eq!(
+        config.class_slot_offset(),
+        6,
+        "the last third's users are 7-10"
+    );
 }

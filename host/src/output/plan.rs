@@ -41,6 +41,14 @@ impl Outputs {
             super::json::check_file_writable(path, "--html", "report.html")?;
         }
         if let Some(path) = &config.outputs.out {
+            // Opening a pipe for writing waits for a reader: refuse it first.
+            if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
+                anyhow::bail!(
+                    "--out {}: not a regular file (a pipe or a device); give a file name, e.g. \
+                     --out run.horde",
+                    path.display()
+                );
+            }
             super::json::check_file_writable(path, "--out", "run.horde")?;
         }
         // Created first: this checks the CSV files can be written.

@@ -366,17 +366,58 @@ pub struct ReadFile {
     pub torn_tail: bool,
 }
 
+/// Longest line read back: a second of 100,000 names' histograms fits.
+const MAX_LINE: u64 = 256 << 20;
+
+/// The lines of `reader`, each at most [`MAX_LINE`] bytes; blank ones
+/// (a trailing newline) skipped.
+fn bounded_lines(mut reader: impl BufRead, path: &Path) -> impl Iterator<Item = Result<String>> {
+    let path = path.to_path_buf();
+    let mut number = 0usize;
+    std::iter::from_fn(move || {
+        loop {
+            number += 1;
+            let mut bytes = Vec::new();
+            let read = std::io::Read::take(&mut reader, MAX_LINE + 1).read_until(b'\n', &mut bytes);
+            return match read {
+                Ok(0) => None,
+                Err(error) => Some(Err(anyhow::anyhow!(
+                    "{} line {number}: {error}",
+                    path.display()
+                ))),
+                Ok(_) if bytes.len() as u64 > MAX_LINE => Some(Err(anyhow::anyhow!(
+                    "{} line {number} is longer than {} MiB: not a Horde result file",
+                    path.display(),
+                    MAX_LINE >> 20
+                ))),
+                Ok(_) => match String::from_utf8(bytes) {
+                    Ok(text) if text.trim().is_empty() => continue,
+                    Ok(text) => Some(Ok(text)),
+                    Err(_) => Some(Err(anyhow::anyhow!(
+                        "{} line {number} is not text: not a Horde result file",
+                        path.display()
+                    ))),
+                },
+            };
+        }
+    })
+}
+
 /// Read a result file, checking its format; errors say what is wrong.
 pub fn read(path: &Path) -> Result<ReadFile> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => bail!(
+            "{} is not a regular file (a folder, a pipe or a device): give the result file a \
+             segment wrote with --out",
+            path.display()
+        ),
+        _ => {}
+    }
     let file = File::open(path)
         .with_context(|| format!("{}: cannot open the result file", path.display()))?;
-    let mut lines = BufReader::new(file).lines();
+    let mut lines = bounded_lines(BufReader::new(file), path);
     let what = |n: usize| format!("{} line {n}", path.display());
-    let first = lines
-        .next()
-        .transpose()
-        .with_context(|| what(1))?
-        .unwrap_or_default();
+    let first = lines.next().transpose()?.unwrap_or_default();
     let header = match serde_json::from_str::<Record>(&first) {
         Ok(Record::Header(header)) if header.format == FORMAT => header,
         _ => bail!(
@@ -402,7 +443,7 @@ pub fn read(path: &Path) -> Result<ReadFile> {
     };
     let mut pending_error = None;
     for (index, line) in lines.enumerate() {
-        let line = line.with_context(|| what(index + 2))?;
+        let line = line?;
         if let Some(error) = pending_error.take() {
             // A bad line followed by more lines is damage, not a torn end.
             return Err(error);

@@ -8,7 +8,6 @@
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use super::segment::Segment;
 use super::{TaskTable, Wait};
 use crate::bindings::user;
 
@@ -283,12 +282,12 @@ impl UserClasses {
         Ok(())
     }
 
-    /// How many of a segment's first `users` VUs (its slots 1..=users,
-    /// placed run-wide) each class gets.
-    pub fn users_of(&self, users: u32, segment: Segment) -> Vec<u32> {
+    /// How many of a segment's first `users` VUs (the run's users
+    /// `offset + 1 ..= offset + users`) each class gets.
+    pub fn users_of(&self, users: u32, offset: u32) -> Vec<u32> {
         let mut counts = vec![0u32; self.classes.len()];
         for local in 1..=users {
-            if let Some(class) = self.for_slot(segment.vu_id(local)) {
+            if let Some(class) = self.for_slot(offset.saturating_add(local)) {
                 counts[class] += 1;
             }
         }
@@ -298,8 +297,8 @@ impl UserClasses {
     /// The report's `user_classes`: each class with its users at `peak`
     /// users (closed model; None in the open model, where arrivals follow
     /// the weights).
-    pub fn report(&self, peak: Option<u32>, segment: Segment) -> Vec<ClassReport> {
-        let users = peak.map(|peak| self.users_of(peak, segment));
+    pub fn report(&self, peak: Option<u32>, offset: u32) -> Vec<ClassReport> {
+        let users = peak.map(|peak| self.users_of(peak, offset));
         let period = self.rotation.len();
         self.classes
             .iter()
@@ -462,19 +461,17 @@ mod tests {
         assert_eq!(c.for_slot(1), Some(1));
         // Slots 2.. are all shoppers (the only weighted class).
         assert!((2..50).all(|s| c.for_slot(s) == Some(0)));
-        assert_eq!(c.users_of(10, Segment::WHOLE), vec![9, 1]);
-        assert_eq!(c.users_of(0, Segment::WHOLE), vec![0, 0]);
-        // Segments split the same slots: the admin is in the first.
-        let parts: Vec<Vec<u32>> = (1..=4)
-            .map(|i| c.users_of(3, Segment::parse(&format!("{i}/4")).unwrap()))
-            .collect();
+        assert_eq!(c.users_of(10, 0), vec![9, 1]);
+        assert_eq!(c.users_of(0, 0), vec![0, 0]);
+        // Segments of 12 users deal users 1-3, 4-6, ...: the admin is in the first.
+        let parts: Vec<Vec<u32>> = (0..4).map(|i| c.users_of(3, 3 * i)).collect();
         assert_eq!(parts, [vec![2, 1], vec![3, 0], vec![3, 0], vec![3, 0]]);
 
         let c = classes(&["a;tasks=0;weight=3", "b;tasks=1;weight=1"], &[]).unwrap();
         let first: Vec<usize> = (1..=8).map(|s| c.for_slot(s).unwrap()).collect();
         assert_eq!(first, [0, 0, 1, 0, 0, 0, 1, 0]);
-        assert_eq!(c.users_of(8, Segment::WHOLE), vec![6, 2]);
-        assert_eq!(c.users_of(7, Segment::WHOLE), vec![5, 2]);
+        assert_eq!(c.users_of(8, 0), vec![6, 2]);
+        assert_eq!(c.users_of(7, 0), vec![5, 2]);
         // Every 4 consecutive slots hold 3 a and 1 b.
         for start in [1, 5, 101] {
             let b = (start..start + 4)
@@ -491,7 +488,7 @@ mod tests {
             (1..=4).map(|s| c.for_slot(s)).collect::<Vec<_>>(),
             [Some(0), Some(0), Some(1), None]
         );
-        assert_eq!(c.users_of(10, Segment::WHOLE), vec![2, 1]);
+        assert_eq!(c.users_of(10, 0), vec![2, 1]);
         assert!(c.check_open_model().is_err());
     }
 

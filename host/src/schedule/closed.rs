@@ -201,7 +201,10 @@ pub async fn run(shared: Arc<Shared>, mut plan: UserPlan) -> Outcome {
                 for _ in staying..desired {
                     let slot = free.next().expect("slots are unbounded");
                     // Only fixed-count classes, their users all there: no more.
-                    let Some(class) = shared.classes.for_slot(shared.segment.vu_id(slot)) else {
+                    let Some(class) = shared
+                        .classes
+                        .for_slot(shared.class_slot_offset.saturating_add(slot))
+                    else {
                         break;
                     };
                     let (leave, leave_rx) = watch::channel(false);

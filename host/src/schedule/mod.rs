@@ -84,6 +84,9 @@ pub struct Shared {
     pub control: tokio::sync::watch::Receiver<Option<LoadChange>>,
     /// This process's execution segment: its VU ids are run-wide.
     pub segment: segment::Segment,
+    /// The segment's k-th user is the run's user `class_slot_offset + k`
+    /// for the user classes' deal ([`crate::cli::RunConfig::class_slot_offset`]).
+    pub class_slot_offset: u32,
 }
 
 /// The change asked for since `control` last looked, if any.

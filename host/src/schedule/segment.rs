@@ -184,18 +184,9 @@ impl Segment {
         self.end.of(x) - self.start.of(x)
     }
 
-    /// This segment's part of a VU count: how many of the run's VUs 1 ..=
-    /// `users` have ids it owns (see [`Segment::vu_id`]). The segments of
-    /// one denominator add up to `users` exactly, and each keeps the same
-    /// VUs whatever the count (VU 1 is always in the first segment), so user
-    /// classes are dealt out as one process deals them.
+    /// This segment's part of a VU count (as [`Segment::part`]).
     pub fn users(&self, users: u32) -> u32 {
-        let (denominator, first, last) = self.stripe();
-        let users = u64::from(users);
-        let rest = (users % denominator)
-            .saturating_sub(first)
-            .min(last - first);
-        (users / denominator * (last - first) + rest) as u32
+        self.part(u64::from(users)) as u32
     }
 
     /// The first of this segment's share of `x` (0-based): its part is
@@ -251,28 +242,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn segments_keep_the_users_whose_ids_they_own() {
-        for n in 1..=7u32 {
-            let segments: Vec<Segment> = (1..=n)
-                .map(|i| Segment::parse(&format!("{i}/{n}")).unwrap())
-                .collect();
-            for users in 0..60 {
-                let parts: Vec<u32> = segments.iter().map(|s| s.users(users)).collect();
-                assert_eq!(parts.iter().sum::<u32>(), users, "{n} segments of {users}");
-                // Each segment's VUs are exactly the run's VUs 1..=users it owns.
-                for (s, &part) in segments.iter().zip(&parts) {
-                    let ids: Vec<u32> = (1..=part).map(|l| s.vu_id(l)).collect();
-                    assert!(ids.iter().all(|&id| id <= users), "{s} of {users}: {ids:?}");
-                }
-            }
-        }
-        // VU 1 is the first segment's, whatever the count.
-        let second = Segment::parse("2/4").unwrap();
-        assert_eq!((second.users(1), second.users(2)), (0, 1));
-        assert_eq!(Segment::parse("1/4").unwrap().users(1), 1);
     }
 
     #[test]
