@@ -57,6 +57,18 @@ struct Aggregator {
 }
 
 impl Aggregator {
+    fn new(request: AggregateRequest) -> Aggregator {
+        Aggregator {
+            request,
+            parts: Vec::new(),
+            combined: None,
+            merged: 0,
+            abort: None,
+            notes: Vec::new(),
+            first_seen: None,
+        }
+    }
+
     /// A segment is done when it sent its end or was given up on.
     fn done(part: &Part) -> bool {
         part.file.end.is_some() || part.lost
@@ -275,15 +287,7 @@ pub async fn aggregate(request: AggregateRequest) -> Result<RunOutcome> {
         if request.expect == 1 { "" } else { "s" }
     );
     let quiet = request.quiet;
-    let state: Shared = Arc::new(Mutex::new(Aggregator {
-        request,
-        parts: Vec::new(),
-        combined: None,
-        merged: 0,
-        abort: None,
-        notes: Vec::new(),
-        first_seen: None,
-    }));
+    let state: Shared = Arc::new(Mutex::new(Aggregator::new(request)));
     let (changed, mut watch) = watch::channel(false);
     let app = Router::new()
         .route("/segments", post(segments))
@@ -308,21 +312,13 @@ pub async fn aggregate(request: AggregateRequest) -> Result<RunOutcome> {
     server.abort();
     let mut aggregator = std::mem::replace(
         &mut *state.lock().unwrap_or_else(|e| e.into_inner()),
-        Aggregator {
-            request: AggregateRequest {
-                listen: address,
-                expect: 0,
-                timeout: Duration::ZERO,
-                merge: MergeRequest::default(),
-                quiet,
-            },
-            parts: Vec::new(),
-            combined: None,
-            merged: 0,
-            abort: None,
-            notes: Vec::new(),
-            first_seen: None,
-        },
+        Aggregator::new(AggregateRequest {
+            listen: address,
+            expect: 0,
+            timeout: Duration::ZERO,
+            merge: MergeRequest::default(),
+            quiet,
+        }),
     );
     if let Some(signal) = interrupted {
         aggregator.notes.push(format!(

@@ -183,18 +183,8 @@ pub struct MergedOutputArgs {
     /// file records; k6 syntax, as with `horde run`.
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
-    /// Write the merged report as JSON to this file.
-    #[arg(long = "json", value_name = "PATH")]
-    pub json: Option<PathBuf>,
-    /// Write Locust's CSV files of the merged run under this prefix.
-    #[arg(long = "csv", value_name = "PREFIX")]
-    pub csv: Option<PathBuf>,
-    /// With --csv: a history row per request name each second.
-    #[arg(long = "csv-full-history", requires = "csv")]
-    pub csv_full_history: bool,
-    /// Write the merged run's self-contained HTML report to this file.
-    #[arg(long = "html", value_name = "PATH")]
-    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: super::outputs::ReportFileArgs,
 }
 
 /// Options of `horde aggregate`.
@@ -253,10 +243,10 @@ impl MergedOutputArgs {
                 .iter()
                 .map(|t| crate::thresholds::Threshold::parse(t).map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<_>>()?,
-            json: self.json.clone(),
-            csv: self.csv.clone(),
-            csv_full_history: self.csv_full_history,
-            html: self.html.clone(),
+            json: self.files.json.clone(),
+            csv: self.files.csv.clone(),
+            csv_full_history: self.files.csv_full_history,
+            html: self.files.html.clone(),
         })
     }
 }

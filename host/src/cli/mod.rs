@@ -303,9 +303,9 @@ impl RunConfig {
             }
             config.breakdown.push(key.to_string());
         }
-        config.json = args.outputs.json.clone();
-        config.csv = args.outputs.csv.clone();
-        config.csv_full_history = args.outputs.csv_full_history;
+        config.json = args.outputs.files.json.clone();
+        config.csv = args.outputs.files.csv.clone();
+        config.csv_full_history = args.outputs.files.csv_full_history;
         config.outputs = args.outputs.validate()?;
         config.command_line = std::env::args().collect();
         config.insecure = args.insecure;

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-/// Where a run's results go besides the terminal (raw, as typed).
+/// The report files a run, a merge or an aggregator writes (raw, as typed).
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct OutputArgs {
+pub struct ReportFileArgs {
     /// Write the report as JSON to this file.
     #[arg(long = "json", value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -23,6 +23,13 @@ pub struct OutputArgs {
     /// range; opens offline) to this file.
     #[arg(long = "html", value_name = "PATH")]
     pub html: Option<PathBuf>,
+}
+
+/// Where a run's results go besides the terminal (raw, as typed).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OutputArgs {
+    #[command(flatten)]
+    pub files: ReportFileArgs,
     /// Write a result file (each second's requests as HDR histograms, checks, metrics) that
     /// `horde merge` combines exactly with the files of the run's other execution segments.
     #[arg(long = "out", value_name = "PATH")]
@@ -106,7 +113,7 @@ impl OutputArgs {
             })
             .transpose()?;
         Ok(Outputs {
-            html: self.html.clone(),
+            html: self.files.html.clone(),
             out: self.out.clone(),
             report_to,
             prometheus,
