@@ -54,6 +54,9 @@ struct Aggregator {
     notes: Vec<String>,
     /// When the first segment registered.
     first_seen: Option<Instant>,
+    /// Segments that had not come within --timeout of the first are no
+    /// longer waited for.
+    gave_up_waiting: bool,
 }
 
 impl Aggregator {
@@ -66,6 +69,7 @@ impl Aggregator {
             abort: None,
             notes: Vec::new(),
             first_seen: None,
+            gave_up_waiting: false,
         }
     }
 
@@ -79,6 +83,24 @@ impl Aggregator {
     }
 
     fn register(&mut self, file: ReadFile) -> Result<u64, String> {
+        let expect = self.request.expect;
+        if self.parts.len() >= expect {
+            return Err(format!(
+                "the aggregator takes {expect} segment{} (--expect {expect}) and has them all{}",
+                if expect == 1 { "" } else { "s" },
+                if self.gave_up_waiting {
+                    " (it stopped waiting for more after --timeout)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if file.header.segment.is_none() && expect > 1 {
+            return Err(format!(
+                "this process runs the whole load, but the aggregator expects {expect} segments: \
+                 start each with --segment I/{expect}"
+            ));
+        }
         let mut files: Vec<&ReadFile> = self.parts.iter().map(|p| &p.file).collect();
         files.push(&file);
         crate::merge::check_together(&files).map_err(|e| format!("{e:#}"))?;
@@ -104,7 +126,7 @@ impl Aggregator {
         };
         loop {
             let next = self.merged as usize;
-            let ready = self.parts.len() >= self.request.expect
+            let ready = (self.parts.len() >= self.request.expect || self.gave_up_waiting)
                 && self
                     .parts
                     .iter()
@@ -179,11 +201,15 @@ impl Aggregator {
                 },
                 Some(part) => {
                     part.last_heard = Instant::now();
+                    // A record sent again (its answer was lost) counts once:
+                    // its place says whether it is already here.
+                    let have = part.file.seconds.len() as u64;
+                    let again = envelope.seq != 0 && envelope.seq <= have;
                     match record {
-                        Record::Second(second) if part.file.end.is_none() => {
+                        Record::Second(second) if part.file.end.is_none() && !again => {
                             part.file.seconds.push(second)
                         }
-                        Record::End(end) => part.file.end = Some(end),
+                        Record::End(end) if part.file.end.is_none() => part.file.end = Some(end),
                         _ => {}
                     }
                     Answer::default()
@@ -217,17 +243,19 @@ impl Aggregator {
         }
         let missing = self.request.expect.saturating_sub(self.parts.len());
         if missing > 0
-            && !self.parts.is_empty()
-            && self.parts.iter().all(Self::done)
+            && !self.gave_up_waiting
             && self.first_seen.is_some_and(|t| t.elapsed() > timeout)
         {
             let note = format!(
-                "expected {} segments, {} reported; the others never came",
+                "expected {} segments, {} reported within --timeout ({} s) of the first; the \
+                 others are left out",
                 self.request.expect,
-                self.parts.len()
+                self.parts.len(),
+                timeout.as_secs()
             );
             eprintln!("warning: {note}");
             self.notes.push(note);
+            self.gave_up_waiting = true;
             self.request.expect = self.parts.len();
         }
         self.advance();
@@ -269,6 +297,8 @@ async fn segments(
 /// Listen, merge as segments report, and return the merged outcome once
 /// every expected segment ended or was given up on (or on Ctrl-C).
 pub async fn aggregate(request: AggregateRequest) -> Result<RunOutcome> {
+    crate::merge::check_output_paths(&request.merge)
+        .map_err(|e| anyhow::anyhow!(BadInput(format!("{e:#}"))))?;
     let listener = tokio::net::TcpListener::bind(request.listen)
         .await
         .with_context(|| {
@@ -280,9 +310,16 @@ pub async fn aggregate(request: AggregateRequest) -> Result<RunOutcome> {
         })
         .map_err(|e| anyhow::anyhow!(BadInput(format!("{e:#}"))))?;
     let address = listener.local_addr()?;
+    let url = if address.ip().is_unspecified() {
+        format!(
+            "http://HOST:{}/ (HOST: this machine's address as the segments reach it)",
+            address.port()
+        )
+    } else {
+        format!("http://{address}/")
+    };
     eprintln!(
-        "aggregator listening on http://{address}/ for {} segment{}: start each with \
-         --report-to http://{address}/",
+        "aggregator listening on {address} for {} segment{}: start each with --report-to {url}",
         request.expect,
         if request.expect == 1 { "" } else { "s" }
     );

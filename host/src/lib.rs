@@ -386,6 +386,13 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         cli::MAX_VUS
     };
     let sinks = outputs.sinks(config, &run, &stats, &loaded.sha256, grant_list, max_users)?;
+    // A segment the aggregator refuses (another scenario, an overlapping
+    // segment) must not add its load.
+    if let Some((registration, url)) = outputs.registration.take() {
+        output::forward::Forwarder::registered(registration, &url)
+            .await
+            .map_err(bad_input)?;
+    }
     let monitor = tokio::spawn(output::live::monitor(
         stats.clone(),
         run.clone(),
@@ -447,9 +454,23 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         .iter()
         .flat_map(|t| stats.with_aggregate(|a| t.evaluate(a, elapsed, iterations)))
         .collect();
+    let stop_reason = run.stop_reason();
+    // Stopped by the aggregator on a threshold of the whole run: this
+    // segment failed it too (exit code 99, as a run stopped by its own).
+    if let Some(reason) = stop_reason
+        .as_deref()
+        .filter(|r| r.starts_with(output::forward::STOPPED_BY_AGGREGATOR))
+    {
+        report.thresholds.push(thresholds::Verdict {
+            threshold: reason.to_string(),
+            condition: "abortOnFail on the aggregator".into(),
+            actual: None,
+            passed: false,
+        });
+    }
     let mut result = RunOutcome {
         report,
-        stop_reason: run.stop_reason(),
+        stop_reason,
         interrupted_users: outcome.interrupted,
         replaced_instances: progress.replaced.load(Ordering::Relaxed),
         load_time: loaded.load_time,

@@ -142,6 +142,23 @@ pub fn coverage_notes(files: &[&ReadFile]) -> Vec<String> {
     notes
 }
 
+/// Check the report files can be written (before a merge or an
+/// aggregator starts).
+pub fn check_output_paths(request: &MergeRequest) -> Result<()> {
+    if let Some(path) = &request.json {
+        crate::output::json::check_writable(path)?;
+    }
+    if let Some(path) = &request.html {
+        crate::output::json::check_file_writable(path, "--html", "report.html")?;
+    }
+    if let Some(prefix) = &request.csv {
+        let mut stats = prefix.as_os_str().to_owned();
+        stats.push("_stats.csv");
+        crate::output::json::check_file_writable(&PathBuf::from(stats), "--csv", "run")?;
+    }
+    Ok(())
+}
+
 /// Refuse outputs that would overwrite one of the files being merged.
 fn check_outputs(files: &[PathBuf], request: &MergeRequest) -> Result<()> {
     let mut outputs: Vec<PathBuf> = request.json.iter().chain(&request.html).cloned().collect();
@@ -379,6 +396,24 @@ impl Combined {
                 stop_reason: f.end.as_ref().and_then(|e| e.stop_reason.clone()),
             })
             .collect();
+        // A segment the aggregator stopped on a threshold of its own: the
+        // run failed that threshold, though no file records it.
+        for file in files {
+            if let Some(reason) = file
+                .end
+                .as_ref()
+                .and_then(|end| end.stop_reason.as_deref())
+                .filter(|r| r.starts_with(crate::output::forward::STOPPED_BY_AGGREGATOR))
+            {
+                report.thresholds.push(crate::thresholds::Verdict {
+                    threshold: reason.to_string(),
+                    condition: "abortOnFail on the aggregator".into(),
+                    actual: None,
+                    passed: false,
+                });
+                break;
+            }
+        }
         let what = format!(
             "{} segment{} of {}",
             files.len(),

@@ -135,8 +135,9 @@ fn an_abort_on_fail_threshold_on_the_merged_results_stops_every_segment() {
     let started = Instant::now();
     let mut a = segment(dir.path(), &url, "1/2", 30, "a.horde");
     let mut b = segment(dir.path(), &url, "2/2", 30, "b.horde");
-    wait(&mut a, Duration::from_secs(25));
-    wait(&mut b, Duration::from_secs(25));
+    // Each segment failed the whole run's threshold too: exit code 99.
+    assert_eq!(wait(&mut a, Duration::from_secs(25)), 99);
+    assert_eq!(wait(&mut b, Duration::from_secs(25)), 99);
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "the segments stopped early: {:?}",
@@ -186,4 +187,113 @@ fn a_killed_segment_is_noticed_and_the_aggregate_does_not_pass() {
         .cloned()
         .unwrap();
     assert_eq!(dead["complete"], false, "{dead}");
+}
+
+/// POST `body` to the aggregator at `url` (plain HTTP/1.1); the answer's body.
+fn post(url: &str, body: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST /segments HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(json).unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn a_record_sent_again_counts_once_and_extra_or_whole_segments_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = horde()
+        .current_dir(dir.path())
+        .args([
+            "demo",
+            "-q",
+            "-u",
+            "4",
+            "-t",
+            "2s",
+            "--segment",
+            "1/2",
+            "--out",
+            "a.horde",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("a.horde"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (mut agg, url) = aggregator(
+        dir.path(),
+        &["--expect", "1", "--json", "whole.json", "--timeout", "3s"],
+    );
+    let answer = post(
+        &url,
+        &serde_json::json!({"id": 0, "seq": 0, "record": records[0]}).to_string(),
+    );
+    let id = answer["id"].as_u64().unwrap();
+    // Every record twice, as a segment whose answers were lost sends them.
+    for (seq, record) in records.iter().enumerate().skip(1) {
+        for _ in 0..2 {
+            let envelope = serde_json::json!({"id": id, "seq": seq, "record": record});
+            post(&url, &envelope.to_string());
+        }
+    }
+    // A second segment beyond --expect 1 is refused, before its load.
+    let output = horde()
+        .current_dir(dir.path())
+        .args([
+            "demo",
+            "-q",
+            "-u",
+            "4",
+            "-t",
+            "2s",
+            "--segment",
+            "2/2",
+            "--report-to",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refused this segment") && stderr.contains("--expect 1"),
+        "{stderr}"
+    );
+    // Half the run (segment 1/2 alone): merged, and said not to be the whole.
+    assert_eq!(
+        wait(&mut agg, Duration::from_secs(30)),
+        1,
+        "{}",
+        log(dir.path())
+    );
+    assert!(log(dir.path()).contains("cover 50%"));
+    let whole = json(&dir.path().join("whole.json"));
+    let (code, _) = (
+        horde()
+            .current_dir(dir.path())
+            .args(["merge", "a.horde", "--json", "alone.json"])
+            .status()
+            .unwrap()
+            .code(),
+        (),
+    );
+    assert_eq!(code, Some(1), "half the run: not the whole");
+    let alone = json(&dir.path().join("alone.json"));
+    assert_eq!(
+        whole["total"]["count"], alone["total"]["count"],
+        "each record once"
+    );
+    assert_eq!(whole["iterations"], alone["iterations"]);
 }

@@ -29,12 +29,24 @@ const POST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the end of the run waits for the last records to go out.
 const FINISH_WAIT: Duration = Duration::from_secs(10);
 
-/// What a segment sends: its id (from the header's answer) and one record.
+/// What a segment sends: its id (from the header's answer), the record's
+/// place in its stream (0 the header, then 1, 2, ... each second, then the
+/// end), so a record sent again after a lost answer counts once, and the
+/// record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
     pub id: u64,
+    #[serde(default)]
+    pub seq: u64,
     pub record: Record,
 }
+
+/// How the stop reason of a run the aggregator stopped begins.
+pub const STOPPED_BY_AGGREGATOR: &str = "stopped by the aggregator";
+
+/// How long a segment waits for the aggregator to accept it before the load
+/// starts (a refused segment does not run).
+const REGISTER_WAIT: Duration = Duration::from_secs(10);
 
 /// The aggregator's answer to every POST.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -71,82 +83,154 @@ async fn post(url: &url::Url, body: Vec<u8>) -> Result<Answer> {
 
 /// The sink: hands records to the sending task.
 pub struct Forwarder {
+    url: url::Url,
     records: mpsc::Sender<Record>,
-    /// Told when the end record went out (or sending gave up).
-    done: Option<std::sync::mpsc::Receiver<()>>,
+    /// Told when the end record went out (true) or sending gave up (false).
+    done: Option<std::sync::mpsc::Receiver<bool>>,
+}
+
+/// What the aggregator said to a segment's header.
+pub enum Registration {
+    Accepted,
+    /// The segment must not run (another scenario, an overlapping segment).
+    Refused(String),
+    /// No answer: the segment runs alone (its own outputs keep its results).
+    Unreachable(String),
 }
 
 impl Forwarder {
-    /// Start sending to `url` (`horde aggregate`'s address), header first.
-    pub fn start(url: url::Url, header: Header, run: Arc<RunContext>) -> Forwarder {
-        let (records, mut queue) = mpsc::channel::<Record>(QUEUE);
+    /// Start sending to `url` (`horde aggregate`'s address), header first;
+    /// the receiver learns what the aggregator made of the header.
+    pub fn start(
+        url: url::Url,
+        header: Header,
+        run: Arc<RunContext>,
+    ) -> (Forwarder, tokio::sync::oneshot::Receiver<Registration>) {
+        let (records, queue) = mpsc::channel::<Record>(QUEUE);
         let (done_tx, done) = std::sync::mpsc::channel();
-        tokio::spawn(async move {
-            let endpoint = url.join("segments").unwrap_or(url.clone());
-            let mut id = None;
-            let mut warned = false;
-            let mut pending: Option<Record> = Some(Record::Header(header));
-            loop {
-                let record = match pending.take() {
-                    Some(record) => record,
-                    None => match queue.recv().await {
-                        Some(record) => record,
-                        None => break,
-                    },
-                };
-                let is_end = matches!(record, Record::End(_));
-                let body = serde_json::to_vec(&Envelope {
-                    id: id.unwrap_or(0),
-                    record: record.clone(),
-                })
-                .unwrap_or_default();
-                match tokio::time::timeout(POST_TIMEOUT, post(&endpoint, body)).await {
-                    Ok(Ok(answer)) => {
-                        if let Some(why) = answer.refused {
-                            eprintln!(
-                                "warning: the aggregator at {url} refused this segment: {}; its \
-                                 results stay in this run's own outputs",
-                                crate::output::printable(&why)
-                            );
-                            break;
-                        }
-                        id = answer.id.or(id);
-                        if let Some(reason) = answer.abort {
-                            run.request_stop(format!("stopped by the aggregator: {reason}"));
-                        }
-                        if is_end {
-                            break;
-                        }
-                    }
-                    failed => {
-                        let why = match failed {
-                            Ok(Err(error)) => format!("{error:#}"),
-                            _ => "no answer within 5 s".into(),
-                        };
-                        if !warned {
-                            eprintln!(
-                                "warning: cannot reach the aggregator at {url} ({why}); retrying \
-                                 each second; this segment's own outputs (--out) keep its results"
-                            );
-                            warned = true;
-                        }
-                        // Try again with the same record, after a pause; at
-                        // the end of the run, give up at once.
-                        if run.stopping() {
-                            break;
-                        }
-                        pending = Some(record);
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-            let _ = done_tx.send(());
-        });
-        Forwarder {
+        let (registered, registration) = tokio::sync::oneshot::channel();
+        tokio::spawn(send_all(
+            url.clone(),
+            header,
+            run,
+            queue,
+            registered,
+            done_tx,
+        ));
+        let forwarder = Forwarder {
+            url,
             records,
             done: Some(done),
+        };
+        (forwarder, registration)
+    }
+
+    /// Wait (at most 10 s) for the aggregator to accept this segment: an
+    /// error when it refused it, a warning when it did not answer.
+    pub async fn registered(
+        registration: tokio::sync::oneshot::Receiver<Registration>,
+        url: &url::Url,
+    ) -> Result<()> {
+        match tokio::time::timeout(REGISTER_WAIT, registration).await {
+            Ok(Ok(Registration::Accepted)) => Ok(()),
+            Ok(Ok(Registration::Refused(why))) => bail!(
+                "the aggregator at {url} refused this segment, so it does not run: {}",
+                crate::output::printable(&why)
+            ),
+            Ok(Ok(Registration::Unreachable(why))) => {
+                eprintln!(
+                    "warning: cannot reach the aggregator at {url} ({why}); this segment runs \
+                     alone, retrying each second; its own outputs (--out) keep its results"
+                );
+                Ok(())
+            }
+            _ => {
+                eprintln!(
+                    "warning: the aggregator at {url} did not answer within {} s; this segment \
+                     runs, and keeps trying",
+                    REGISTER_WAIT.as_secs()
+                );
+                Ok(())
+            }
         }
     }
+}
+
+/// Send the header, then every record in order, each until it is answered.
+async fn send_all(
+    url: url::Url,
+    header: Header,
+    run: Arc<RunContext>,
+    mut queue: mpsc::Receiver<Record>,
+    registered: tokio::sync::oneshot::Sender<Registration>,
+    done: std::sync::mpsc::Sender<bool>,
+) {
+    let endpoint = url.join("segments").unwrap_or(url.clone());
+    let mut registered = Some(registered);
+    let (mut id, mut seq) = (None, 0u64);
+    let mut pending: Option<Record> = Some(Record::Header(header));
+    let delivered = loop {
+        let record = match pending.take() {
+            Some(record) => record,
+            None => match queue.recv().await {
+                Some(record) => record,
+                None => break false,
+            },
+        };
+        let is_end = matches!(record, Record::End(_));
+        let envelope = Envelope {
+            id: id.unwrap_or(0),
+            seq,
+            record: record.clone(),
+        };
+        let body = serde_json::to_vec(&envelope).unwrap_or_default();
+        match tokio::time::timeout(POST_TIMEOUT, post(&endpoint, body)).await {
+            Ok(Ok(answer)) => {
+                if let Some(why) = answer.refused {
+                    match registered.take() {
+                        Some(tell) => {
+                            let _ = tell.send(Registration::Refused(why));
+                        }
+                        None => eprintln!(
+                            "warning: the aggregator at {url} no longer takes this segment: {}; \
+                             its results stay in this run's own outputs",
+                            crate::output::printable(&why)
+                        ),
+                    }
+                    break false;
+                }
+                if let Some(tell) = registered.take() {
+                    let _ = tell.send(Registration::Accepted);
+                }
+                id = answer.id.or(id);
+                seq += 1;
+                if let Some(reason) = answer.abort {
+                    run.request_stop(format!("{STOPPED_BY_AGGREGATOR}: {reason}"));
+                }
+                if is_end {
+                    break true;
+                }
+            }
+            failed => {
+                let why = match failed {
+                    Ok(Err(error)) => format!("{error:#}"),
+                    _ => "no answer within 5 s".into(),
+                };
+                if let Some(tell) = registered.take() {
+                    let _ = tell.send(Registration::Unreachable(why));
+                }
+                // Never reached and the run is over: nothing to wait for.
+                if id.is_none() && run.stopping() {
+                    break false;
+                }
+                // Try again with the same record (it carries its place, so
+                // the aggregator counts it once).
+                pending = Some(record);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let _ = done.send(delivered);
 }
 
 impl Sink for Forwarder {
@@ -169,7 +253,14 @@ impl Sink for Forwarder {
             && multi_thread
         {
             // The sending task runs on the runtime's other threads.
-            let _ = tokio::task::block_in_place(|| done.recv_timeout(FINISH_WAIT));
+            let delivered = tokio::task::block_in_place(|| done.recv_timeout(FINISH_WAIT));
+            if delivered != Ok(true) {
+                eprintln!(
+                    "warning: the aggregator at {} did not get all of this segment's results; \
+                     they are in this run's own outputs only (--out keeps them for horde merge)",
+                    self.url
+                );
+            }
         }
         Ok(())
     }

@@ -28,6 +28,12 @@ pub struct Outputs {
     web: Option<Arc<WebServer>>,
     /// The receiving end of the web UI's load controls, for the executors.
     pub control: watch::Receiver<Option<LoadChange>>,
+    /// `--report-to`: the aggregator's answer to this segment's header,
+    /// awaited before the load starts.
+    pub registration: Option<(
+        tokio::sync::oneshot::Receiver<super::forward::Registration>,
+        url::Url,
+    )>,
 }
 
 impl Outputs {
@@ -89,6 +95,7 @@ impl Outputs {
             prometheus,
             web,
             control,
+            registration: None,
         })
     }
 
@@ -154,11 +161,10 @@ impl Outputs {
                 )?));
             }
             if let Some(url) = &config.outputs.report_to {
-                sinks.push(Box::new(super::forward::Forwarder::start(
-                    url.clone(),
-                    header,
-                    run.clone(),
-                )));
+                let (forwarder, registration) =
+                    super::forward::Forwarder::start(url.clone(), header, run.clone());
+                sinks.push(Box::new(forwarder));
+                self.registration = Some((registration, url.clone()));
             }
         }
         if let Some(metrics) = &self.metrics {
