@@ -64,6 +64,7 @@ pub fn write(path: &Path, outcome: &RunOutcome) -> Result<()> {
 /// place: a failed write leaves nothing behind. `what` names the file in
 /// errors.
 pub fn write_atomically(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
+    refuse_special(path, what)?;
     let temp = temp_path(path)?;
     let written = std::fs::write(&temp, bytes)
         .with_context(|| format!("writing {what} to {}", temp.display()))
@@ -102,6 +103,7 @@ pub fn check_writable(path: &Path) -> Result<()> {
 /// [`check_writable`] for the file of `flag`; `example` is a file name the
 /// error suggests when `path` is a folder.
 pub fn check_file_writable(path: &Path, flag: &str, example: &str) -> Result<()> {
+    refuse_special(path, flag)?;
     if path.is_dir() {
         bail!(
             "{flag} {} is a folder; give a file name, e.g. {}",
@@ -125,9 +127,34 @@ pub fn check_file_writable(path: &Path, flag: &str, example: &str) -> Result<()>
     Ok(())
 }
 
+/// A report replaces its file by renaming a new one over it: a pipe or a
+/// device there (`/dev/null`, `/dev/full`) would be replaced, not written
+/// to. Refuse them; `what` names the flag or file in the error.
+fn refuse_special(path: &Path, what: &str) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() && !meta.is_dir() => bail!(
+            "{what} {}: not a regular file (a pipe or a device); give a file name, e.g. \
+             report.json",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipes_and_devices_are_never_replaced() {
+        assert!(check_file_writable(Path::new("/dev/null"), "--json", "r.json").is_err());
+        assert!(write_atomically(Path::new("/dev/null"), b"{}", "the JSON report").is_err());
+        assert!(
+            Path::new("/dev/null")
+                .metadata()
+                .is_ok_and(|m| !m.is_file())
+        );
+    }
 
     #[test]
     fn an_unwritable_destination_is_refused_before_the_run() {
