@@ -48,8 +48,6 @@ struct Aggregator {
     request: AggregateRequest,
     parts: Vec<Part>,
     combined: Option<Combined>,
-    /// Seconds merged so far.
-    merged: u64,
     abort: Option<String>,
     notes: Vec<String>,
     /// When the first segment registered.
@@ -65,7 +63,6 @@ impl Aggregator {
             request,
             parts: Vec::new(),
             combined: None,
-            merged: 0,
             abort: None,
             notes: Vec::new(),
             first_seen: None,
@@ -125,7 +122,7 @@ impl Aggregator {
             return;
         };
         loop {
-            let next = self.merged as usize;
+            let next = combined.seconds() as usize;
             let ready = (self.parts.len() >= self.request.expect || self.gave_up_waiting)
                 && self
                     .parts
@@ -144,11 +141,9 @@ impl Aggregator {
                 Ok(tick) => tick,
                 Err(error) => {
                     self.notes.push(format!("second {}: {error:#}", next + 1));
-                    self.merged += 1;
                     continue;
                 }
             };
-            self.merged += 1;
             if !self.request.quiet {
                 eprintln!("{}", combined.live_line(&tick));
             }

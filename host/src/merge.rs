@@ -265,6 +265,11 @@ impl Combined {
         })
     }
 
+    /// Seconds added so far.
+    pub fn seconds(&self) -> u64 {
+        self.seconds
+    }
+
     /// Add the next second: one line from each segment that has it.
     pub fn add_second(&mut self, lines: &[(&ReadFile, &Second)]) -> Result<Tick> {
         self.seconds += 1;

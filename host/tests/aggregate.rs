@@ -6,17 +6,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-fn horde() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_horde"));
-    command.env(
-        "HORDE_CACHE_DIR",
-        std::env::temp_dir().join("horde-aggregate-test-cache"),
-    );
-    command
-}
+mod common;
+use common::{demo, horde, json, wait};
 
 /// Start `horde aggregate` with `args`; the child and the URL it prints.
 /// Its stderr is copied to `dir/aggregate.log`.
@@ -51,34 +45,13 @@ fn aggregator(dir: &Path, args: &[&str]) -> (Child, String) {
 
 /// `horde demo` reporting to `url` as `segment`, for `seconds`.
 fn segment(dir: &Path, url: &str, segment: &str, seconds: u32, out: &str) -> Child {
-    horde()
-        .current_dir(dir)
-        .args(["demo", "-q", "-u", "4", "-r", "100"])
+    demo(dir, &["-r", "100"])
         .args(["-t", &format!("{seconds}s"), "--segment", segment])
         .args(["--report-to", url, "--out", out])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("starting a segment")
-}
-
-/// Wait for `child` at most `limit`; its exit code.
-fn wait(child: &mut Child, limit: Duration) -> i32 {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn log(dir: &Path) -> String {
@@ -210,22 +183,12 @@ fn post(url: &str, body: &str) -> serde_json::Value {
 #[test]
 fn a_record_sent_again_counts_once_and_extra_or_whole_segments_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let status = horde()
-        .current_dir(dir.path())
-        .args([
-            "demo",
-            "-q",
-            "-u",
-            "4",
-            "-t",
-            "2s",
-            "--segment",
-            "1/2",
-            "--out",
-            "a.horde",
-        ])
-        .status()
-        .unwrap();
+    let status = demo(
+        dir.path(),
+        &["-t", "2s", "--segment", "1/2", "--out", "a.horde"],
+    )
+    .status()
+    .unwrap();
     assert!(status.success());
     let records: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("a.horde"))
         .unwrap()
@@ -249,22 +212,12 @@ fn a_record_sent_again_counts_once_and_extra_or_whole_segments_are_refused() {
         }
     }
     // A second segment beyond --expect 1 is refused, before its load.
-    let output = horde()
-        .current_dir(dir.path())
-        .args([
-            "demo",
-            "-q",
-            "-u",
-            "4",
-            "-t",
-            "2s",
-            "--segment",
-            "2/2",
-            "--report-to",
-            &url,
-        ])
-        .output()
-        .unwrap();
+    let output = demo(
+        dir.path(),
+        &["-t", "2s", "--segment", "2/2", "--report-to", &url],
+    )
+    .output()
+    .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(

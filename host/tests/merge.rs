@@ -7,14 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn horde() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_horde"));
-    command.env(
-        "HORDE_CACHE_DIR",
-        std::env::temp_dir().join("horde-merge-test-cache"),
-    );
-    command
-}
+mod common;
+use common::horde;
 
 /// `horde demo` with `args`, writing `out`; the exit code.
 fn demo(dir: &Path, out: &str, args: &[&str]) -> i32 {
@@ -42,9 +36,7 @@ fn merge(dir: &Path, args: &[&str]) -> (i32, String) {
     (output.status.code().unwrap_or(-1), stderr)
 }
 
-fn report(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use common::json as report;
 
 #[test]
 fn segments_merge_and_a_threshold_only_the_whole_run_fails_exits_99() {

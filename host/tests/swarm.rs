@@ -20,9 +20,12 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use horde::demo::DemoTarget;
+
+mod common;
+use common::{json, wait};
 
 fn docker(args: &[&str]) -> (bool, String) {
     let output = Command::new("docker").args(args).output().expect("docker");
@@ -92,21 +95,6 @@ fn aggregator(dir: &Path, json: &str) -> (std::process::Child, String) {
     (child, url)
 }
 
-fn wait_for(child: &mut std::process::Child, limit: Duration) -> i32 {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        assert!(start.elapsed() < limit, "the aggregator ran past {limit:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// Run `load` as 3 Swarm tasks against a fresh demo target; the merged
 /// report and the logins the target saw.
 async fn swarm_run(
@@ -149,7 +137,7 @@ async fn swarm_run(
     cleanup.services.push(name.to_string());
     let (ok, text) = docker(&args);
     assert!(ok, "docker service create: {text}");
-    let code = tokio::task::spawn_blocking(move || wait_for(&mut agg, Duration::from_secs(240)))
+    let code = tokio::task::spawn_blocking(move || wait(&mut agg, Duration::from_secs(240)))
         .await
         .unwrap();
     let (_, tasks) = docker(&["service", "ps", name, "--no-trunc"]);
