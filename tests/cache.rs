@@ -1,5 +1,6 @@
-//! The compiled-component cache: `--cache-max` keeps it under its cap
-//! across runs of different scenarios, the last compiled one kept.
+//! The compile cache: `--cache-max` keeps it under its cap across runs of
+//! different scenarios, the last compiled component kept; compiled functions
+//! are shared between components.
 
 use horde::demo::DemoTarget;
 use horde_tests::{config, guests};
@@ -17,13 +18,17 @@ async fn cache_max_keeps_only_what_fits() {
         assert_eq!(
             entries.len(),
             expected,
-            "{guest}: the newest stays, older ones go"
+            "{guest}: the newest component stays, older ones and every function go"
         );
+        assert_eq!(horde::cache::totals(&entries).0, 1);
     }
     // Without a cap both fit.
     let mut run = config(guests::RUST_HTTP, &target.url(), cache.path());
     run.iterations = Some(1);
     run.cache_max = Some(1 << 30);
     horde::run(&run).await.unwrap();
-    assert_eq!(horde::cache::entries(cache.path()).unwrap().len(), 2);
+    let (components, _, functions, _) =
+        horde::cache::totals(&horde::cache::entries(cache.path()).unwrap());
+    assert_eq!(components, 2);
+    assert!(functions > 0, "the compile kept its functions");
 }

@@ -38,7 +38,7 @@ async fn main() -> Result<()> {
 
     // Large runs use the pooling allocator, as `horde run` does.
     let pool = (vus >= engine::POOLING_FROM_VUS).then_some((vus, Limits::default().max_vu_memory));
-    let engine = engine::new_engine_for(pool)?;
+    let engine = engine::new_engine_for(pool, None)?;
     println!(
         "allocator:      {}",
         if pool.is_some() {

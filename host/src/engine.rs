@@ -25,9 +25,10 @@ pub const YIELD_AFTER: Duration = Duration::from_millis(3);
 /// Largest wasm stack a guest may use.
 const MAX_WASM_STACK: usize = 1 << 20;
 
-/// Build the engine every run uses, with the on-demand allocator.
+/// Build the engine every run uses, with the on-demand allocator and no
+/// function cache.
 pub fn new_engine() -> Result<Engine> {
-    new_engine_for(None)
+    new_engine_for(None, None)
 }
 
 /// Runs with more VUs than this use the pooling allocator: one reservation
@@ -36,9 +37,21 @@ pub fn new_engine() -> Result<Engine> {
 pub const POOLING_FROM_VUS: u32 = 4000;
 
 /// Build the engine; with `pool` (VU capacity, max linear memory per VU)
-/// instances come from a pre-reserved pool sized for that many VUs.
-pub fn new_engine_for(pool: Option<(u32, u64)>) -> Result<Engine> {
+/// instances come from a pre-reserved pool sized for that many VUs; with
+/// `functions`, compiling keeps and reuses compiled functions there
+/// (wasmtime's incremental compilation), so a rebuilt component compiles
+/// only what changed.
+pub fn new_engine_for(
+    pool: Option<(u32, u64)>,
+    functions: Option<Arc<crate::cache::FunctionStore>>,
+) -> Result<Engine> {
     let mut config = Config::new();
+    if let Some(store) = functions {
+        config
+            .enable_incremental_compilation(store)
+            .map_err(anyhow::Error::from)
+            .context("enabling the function cache")?;
+    }
     if let Some((vus, max_memory)) = pool {
         // Every VU also has the probe instance and replacements in flight: headroom.
         let slots = vus + vus / 10 + 16;
@@ -411,6 +424,32 @@ mod tests {
             err.contains("does not export `horde:scenario/user@0.1.0`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_unchanged_function_is_not_compiled_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::cache::FunctionStore::new(dir.path()));
+        let engine = new_engine_for(None, Some(store.clone())).unwrap();
+        // Two builds of one module: `shared` is the same, `edited` is not.
+        let build = |constant: i32| {
+            wat::parse_str(format!(
+                r#"(component (core module
+                    (func (export "shared") (param i32) (result i32)
+                        local.get 0 i32.const 3 i32.mul i32.const 1 i32.add)
+                    (func (export "edited") (result i32) i32.const {constant})))"#
+            ))
+            .unwrap()
+        };
+        let path = Path::new("scenario.wasm");
+        compile_bytes(&engine, path, &build(1), None, None).unwrap();
+        let (hits, first) = store.counts();
+        assert_eq!(hits, 0);
+        assert!(first >= 2, "both functions kept ({first})");
+        compile_bytes(&engine, path, &build(2), None, None).unwrap();
+        let (hits, written) = store.counts();
+        assert!(hits >= 1, "the shared function came from the cache");
+        assert_eq!(written - first, 1, "only the edited function compiled");
     }
 
     #[test]

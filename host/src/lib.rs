@@ -231,7 +231,11 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     let capacity = config.vu_capacity();
     let pool =
         (capacity >= engine::POOLING_FROM_VUS).then_some((capacity, config.limits.max_vu_memory));
-    let engine = engine::new_engine_for(pool)?;
+    let functions = config
+        .cache_dir
+        .as_deref()
+        .map(|dir| Arc::new(cache::FunctionStore::new(dir)));
+    let engine = engine::new_engine_for(pool, functions.clone())?;
     let linker = engine::new_linker(&engine)?;
     let loaded = engine::load_scenario(
         &engine,
@@ -248,8 +252,16 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
             CompileSource::Compiled => "compiled",
             CompileSource::Cached => "loaded from cache",
         };
+        // How much of a compile the function cache spared.
+        let reused = match (loaded.source, &functions) {
+            (CompileSource::Compiled, Some(store)) => {
+                let (hits, written) = store.counts();
+                format!(" ({hits} of {} functions from the cache)", hits + written)
+            }
+            _ => String::new(),
+        };
         eprintln!(
-            "scenario {} {how} in {:.1} ms",
+            "scenario {} {how} in {:.1} ms{reused}",
             config.scenario.display(),
             loaded.load_time.as_secs_f64() * 1000.0
         );

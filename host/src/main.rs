@@ -181,22 +181,24 @@ fn cache(action: Option<horde::cli::CacheAction>) -> anyhow::Result<String> {
     match action.unwrap_or(horde::cli::CacheAction::Show) {
         horde::cli::CacheAction::Show => {
             let entries = horde::cache::entries(&dir)?;
-            let total: u64 = entries.iter().map(|e| e.bytes).sum();
-            let plural = if entries.len() == 1 { "" } else { "s" };
+            let (components, component_bytes, functions, function_bytes) =
+                horde::cache::totals(&entries);
+            let plural = if components == 1 { "" } else { "s" };
             Ok(format!(
-                "compiled-component cache: {}\n{} component{plural}, {} (cap {}; set \
-                 HORDE_CACHE_MAX to change it, HORDE_CACHE_DIR to move it; `horde cache clear` \
-                 empties it)",
+                "compile cache: {}\n{components} compiled component{plural} ({}) and \
+                 {functions} compiled functions ({}): {} of a {} cap (set HORDE_CACHE_MAX to \
+                 change it, HORDE_CACHE_DIR to move it; `horde cache clear` empties it)",
                 dir.display(),
-                entries.len(),
-                size(total),
+                size(component_bytes),
+                size(function_bytes),
+                size(component_bytes + function_bytes),
                 size(max)
             ))
         }
         horde::cli::CacheAction::Clear => {
             let (removed, freed) = horde::cache::clear(&dir)?;
             Ok(format!(
-                "removed {removed} compiled components ({}) from {}",
+                "removed {removed} compiled components and functions ({}) from {}",
                 size(freed),
                 dir.display()
             ))
