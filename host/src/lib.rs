@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod bindings;
 pub mod budget;
+pub mod build;
 pub mod cache;
 pub mod caps;
 pub mod cli;

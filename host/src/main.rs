@@ -15,7 +15,72 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_ERROR: u8 = 3;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Command::Build(args) = &cli.command {
+        return match horde::build::build(&args.source, args.out.as_deref()) {
+            Ok(built) => {
+                eprintln!(
+                    "built {} ({}) in {:.1} s",
+                    built.component.display(),
+                    built.language.name(),
+                    built.took.as_secs_f64()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(EXIT_BAD_INPUT)
+            }
+        };
+    }
+    // `horde run app.py`: build the source first, into a folder removed after the run.
+    let mut built_in = None;
+    if let Command::Run(args) = &mut cli.command
+        && horde::build::is_source(&args.scenario)
+    {
+        match build_for_run(&args.scenario) {
+            Ok((folder, component)) => {
+                args.scenario = component;
+                built_in = Some(folder);
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
+    let code = run_command(cli);
+    if let Some(folder) = built_in {
+        let _ = std::fs::remove_dir_all(folder);
+    }
+    code
+}
+
+/// Build a source given to `horde run` into a temporary folder: (the
+/// folder, the component in it, named after the source).
+fn build_for_run(source: &std::path::Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let (language, _) = horde::build::source_of(source)?;
+    let folder = std::env::temp_dir().join(format!("horde-build-{}", std::process::id()));
+    std::fs::create_dir_all(&folder)?;
+    let name = source
+        .file_stem()
+        .or_else(|| source.file_name())
+        .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    let out = folder.join(format!("{name}.wasm"));
+    eprintln!("building {} ({})", source.display(), language.name());
+    match horde::build::build(source, Some(&out)) {
+        Ok(built) => {
+            eprintln!("built in {:.1} s", built.took.as_secs_f64());
+            Ok((folder, built.component))
+        }
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&folder);
+            Err(error)
+        }
+    }
+}
+
+fn run_command(cli: Cli) -> ExitCode {
     if let Command::Cache { action } = cli.command {
         return match cache(action) {
             Ok(text) => {
@@ -54,7 +119,9 @@ fn main() -> ExitCode {
                 Ok(request) => horde::aggregate::aggregate(request).await,
                 Err(e) => Err(anyhow::anyhow!(BadInput(format!("{e:#}")))),
             },
-            Command::Cache { .. } => unreachable!("handled before the runtime starts"),
+            Command::Cache { .. } | Command::Build(_) => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     });
     match result {

@@ -9,7 +9,8 @@ use super::OutputArgs;
 #[derive(Debug, Clone, clap::Args)]
 #[command(allow_negative_numbers = true)]
 pub struct RunArgs {
-    /// The scenario: a WebAssembly component built against wit/ (e.g. with horde-sdk).
+    /// The scenario: a component built with `horde build`, or a source (a .py
+    /// or .js file, a Rust crate folder) that is built first.
     pub scenario: PathBuf,
     /// Base URL for relative request paths, e.g. http://127.0.0.1:8080. Its origin is granted.
     #[arg(long = "host", short = 'H')]
@@ -120,6 +121,19 @@ pub struct RunArgs {
     /// No live progress; only the final summary.
     #[arg(long = "quiet", short = 'q')]
     pub quiet: bool,
+}
+
+/// Options of `horde build`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BuildArgs {
+    /// The scenario's source: a Python file (app.py), a JavaScript file
+    /// (scenario.js) or a Rust crate folder (with Cargo.toml).
+    #[arg(value_name = "SCENARIO")]
+    pub source: PathBuf,
+    /// Where to write the component [default: the source's name with .wasm,
+    /// in the current directory; a crate's library name].
+    #[arg(long = "out", short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// Options of `horde demo`.

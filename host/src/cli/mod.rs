@@ -19,7 +19,7 @@ mod load;
 mod outputs;
 mod values;
 
-pub use args::{AggregateArgs, DemoArgs, MergeArgs, RunArgs};
+pub use args::{AggregateArgs, BuildArgs, DemoArgs, MergeArgs, RunArgs};
 pub use outputs::{OutputArgs, Outputs, parse_listen_address};
 
 pub use values::{
@@ -50,7 +50,11 @@ pub enum Command {
     /// Merge a run's execution segments live: segments started with `--report-to URL` stream
     /// their results here; thresholds are evaluated on the whole every second.
     Aggregate(Box<AggregateArgs>),
-    /// Show the compiled-component cache (folder, entries, size, cap), or clear it.
+    /// Build a scenario's source into a component: a Python file (componentize-py), a
+    /// JavaScript file (esbuild + componentize-js) or a Rust crate folder (cargo), against the
+    /// WIT and SDK built into this binary; works from any directory.
+    Build(Box<BuildArgs>),
+    /// Show the compile cache (folder, components, functions, size, cap), or clear it.
     Cache {
         #[command(subcommand)]
         action: Option<CacheAction>,
@@ -62,7 +66,7 @@ pub enum Command {
 pub enum CacheAction {
     /// Show the folder, the number of components, their size and the cap (the default).
     Show,
-    /// Remove every compiled component (the next run of each compiles it again).
+    /// Remove every compiled component and function (the next run compiles again).
     Clear,
 }
 
@@ -78,6 +82,7 @@ where
         Command::Merge(_) => bail!("expected `horde run` arguments, got `horde merge`"),
         Command::Aggregate(_) => bail!("expected `horde run` arguments, got `horde aggregate`"),
         Command::Cache { .. } => bail!("expected `horde run` arguments, got `horde cache`"),
+        Command::Build(_) => bail!("expected `horde run` arguments, got `horde build`"),
     }
 }
 

@@ -74,7 +74,9 @@ try {
       'export const user = makeUser(scenario);\n',
   );
   const bundle = join(work, 'bundle.js');
-  await build({
+  // esbuild prints its own errors (file:line:column and the line); its
+  // exception adds only a Node.js stack, so it is dropped.
+  const bundled = await build({
     entryPoints: [entry],
     bundle: true,
     format: 'esm',
@@ -84,11 +86,31 @@ try {
     external: ['horde:scenario/*', 'wasi:*'],
     plugins: [resolveSdk],
     logLevel: 'warning',
-  });
-  const { component } = await componentize({ sourcePath: bundle, witPath: wit, worldName: 'scenario' });
-  await mkdir(dirname(resolve(out)), { recursive: true });
-  await writeFile(out, component);
-  console.error(`built ${out} (${(component.length / 1e6).toFixed(1)} MB)`);
+  }).then(
+    () => true,
+    (error) => {
+      if (!Array.isArray(error.errors)) throw error;
+      return false;
+    },
+  );
+  let written = false;
+  if (bundled) {
+    let component;
+    try {
+      ({ component } = await componentize({ sourcePath: bundle, witPath: wit, worldName: 'scenario' }));
+    } catch (error) {
+      // The script's own error (e.g. thrown at module level while the
+      // component is initialised), without componentize-js's stack.
+      console.error(`error: ${error?.message ?? error}`);
+    }
+    if (component) {
+      await mkdir(dirname(resolve(out)), { recursive: true });
+      await writeFile(out, component);
+      console.error(`built ${out} (${(component.length / 1e6).toFixed(1)} MB)`);
+      written = true;
+    }
+  }
+  if (!written) process.exitCode = 1;
 } finally {
   await rm(work, { recursive: true, force: true });
 }
