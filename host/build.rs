@@ -37,7 +37,8 @@ fn embed_sdk(out: &Path) {
         collect(&root, &root.join(folder), &mut files);
     }
     files.sort();
-    let mut source = String::from("/// The WIT and SDK files `horde build` extracts (path, bytes).\n");
+    let mut source =
+        String::from("/// The WIT and SDK files `horde build` extracts (path, bytes).\n");
     source.push_str("pub static SDK_FILES: &[(&str, &[u8])] = &[\n");
     for (relative, absolute) in &files {
         source.push_str(&format!(

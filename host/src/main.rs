@@ -33,14 +33,18 @@ fn main() -> ExitCode {
             }
         };
     }
-    // `horde run app.py`: build the source first, into a folder removed after the run.
+    // `horde run app.py`, `horde demo app.py`: build the source first, into a
+    // folder removed after the run.
     let mut built_in = None;
-    if let Command::Run(args) = &mut cli.command
-        && horde::build::is_source(&args.scenario)
-    {
-        match build_for_run(&args.scenario) {
+    let scenario = match &mut cli.command {
+        Command::Run(args) => Some(&mut args.scenario),
+        Command::Demo(args) => args.scenario.as_mut(),
+        _ => None,
+    };
+    if let Some(scenario) = scenario.filter(|s| horde::build::is_source(s)) {
+        match build_for_run(scenario) {
             Ok((folder, component)) => {
-                args.scenario = component;
+                *scenario = component;
                 built_in = Some(folder);
             }
             Err(error) => {
@@ -58,7 +62,9 @@ fn main() -> ExitCode {
 
 /// Build a source given to `horde run` into a temporary folder: (the
 /// folder, the component in it, named after the source).
-fn build_for_run(source: &std::path::Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+fn build_for_run(
+    source: &std::path::Path,
+) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
     let (language, _) = horde::build::source_of(source)?;
     let folder = std::env::temp_dir().join(format!("horde-build-{}", std::process::id()));
     std::fs::create_dir_all(&folder)?;

@@ -171,7 +171,9 @@ mod tests {
         std::fs::write(&wasm, "").unwrap();
         let err = source_of(&wasm).unwrap_err().to_string();
         assert!(err.contains("already a component"), "{err}");
-        let err = source_of(&dir.path().join("none.py")).unwrap_err().to_string();
+        let err = source_of(&dir.path().join("none.py"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not exist"), "{err}");
         assert!(is_source(&script) && !is_source(&wasm));
     }

@@ -106,7 +106,13 @@ fn python_traceback(said: &str, folder: &Path) -> Option<String> {
         }
     }
     let mount = format!("\"{}/", folder.display());
-    Some(lines.join("\n").replace("\"/0/", &mount).trim_end().to_string())
+    Some(
+        lines
+            .join("\n")
+            .replace("\"/0/", &mount)
+            .trim_end()
+            .to_string(),
+    )
 }
 
 /// The JS SDK's tools, installed into the SDK folder once with npm.
@@ -124,7 +130,13 @@ fn install_js_tools(js: &Path) -> Result<()> {
     );
     let output = run(
         Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--prefer-offline", "--prefix"])
+            .args([
+                "ci",
+                "--no-audit",
+                "--no-fund",
+                "--prefer-offline",
+                "--prefix",
+            ])
             .arg(js)
             .stdin(Stdio::null()),
         "install Node.js 20 or later, with npm",

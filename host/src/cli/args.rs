@@ -111,10 +111,10 @@ pub struct RunArgs {
     /// Speak HTTP/2 over plain TCP from the first byte (h2c prior knowledge).
     #[arg(long = "http2-prior-knowledge")]
     pub http2_prior_knowledge: bool,
-    /// Do not read or write the compiled-component cache.
+    /// Do not read or write the compile cache.
     #[arg(long = "no-cache")]
     pub no_cache: bool,
-    /// Keep the compiled-component cache under this size, e.g. 500MiB [default:
+    /// Keep the compile cache under this size, e.g. 500MiB [default:
     /// $HORDE_CACHE_MAX, else 1GiB]; the least recently used components go first.
     #[arg(long = "cache-max", value_name = "SIZE")]
     pub cache_max: Option<String>,

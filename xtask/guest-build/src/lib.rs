@@ -8,10 +8,19 @@ use std::process::Command;
 
 pub mod image;
 
-/// The repository root (this crate lives at `xtask/guest-build`).
+/// The repository root: found from the crate cargo is building or running
+/// now (`CARGO_MANIFEST_DIR` at run time, set for build scripts, tests and
+/// `cargo run`), else from where this crate was compiled. Two checkouts
+/// sharing one target dir share this crate's compiled copy (cargo hashes
+/// workspace paths relative to the workspace), so the compile-time path
+/// may be the other checkout's.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
+    let is_root =
+        |dir: &Path| dir.join("wit/scenario.wit").is_file() && dir.join("guest-examples").is_dir();
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .and_then(|dir| dir.ancestors().find(|d| is_root(d)).map(Path::to_path_buf))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
         .canonicalize()
         .expect("repository root exists")
 }
