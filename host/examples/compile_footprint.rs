@@ -1,8 +1,10 @@
 //! Compile-time footprint of one component: wall time and peak RSS (VmHWM)
-//! of compiling it with the function cache, and at which step memory grows.
+//! of compiling it into a compile cache as `horde run` does (the compiled
+//! component and its functions), and at which step memory grows.
 //!
 //! Usage: `cargo run --release --example compile_footprint -- COMPONENT.wasm CACHE_DIR`
-//! (run it on a first build and then on a rebuilt one with the same CACHE_DIR).
+//! (run it on a first build and then on a rebuilt one with the same
+//! CACHE_DIR; the cache is not pruned).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,15 +40,22 @@ fn main() -> anyhow::Result<()> {
     report("engine", started);
     let bytes = std::fs::read(path)?;
     report("read", started);
-    let component = wasmtime::component::Component::new(&engine, &bytes)?;
-    report("compiled", started);
-    let serialized = component.serialize()?;
-    report("serialized", started);
+    let (component, source) = horde::engine::compile_bytes(
+        &engine,
+        std::path::Path::new(path),
+        &bytes,
+        Some(std::path::Path::new(cache)),
+        Some(u64::MAX),
+    )?;
+    report("compiled and cached", started);
     let (hits, written) = store.counts();
     println!(
-        "{hits} of {} functions from the cache; compiled image {} KiB",
+        "{source:?}: {hits} of {} functions from the cache; compiled image {} KiB",
         hits + written,
-        serialized.len() / 1024
+        {
+            let image = component.image_range();
+            (image.end as usize - image.start as usize) / 1024
+        }
     );
     Ok(())
 }

@@ -62,7 +62,7 @@ fn root() -> PathBuf {
     guest_build::repo_root()
 }
 
-fn which(program: &str) -> Option<PathBuf> {
+pub(crate) fn which(program: &str) -> Option<PathBuf> {
     let home_cargo = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin"));
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -119,15 +119,29 @@ fn fastish_counter() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// nginx serving a small static body, one worker, no access log.
-struct Nginx {
-    port: u16,
+/// nginx serving a small static body, one worker, no access log (or one
+/// line per request, `$msec $arg_u`, into a file).
+pub(crate) struct Nginx {
+    pub(crate) port: u16,
     child: Child,
     _dir: PathBuf,
 }
 
 impl Nginx {
     fn start() -> Result<Nginx> {
+        Nginx::start_logging(None)
+    }
+
+    /// nginx that logs each request's end time (s, ms precision) and its
+    /// `u` query argument to `log`.
+    pub(crate) fn start_logging(log: Option<&std::path::Path>) -> Result<Nginx> {
+        let access_log = match log {
+            Some(path) => format!(
+                "log_format arrivals '$msec $arg_u';\n access_log {} arrivals buffer=256k flush=1s;",
+                path.display()
+            ),
+            None => "access_log off;".to_string(),
+        };
         let dir = tempfile_path("nginx");
         std::fs::create_dir_all(dir.join("logs"))?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -135,7 +149,7 @@ impl Nginx {
             .port();
         let conf = format!(
             "worker_processes 1;\ndaemon off;\nmaster_process off;\nerror_log {d}/logs/error.log error;\n\
-             pid {d}/nginx.pid;\nevents {{ worker_connections 4096; }}\nhttp {{\n access_log off;\n \
+             pid {d}/nginx.pid;\nevents {{ worker_connections 20000; }}\nhttp {{\n {access_log}\n \
              keepalive_requests 100000000;\n client_body_temp_path {d}/body;\n default_type application/json;\n \
              server {{\n  listen 127.0.0.1:{port};\n  location = /login {{ return 200 '{{\"token\":\"token-bench\"}}'; }}\n  \
              location / {{ return 200 '{{\"id\":1,\"name\":\"item\"}}'; }}\n }}\n}}\n",
@@ -482,7 +496,7 @@ fn run_locust(base: &str, connections: u32) -> Result<Measured> {
     })
 }
 
-fn locust_percentiles(entry: &Value) -> (f64, f64) {
+pub(crate) fn locust_percentiles(entry: &Value) -> (f64, f64) {
     let Some(buckets) = entry["response_times"].as_object() else {
         return (0.0, 0.0);
     };
@@ -870,7 +884,9 @@ pub fn bench() -> Result<()> {
     let _ = std::fs::remove_dir_all(&cache);
     let (cold_ms, cached_ms) = timed?;
     let languages = languages(&base, &mut skipped);
+    let building = crate::bench_build::section(&base);
     drop(nginx);
+    let (patient_markdown, patient_json) = crate::bench_patient::section();
     let rust_http = guest_build::guest_wasm_path("rust-http");
     let footprints = [
         footprint(&rust_http, 1000, None)?,
@@ -1032,6 +1048,21 @@ pub fn bench() -> Result<()> {
         let _ = writeln!(doc, "| stats: {name} | {ns:.1} ns |");
     }
     let _ = writeln!(doc, "{}", languages.markdown);
+    let building_json = match building {
+        Ok(section) => {
+            let _ = writeln!(doc, "{}", section.markdown);
+            section.json
+        }
+        Err(error) => {
+            let message = format!("building scenarios: {error:#}");
+            let _ = writeln!(
+                doc,
+                "\n## From an edit to the first request\n\nfailed: {message}"
+            );
+            json!({ "error": message })
+        }
+    };
+    let _ = writeln!(doc, "{patient_markdown}");
     if !skipped.is_empty() {
         let _ = writeln!(doc, "\nSkipped in this run:\n");
         for s in &skipped {
@@ -1050,6 +1081,8 @@ pub fn bench() -> Result<()> {
         "startup_ms": { "cold": cold_ms, "cached": cached_ms },
         "footprint": footprints,
         "languages": languages.json,
+        "building": building_json,
+        "patient_users": patient_json,
         "record_ns": record.iter().map(|(n, v)| json!({"bench": n, "ns": v})).collect::<Vec<_>>(),
         "skipped": skipped,
     });

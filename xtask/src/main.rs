@@ -8,6 +8,8 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod bench_build;
+mod bench_patient;
 mod image;
 
 const USAGE: &str = "usage: cargo xtask <command> [args]
@@ -378,6 +380,8 @@ fn run_bench() -> Result<()> {
         "direct_baseline",
         "--example",
         "vu_footprint",
+        "--example",
+        "compile_footprint",
     ]))
     .and_then(|()| {
         // The stats recording bench, compiled now rather than mid-measurement.

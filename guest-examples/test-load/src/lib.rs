@@ -1,5 +1,5 @@
 //! Test guest for the load models: each task sends `--var method=` (default
-//! GET) to `--var path=` (default "/"), waits `--var wait_ms=` (default
+//! GET) to `--var path=` (default "/"; `{vu}` in it becomes the VU's id), waits `--var wait_ms=` (default
 //! none), with `--var metrics=on` reports a counter, a gauge and a trend,
 //! with `--var json=on` checks that the body it received is JSON, and with
 //! `--var discard=on` discards the body (checking it came back empty). `--var options=rate=50/s;run-time=2s` carries default
@@ -46,7 +46,9 @@ impl Load {
             let on = |name: &str| control::var(name).as_deref() == Some("on");
             Settings {
                 method: control::var("method").unwrap_or_else(|| "GET".into()),
-                path: control::var("path").unwrap_or_else(|| "/".into()),
+                path: control::var("path")
+                    .unwrap_or_else(|| "/".into())
+                    .replace("{vu}", &control::vu_id().to_string()),
                 with_metrics: on("metrics"),
                 check_json: on("json"),
                 discard: on("discard"),
