@@ -47,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Some(std::path::Path::new(cache)),
         Some(u64::MAX),
     )?;
+    store.finish();
     report("compiled and cached", started);
     let (hits, written) = store.counts();
     println!(

@@ -247,6 +247,18 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         config.cache_max,
     )
     .map_err(bad_input)?;
+    if let Some(store) = &functions {
+        // The compile's function pack is in place only now: keep the cap
+        // with it counted.
+        store.finish();
+        if let (CompileSource::Compiled, Some(dir), Ok(max)) = (
+            loaded.source,
+            config.cache_dir.as_deref(),
+            config.cache_max.map_or_else(cache::max_bytes, Ok),
+        ) {
+            let _ = cache::prune(dir, max);
+        }
+    }
     let _ticker = EpochTicker::start(&engine);
     if !config.quiet {
         let how = match loaded.source {

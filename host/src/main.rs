@@ -259,7 +259,7 @@ fn cache(action: Option<horde::cli::CacheAction>) -> anyhow::Result<String> {
             let plural = if components == 1 { "" } else { "s" };
             Ok(format!(
                 "compile cache: {}\n{components} compiled component{plural} ({}) and \
-                 {functions} compiled functions ({}): {} of a {} cap (set HORDE_CACHE_MAX to \
+                 {functions} packs of compiled functions ({}): {} of a {} cap (set HORDE_CACHE_MAX to \
                  change it, HORDE_CACHE_DIR to move it; `horde cache clear` empties it)",
                 dir.display(),
                 size(component_bytes),

@@ -236,12 +236,12 @@ fn cache_after_every_example_twice(work: &Path) -> Result<Value> {
         }
         totals
     };
-    let (function_files, function_bytes) = folder_size(&cache.join("functions"));
+    let (function_packs, function_bytes) = folder_size(&cache.join("functions"));
     Ok(json!({
         "examples": components,
         "compiled_components": component_files,
         "component_mib": component_bytes as f64 / 1048576.0,
-        "functions": function_files,
+        "function_packs": function_packs,
         "function_mib": function_bytes as f64 / 1048576.0,
         "total_mib": (component_bytes + function_bytes) as f64 / 1048576.0,
     }))
@@ -295,13 +295,13 @@ pub fn section(base: &str) -> Result<Section> {
         markdown,
         "\nThe compile cache after building all {} examples twice (Python and JS ones with an \
          edit in between; a Rust rebuild is byte-identical) and compiling each build: **{:.0} \
-         MiB**, of which {} compiled components {:.0} MiB and {} compiled functions {:.0} MiB \
+         MiB**, of which {} compiled components {:.0} MiB and {} packs of compiled functions {:.0} MiB \
          (the cap, 1 GiB by default, evicts the least recently used beyond that).",
         cache["examples"],
         number("total_mib"),
         cache["compiled_components"],
         number("component_mib"),
-        cache["functions"],
+        cache["function_packs"],
         number("function_mib"),
     );
     Ok(Section {

@@ -5,13 +5,14 @@
 //! used entries after each write (a hit refreshes a file's modification
 //! time); and the listing and clearing behind `horde cache`.
 
-use std::borrow::Cow;
-use std::io::Read;
+mod functions;
+
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
+
+pub use functions::FunctionStore;
 
 /// The cap when `HORDE_CACHE_MAX` is not set.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
@@ -68,7 +69,7 @@ fn files_in(dir: &Path, keep: impl Fn(&Path) -> bool, into: &mut Vec<Cached>) ->
 }
 
 /// Every entry in the cache at `dir`, least recently used first: compiled
-/// components (`*.cwasm`) and compiled functions (`functions/XX/*`).
+/// components (`*.cwasm`) and packs of compiled functions (`functions/*.fpack`).
 pub fn entries(dir: &Path) -> Result<Vec<Cached>> {
     let mut entries = Vec::new();
     files_in(
@@ -76,18 +77,13 @@ pub fn entries(dir: &Path) -> Result<Vec<Cached>> {
         |p| p.extension().is_some_and(|e| e == "cwasm"),
         &mut entries,
     )?;
-    let functions = dir.join(FUNCTIONS);
-    if let Ok(shards) = std::fs::read_dir(&functions) {
-        for shard in shards.flatten().filter(|s| s.path().is_dir()) {
-            files_in(&shard.path(), is_function_entry, &mut entries)?;
-        }
-    }
+    files_in(&dir.join(FUNCTIONS), functions::is_pack, &mut entries)?;
     entries.sort_by_key(|entry| entry.used);
     Ok(entries)
 }
 
-/// The cache's components and functions apart: (components, their bytes,
-/// functions, their bytes).
+/// The cache's components and function packs apart: (components, their
+/// bytes, packs, their bytes).
 pub fn totals(entries: &[Cached]) -> (usize, u64, usize, u64) {
     let mut totals = (0, 0, 0, 0);
     for entry in entries {
@@ -102,91 +98,6 @@ pub fn totals(entries: &[Cached]) -> (usize, u64, usize, u64) {
     totals
 }
 
-/// A compiled function's file: 62 hex digits (the key's other 2 name its
-/// folder), never a temporary file being written.
-fn is_function_entry(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.len() == 62 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// Compiled functions on disk, for wasmtime's incremental compilation
-/// (`Config::enable_incremental_compilation`): Cranelift keys each function
-/// by a 32-byte hash of its IR and the target, so an unchanged function of a
-/// rebuilt component (a Python or JS interpreter around a changed script)
-/// is loaded, not compiled. One file per function,
-/// `functions/<2 hex>/<62 hex>`, written to a temporary name and renamed
-/// into place, so processes compiling at once never see half an entry.
-#[derive(Debug)]
-pub struct FunctionStore {
-    dir: PathBuf,
-    hits: AtomicU64,
-    written: AtomicU64,
-}
-
-impl FunctionStore {
-    /// The store under the cache folder `cache_dir` (created on first write).
-    pub fn new(cache_dir: &Path) -> FunctionStore {
-        FunctionStore {
-            dir: cache_dir.join(FUNCTIONS),
-            hits: AtomicU64::new(0),
-            written: AtomicU64::new(0),
-        }
-    }
-
-    /// Functions loaded from the store and functions written to it so far.
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.written.load(Ordering::Relaxed),
-        )
-    }
-
-    fn path(&self, key: &[u8]) -> Option<PathBuf> {
-        // Cranelift's keys are SHA-256 hashes; anything else is not ours.
-        (key.len() == 32).then(|| {
-            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-            self.dir.join(&hex[..2]).join(&hex[2..])
-        })
-    }
-}
-
-impl wasmtime::CacheStore for FunctionStore {
-    fn get(&self, key: &[u8]) -> Option<Cow<'_, [u8]>> {
-        let path = self.path(key)?;
-        let mut file = std::fs::File::open(&path).ok()?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).ok()?;
-        // Used now: eviction takes the functions no recent build needed.
-        let _ = file.set_modified(SystemTime::now());
-        self.hits.fetch_add(1, Ordering::Relaxed);
-        Some(Cow::Owned(bytes))
-    }
-
-    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
-        let Some(path) = self.path(key) else {
-            return false;
-        };
-        let Some(folder) = path.parent() else {
-            return false;
-        };
-        let temp = folder.join(format!(
-            ".{}.{:?}.tmp",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let written = std::fs::create_dir_all(folder)
-            .and_then(|()| std::fs::write(&temp, &value))
-            .and_then(|()| std::fs::rename(&temp, &path));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temp);
-            return false;
-        }
-        self.written.fetch_add(1, Ordering::Relaxed);
-        true
-    }
-}
-
 /// Mark a cached component as just used (its modification time), so
 /// eviction takes the others first. Best effort.
 pub fn touch(path: &Path) {
@@ -199,6 +110,8 @@ pub fn touch(path: &Path) {
 /// `max_bytes` (the most recent component stays even if it alone is
 /// larger). Returns how many were removed and the bytes freed.
 pub fn prune(dir: &Path, max_bytes: u64) -> Result<(usize, u64)> {
+    remove_abandoned(dir);
+    remove_abandoned(&dir.join(FUNCTIONS));
     let entries = entries(dir)?;
     let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
     let (mut removed, mut freed) = (0, 0);
@@ -219,6 +132,25 @@ pub fn prune(dir: &Path, max_bytes: u64) -> Result<(usize, u64)> {
         }
     }
     Ok((removed, freed))
+}
+
+/// Remove temporary files (`.NAME.tmp`) that a killed process left in `dir`
+/// over an hour ago.
+fn remove_abandoned(dir: &Path) {
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+    for entry in listing.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < hour_ago);
+        if name.starts_with('.') && name.ends_with(".tmp") && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Remove every compiled component and function in `dir`.
@@ -268,23 +200,19 @@ mod tests {
     }
 
     #[test]
-    fn functions_round_trip_and_count_toward_the_cap() {
+    fn function_packs_count_toward_the_cap() {
         use wasmtime::CacheStore;
         let dir = tempfile::tempdir().unwrap();
         let store = FunctionStore::new(dir.path());
         let key = [7u8; 32];
-        assert!(store.get(&key).is_none());
-        assert!(store.insert(&key, vec![1; 300]));
-        assert_eq!(store.get(&key).as_deref(), Some(&[1u8; 300][..]));
-        assert_eq!(store.counts(), (1, 1));
-        // Keys that are not Cranelift's hashes are refused, not mangled.
-        assert!(!store.insert(b"short", vec![1]));
+        assert!(store.insert(&key, vec![1; 264]));
+        store.finish();
         let component = component(dir.path(), "c", 400, 100);
         let all = entries(dir.path()).unwrap();
         assert_eq!(totals(&all), (1, 400, 1, 300));
-        // The function was used last, but the newest component is what stays.
+        // The pack was written last, but the newest component is what stays.
         assert_eq!(prune(dir.path(), 500).unwrap(), (1, 300));
-        assert!(component.exists() && store.get(&key).is_none());
+        assert!(component.exists() && FunctionStore::new(dir.path()).get(&key).is_none());
         assert_eq!(clear(dir.path()).unwrap(), (1, 400));
     }
 }
