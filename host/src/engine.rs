@@ -235,17 +235,18 @@ pub fn compile_bytes(
     check_wasm_kind(path, bytes)?;
     let cached_path = cache_dir.map(|dir| dir.join(format!("{}.cwasm", cache_key(engine, bytes))));
     if let Some(cached) = cached_path.as_deref().filter(|p| p.exists()) {
+        // A damaged file would be run as machine code: check it first.
+        let intact = crate::cache::intact(cached);
         // SAFETY: the file was written by `Component::serialize` of an engine
         // with the same compatibility hash (part of its name), into our own
-        // cache directory, and renamed into place only once complete.
-        match unsafe { Component::deserialize_file(engine, cached) } {
-            Ok(component) => {
+        // cache directory, renamed into place only once complete, and its
+        // CRC-32 matches the one written with it.
+        match intact.then(|| unsafe { Component::deserialize_file(engine, cached) }) {
+            Some(Ok(component)) => {
                 crate::cache::touch(cached);
                 return Ok((component, CompileSource::Cached));
             }
-            Err(_) => {
-                let _ = std::fs::remove_file(cached);
-            }
+            _ => crate::cache::remove_component(cached),
         }
     }
     let component = Component::new(engine, bytes).map_err(|e| {
@@ -274,6 +275,8 @@ fn write_cache(component: &Component, target: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let serialized = component.serialize()?;
     let temp = dir.join(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&temp, crate::cache::crc_text(&serialized))?;
+    std::fs::rename(&temp, crate::cache::crc_path(target))?;
     std::fs::write(&temp, serialized)?;
     std::fs::rename(&temp, target)?;
     Ok(())
@@ -463,5 +466,14 @@ mod tests {
         let (_, second) = load_component(&engine, &path, Some(&cache)).unwrap();
         assert_eq!(first, CompileSource::Compiled);
         assert_eq!(second, CompileSource::Cached);
+        // A byte changed inside the compiled file: compiled again, never run.
+        let compiled = crate::cache::entries(&cache).unwrap()[0].path.clone();
+        let mut bytes = std::fs::read(&compiled).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&compiled, bytes).unwrap();
+        let (_, third) = load_component(&engine, &path, Some(&cache)).unwrap();
+        assert_eq!(third, CompileSource::Compiled);
+        assert!(crate::cache::intact(&compiled));
     }
 }

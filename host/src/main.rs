@@ -95,7 +95,11 @@ fn run_command(cli: Cli) -> ExitCode {
             }
             Err(error) => {
                 eprintln!("error: {error:#}");
-                ExitCode::from(EXIT_ERROR)
+                // A mistyped HORDE_CACHE_MAX is bad input; failing to read
+                // or clear the folder is not.
+                let bad =
+                    std::env::var("HORDE_CACHE_MAX").is_ok() && horde::cache::max_bytes().is_err();
+                ExitCode::from(if bad { EXIT_BAD_INPUT } else { EXIT_ERROR })
             }
         };
     }
@@ -257,9 +261,10 @@ fn cache(action: Option<horde::cli::CacheAction>) -> anyhow::Result<String> {
             let (components, component_bytes, functions, function_bytes) =
                 horde::cache::totals(&entries);
             let plural = if components == 1 { "" } else { "s" };
+            let packs = if functions == 1 { "" } else { "s" };
             Ok(format!(
                 "compile cache: {}\n{components} compiled component{plural} ({}) and \
-                 {functions} packs of compiled functions ({}): {} of a {} cap (set HORDE_CACHE_MAX to \
+                 {functions} pack{packs} of compiled functions ({}): {} of a {} cap (set HORDE_CACHE_MAX to \
                  change it, HORDE_CACHE_DIR to move it; `horde cache clear` empties it)",
                 dir.display(),
                 size(component_bytes),
@@ -271,7 +276,7 @@ fn cache(action: Option<horde::cli::CacheAction>) -> anyhow::Result<String> {
         horde::cli::CacheAction::Clear => {
             let (removed, freed) = horde::cache::clear(&dir)?;
             Ok(format!(
-                "removed {removed} compiled components and functions ({}) from {}",
+                "removed {removed} files (compiled components and function packs, {}) from {}",
                 size(freed),
                 dir.display()
             ))

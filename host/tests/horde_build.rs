@@ -82,6 +82,29 @@ fn python_builds_outside_the_repository_and_shows_the_traceback() {
         "horde build app.py -o shopper.wasm",
         "shopper.wasm",
     );
+    // An edit that keeps the file's size and modification time (a copy with
+    // `cp -p`) is still built: no stale bytecode.
+    let app = dir.path().join("app.py");
+    let when = std::fs::metadata(&app).unwrap().modified().unwrap();
+    let text = std::fs::read_to_string(&app).unwrap();
+    assert!(text.contains("/item/[id]"));
+    std::fs::write(&app, text.replace("/item/[id]", "/ITEM/[ID]")).unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(&app)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+    build_and_run(
+        dir.path(),
+        "horde build app.py -o shopper.wasm",
+        "shopper.wasm",
+    );
+    let names = common::json(&dir.path().join("out.json")).to_string();
+    assert!(
+        names.contains("/ITEM/[ID]") && !names.contains("/item/[id]"),
+        "{names}"
+    );
     std::fs::write(
         dir.path().join("broken.py"),
         "from horde import HttpUser\nimport no_such_module\n",

@@ -99,6 +99,37 @@ pub fn is_source(path: &Path) -> bool {
         || path.file_name().is_some_and(|n| n == "Cargo.toml")
 }
 
+/// `-o` must name a file that is new or a component: never a folder, and
+/// never a file of something else (the scenario's own source, say).
+fn check_output(out: &Path) -> Result<()> {
+    if out.is_dir() {
+        bail!(
+            "-o {} is a folder: give the component's file name, e.g. -o {}",
+            out.display(),
+            out.join("scenario.wasm").display()
+        );
+    }
+    if out.exists() {
+        let mut start = [0u8; 4];
+        let is_wasm = std::fs::File::open(out)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut start))
+            .is_ok()
+            && &start == b"\0asm";
+        if !is_wasm {
+            bail!(
+                "-o {} exists and is not a WebAssembly component: refusing to overwrite it \
+                 (is it the scenario's source?); give another name, e.g. -o scenario.wasm",
+                out.display()
+            );
+        }
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| anyhow::anyhow!("-o {}: cannot create its folder: {e}", out.display()))?;
+    }
+    Ok(())
+}
+
 /// A finished build.
 #[derive(Debug, Clone)]
 pub struct Built {
@@ -126,14 +157,15 @@ fn default_output(source: &Path) -> PathBuf {
 pub fn build(path: &Path, out: Option<&Path>) -> Result<Built> {
     let started = Instant::now();
     let (language, source) = source_of(path)?;
+    if let Some(out) = out {
+        check_output(out)?;
+    }
     let sdk = sdk_dir()?;
     let out = match language {
         Language::Rust => tools::rust(&sdk, &source, out)?,
         _ => {
             let out = out.map_or_else(|| default_output(&source), Path::to_path_buf);
-            if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)?;
-            }
+            check_output(&out)?;
             match language {
                 Language::Python => tools::python(&sdk, &source, &out)?,
                 _ => tools::javascript(&sdk, &source, &out)?,
@@ -176,5 +208,13 @@ mod tests {
             .to_string();
         assert!(err.contains("does not exist"), "{err}");
         assert!(is_source(&script) && !is_source(&wasm));
+        // -o never replaces a source or names a folder; a component may be rebuilt.
+        let err = build(&script, Some(&script)).unwrap_err().to_string();
+        assert!(err.contains("refusing to overwrite"), "{err}");
+        assert_eq!(std::fs::read(&script).unwrap(), b"");
+        let err = build(&script, Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("is a folder"), "{err}");
+        std::fs::write(&wasm, b"\0asm\x0d\0\x01\0").unwrap();
+        assert!(check_output(&wasm).is_ok());
     }
 }

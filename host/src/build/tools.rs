@@ -46,6 +46,7 @@ pub fn python(sdk: &Path, source: &Path, out: &Path) -> Result<()> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    clear_bytecode(&folder, 4);
     let output = run(
         Command::new("componentize-py")
             .arg("-d")
@@ -86,6 +87,37 @@ pub fn python(sdk: &Path, source: &Path, out: &Path) -> Result<()> {
     }
 }
 
+/// Remove the compiled bytecode (`__pycache__/*.pyc`) under the scenario's
+/// folder, `depth` folders down (not in hidden folders or virtual
+/// environments). componentize-py's Python reads it back when a source's
+/// size and modification time (to the second) are unchanged, so an edit
+/// that keeps both (a copy with `cp -p`, an unpacked archive) would build
+/// the old code; it writes fresh bytecode as it builds.
+fn clear_bytecode(folder: &Path, depth: u32) {
+    let Ok(listing) = std::fs::read_dir(folder) else {
+        return;
+    };
+    if folder.join("pyvenv.cfg").exists() {
+        return;
+    }
+    for entry in listing.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) || name.starts_with('.') {
+            continue;
+        }
+        if name == "__pycache__" {
+            for cached in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                if cached.path().extension().is_some_and(|e| e == "pyc") {
+                    let _ = std::fs::remove_file(cached.path());
+                }
+            }
+        } else if depth > 1 && name != "node_modules" && name != "site-packages" {
+            clear_bytecode(&path, depth - 1);
+        }
+    }
+}
+
 /// The guest's own traceback in componentize-py's output, without the
 /// frames of the import machinery and the SDK's bundler, its paths mapped
 /// back to `folder` (componentize-py mounts it as `/0`).
@@ -117,12 +149,26 @@ fn python_traceback(said: &str, folder: &Path) -> Option<String> {
 
 /// The JS SDK's tools, installed into the SDK folder once with npm.
 fn install_js_tools(js: &Path) -> Result<()> {
-    let installed = ["esbuild", "@bytecodealliance/componentize-js"]
-        .iter()
-        .all(|tool| js.join("node_modules").join(tool).is_dir());
-    if installed {
+    let installed = || {
+        ["esbuild", "@bytecodealliance/componentize-js"]
+            .iter()
+            .all(|tool| js.join("node_modules").join(tool).is_dir())
+            && !js.join(".installing").exists()
+    };
+    if installed() {
         return Ok(());
     }
+    // One install at a time: a second build waits for the first's, then
+    // finds the tools in place. The marker tells an install cut short (a
+    // killed npm) from a finished one.
+    let lock = std::fs::File::create(js.join(".install.lock"))
+        .with_context(|| format!("locking {}", js.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking {}", js.display()))?;
+    if installed() {
+        return Ok(());
+    }
+    std::fs::write(js.join(".installing"), b"")?;
     eprintln!(
         "installing the JavaScript SDK's build tools (esbuild, componentize-js) into {} \
          with npm; this happens once per Horde version",
@@ -149,6 +195,7 @@ fn install_js_tools(js: &Path) -> Result<()> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+    std::fs::remove_file(js.join(".installing"))?;
     Ok(())
 }
 

@@ -7,8 +7,10 @@
 //! temporary name and renamed when the compile ends), so a compile costs a
 //! file, not a file per function.
 //!
-//! Pack format: records of `[key: 32 bytes][length: u32 LE][value]`; a
-//! truncated last record ends the pack.
+//! Pack format: records of `[key: 32 bytes][length: u32 LE][CRC-32 of the
+//! value: u32 LE][value]`; a truncated last record ends the pack, and a
+//! value whose CRC does not match is not used (the function is compiled
+//! again), so a damaged file never becomes machine code.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -23,6 +25,8 @@ use std::time::SystemTime;
 const PACK: &str = "fpack";
 /// Largest value a record may hold (a compiled function is far smaller).
 const MAX_VALUE: u32 = 64 << 20;
+/// A record's header: key, length, CRC.
+const HEADER: u64 = 40;
 
 /// A finished pack of compiled functions (the temporary file being written
 /// is not one).
@@ -41,6 +45,7 @@ struct Location {
     pack: Option<Arc<PathBuf>>,
     offset: u64,
     length: u32,
+    crc: u32,
 }
 
 /// The pack this process is writing.
@@ -87,23 +92,27 @@ fn read_pack(path: &Path, index: &mut HashMap<[u8; 32], Location>) {
     let size = file.metadata().map_or(0, |m| m.len());
     let mut reader = BufReader::with_capacity(1 << 16, &*file);
     let mut offset = 0u64;
-    let mut header = [0u8; 36];
-    while offset + 36 <= size && reader.read_exact(&mut header).is_ok() {
-        let length = u32::from_le_bytes(header[32..].try_into().expect("4 bytes"));
-        if length > MAX_VALUE || offset + 36 + u64::from(length) > size {
+    let mut header = [0u8; HEADER as usize];
+    while offset + HEADER <= size && reader.read_exact(&mut header).is_ok() {
+        let length = u32::from_le_bytes(header[32..36].try_into().expect("4 bytes"));
+        let crc = u32::from_le_bytes(header[36..].try_into().expect("4 bytes"));
+        if length > MAX_VALUE || offset + HEADER + u64::from(length) > size {
             break;
         }
         let key: [u8; 32] = header[..32].try_into().expect("32 bytes");
+        // Packs are read newest first: a function compiled again after a
+        // damaged record was found wins over it.
         index.entry(key).or_insert(Location {
             file: file.clone(),
             pack: Some(pack.clone()),
-            offset: offset + 36,
+            offset: offset + HEADER,
             length,
+            crc,
         });
         if reader.seek_relative(i64::from(length)).is_err() {
             break;
         }
-        offset += 36 + u64::from(length);
+        offset += HEADER + u64::from(length);
     }
 }
 
@@ -131,10 +140,19 @@ impl FunctionStore {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if !state.loaded {
             state.loaded = true;
-            if let Ok(listing) = std::fs::read_dir(&self.dir) {
-                for entry in listing.flatten().filter(|e| is_pack(&e.path())) {
-                    read_pack(&entry.path(), &mut state.index);
-                }
+            let mut packs: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+                .map(|listing| {
+                    listing
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| is_pack(p))
+                        .collect()
+                })
+                .unwrap_or_default();
+            // Named by their creation time in hex nanoseconds: newest first.
+            packs.sort_by(|a, b| b.cmp(a));
+            for pack in packs {
+                read_pack(&pack, &mut state.index);
             }
         }
         state
@@ -181,6 +199,9 @@ impl wasmtime::CacheStore for FunctionStore {
             .file
             .read_exact_at(&mut bytes, location.offset)
             .ok()?;
+        if crc32fast::hash(&bytes) != location.crc {
+            return None;
+        }
         self.hits.fetch_add(1, Ordering::Relaxed);
         Some(Cow::Owned(bytes))
     }
@@ -213,9 +234,11 @@ impl wasmtime::CacheStore for FunctionStore {
             });
         }
         let writer = state.writer.as_mut().expect("opened above");
-        let mut record = Vec::with_capacity(36 + value.len());
+        let crc = crc32fast::hash(&value);
+        let mut record = Vec::with_capacity(HEADER as usize + value.len());
         record.extend_from_slice(&key);
         record.extend_from_slice(&length.to_le_bytes());
+        record.extend_from_slice(&crc.to_le_bytes());
         record.extend_from_slice(&value);
         if writer.file.write_all_at(&record, writer.end).is_err() {
             return false;
@@ -223,8 +246,9 @@ impl wasmtime::CacheStore for FunctionStore {
         let location = Location {
             file: writer.file.clone(),
             pack: None,
-            offset: writer.end + 36,
+            offset: writer.end + HEADER,
             length,
+            crc,
         };
         writer.end += record.len() as u64;
         state.index.insert(key, location);
@@ -271,11 +295,20 @@ mod tests {
             .open(&packs[0])
             .unwrap();
         let end = file.metadata().unwrap().len();
-        assert_eq!(end, 36 + 300 + 36 + 10);
+        assert_eq!(end, 40 + 300 + 40 + 10);
         file.write_all_at(&[9u8; 20], end).unwrap();
         let again = FunctionStore::new(dir.path());
         assert_eq!(again.get(&[8u8; 32]).as_deref(), Some(&[2u8; 10][..]));
         assert_eq!(again.get(&key).as_deref(), Some(&[1u8; 300][..]));
         assert!(again.get(&[9u8; 32]).is_none());
+        // A byte changed inside a value: not used (compiled again instead).
+        let file = std::fs::File::options()
+            .write(true)
+            .open(&packs[0])
+            .unwrap();
+        file.write_all_at(&[0xcc], 40 + 100).unwrap();
+        let damaged = FunctionStore::new(dir.path());
+        assert!(damaged.get(&key).is_none());
+        assert_eq!(damaged.get(&[8u8; 32]).as_deref(), Some(&[2u8; 10][..]));
     }
 }

@@ -25,8 +25,11 @@ pub fn max_bytes() -> Result<u64> {
             .trim()
             .parse::<bytesize::ByteSize>()
             .map(|size| size.as_u64())
-            .map_err(|e| {
-                anyhow::anyhow!("HORDE_CACHE_MAX={text:?} is not a size (e.g. 500MiB, 2GB): {e}")
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "HORDE_CACHE_MAX={text:?} is not a size: give a number with a unit, e.g. \
+                     500MiB or 2GB (or unset it for the 1 GiB default)"
+                )
             }),
         Err(_) => Ok(DEFAULT_MAX_BYTES),
     }
@@ -98,6 +101,43 @@ pub fn totals(entries: &[Cached]) -> (usize, u64, usize, u64) {
     totals
 }
 
+/// Where a compiled component's CRC-32 is kept: beside it, `<key>.crc`.
+pub fn crc_path(component: &Path) -> PathBuf {
+    component.with_extension("crc")
+}
+
+/// The CRC-32 of `bytes` as the `.crc` file holds it (8 hex digits).
+pub fn crc_text(bytes: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(bytes))
+}
+
+/// Whether a compiled component's bytes still match the CRC-32 written
+/// with them (read in 1 MiB pieces: no copy of the file is held).
+pub fn intact(component: &Path) -> bool {
+    let Ok(expected) = std::fs::read_to_string(crc_path(component)) else {
+        return false;
+    };
+    let Ok(mut file) = std::fs::File::open(component) else {
+        return false;
+    };
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        match std::io::Read::read(&mut file, &mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(_) => return false,
+        }
+    }
+    format!("{:08x}", hasher.finalize()) == expected.trim()
+}
+
+/// Remove a compiled component and its CRC (best effort).
+pub fn remove_component(component: &Path) {
+    let _ = std::fs::remove_file(component);
+    let _ = std::fs::remove_file(crc_path(component));
+}
+
 /// Mark a cached component as just used (its modification time), so
 /// eviction takes the others first. Best effort.
 pub fn touch(path: &Path) {
@@ -126,6 +166,7 @@ pub fn prune(dir: &Path, max_bytes: u64) -> Result<(usize, u64)> {
             continue;
         }
         if std::fs::remove_file(&entry.path).is_ok() {
+            let _ = std::fs::remove_file(crc_path(&entry.path));
             total -= entry.bytes;
             removed += 1;
             freed += entry.bytes;
@@ -159,6 +200,7 @@ pub fn clear(dir: &Path) -> Result<(usize, u64)> {
     for entry in entries(dir)? {
         std::fs::remove_file(&entry.path)
             .with_context(|| format!("removing {}", entry.path.display()))?;
+        let _ = std::fs::remove_file(crc_path(&entry.path));
         removed += 1;
         freed += entry.bytes;
     }
@@ -205,7 +247,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FunctionStore::new(dir.path());
         let key = [7u8; 32];
-        assert!(store.insert(&key, vec![1; 264]));
+        assert!(store.insert(&key, vec![1; 260]));
         store.finish();
         let component = component(dir.path(), "c", 400, 100);
         let all = entries(dir.path()).unwrap();

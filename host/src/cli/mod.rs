@@ -321,11 +321,11 @@ impl RunConfig {
         if args.no_cache {
             config.cache_dir = None;
         }
-        config.cache_max = args
-            .cache_max
-            .as_deref()
-            .map(|size| parse_size(size, "--cache-max"))
-            .transpose()?;
+        config.cache_max = match args.cache_max.as_deref() {
+            Some(size) => Some(parse_size(size, "--cache-max")?),
+            // A mistyped HORDE_CACHE_MAX is refused, not silently the default.
+            None => Some(crate::cache::max_bytes()?),
+        };
         config.quiet = args.quiet;
         config.check_combination()?;
         Ok(config)
