@@ -8,7 +8,11 @@ fn main() {
     for input in guest_build::guest_inputs() {
         println!("cargo:rerun-if-changed={}", input.display());
     }
-    let tests_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Cargo's value now, not the one compiled in: another checkout sharing
+    // the target dir may have compiled this script.
+    let tests_dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
     let mut test_sources = String::new();
     for entry in std::fs::read_dir(tests_dir)
         .expect("reading tests/")

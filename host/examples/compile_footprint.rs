@@ -45,7 +45,6 @@ fn main() -> anyhow::Result<()> {
         std::path::Path::new(path),
         &bytes,
         Some(std::path::Path::new(cache)),
-        Some(u64::MAX),
     )?;
     store.finish();
     report("compiled and cached", started);

@@ -54,8 +54,8 @@ async fn main() -> Result<()> {
         .next()
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| temporary.path().to_path_buf());
-    let cold = engine::load_scenario(&engine, &linker, path, None, Some(&cache), None)?;
-    let cached = engine::load_scenario(&engine, &linker, path, None, Some(&cache), None)?;
+    let cold = engine::load_scenario(&engine, &linker, path, None, Some(&cache))?;
+    let cached = engine::load_scenario(&engine, &linker, path, None, Some(&cache))?;
     println!(
         "compile cold:   {:>10.2} ms ({:?})",
         cold.load_time.as_secs_f64() * 1e3,

@@ -219,18 +219,17 @@ pub fn load_component(
 ) -> Result<(Component, CompileSource)> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("reading the scenario component {}", path.display()))?;
-    compile_bytes(engine, path, &bytes, cache_dir, None)
+    compile_bytes(engine, path, &bytes, cache_dir)
 }
 
 /// Compile (or load from the cache) a component's bytes; `path` names it in
-/// errors. After writing a new entry the cache is pruned to `cache_max`
-/// bytes (`--cache-max`; `None`: `HORDE_CACHE_MAX`, else 1 GiB).
+/// errors. The caller keeps the cache under its cap ([`crate::cache::prune`])
+/// once the compile's function pack is in place too.
 pub fn compile_bytes(
     engine: &Engine,
     path: &Path,
     bytes: &[u8],
     cache_dir: Option<&Path>,
-    cache_max: Option<u64>,
 ) -> Result<(Component, CompileSource)> {
     check_wasm_kind(path, bytes)?;
     let cached_path = cache_dir.map(|dir| dir.join(format!("{}.cwasm", cache_key(engine, bytes))));
@@ -256,16 +255,8 @@ pub fn compile_bytes(
         )
     })?;
     if let Some(cached) = cached_path {
-        // The cache is an optimisation: failing to write or prune it is not
-        // an error.
-        if write_cache(&component, &cached).is_ok()
-            && let (Some(dir), Ok(max)) = (
-                cached.parent(),
-                cache_max.map_or_else(crate::cache::max_bytes, Ok),
-            )
-        {
-            let _ = crate::cache::prune(dir, max);
-        }
+        // The cache is an optimisation: failing to write it is not an error.
+        let _ = write_cache(&component, &cached);
     }
     Ok((component, CompileSource::Compiled))
 }
@@ -357,7 +348,6 @@ pub fn load_scenario(
     path: &Path,
     embedded: Option<&[u8]>,
     cache_dir: Option<&Path>,
-    cache_max: Option<u64>,
 ) -> Result<LoadedScenario> {
     let started = Instant::now();
     let read;
@@ -369,7 +359,7 @@ pub fn load_scenario(
             &read[..]
         }
     };
-    let (component, source) = compile_bytes(engine, path, bytes, cache_dir, cache_max)?;
+    let (component, source) = compile_bytes(engine, path, bytes, cache_dir)?;
     let sha256 = sha256_hex(bytes);
     check_world(engine, &component, path)?;
     let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
@@ -445,11 +435,11 @@ mod tests {
             .unwrap()
         };
         let path = Path::new("scenario.wasm");
-        compile_bytes(&engine, path, &build(1), None, None).unwrap();
+        compile_bytes(&engine, path, &build(1), None).unwrap();
         let (hits, first) = store.counts();
         assert_eq!(hits, 0);
         assert!(first >= 2, "both functions kept ({first})");
-        compile_bytes(&engine, path, &build(2), None, None).unwrap();
+        compile_bytes(&engine, path, &build(2), None).unwrap();
         let (hits, written) = store.counts();
         assert!(hits >= 1, "the shared function came from the cache");
         assert_eq!(written - first, 1, "only the edited function compiled");

@@ -244,12 +244,11 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         &config.scenario,
         config.embedded,
         config.cache_dir.as_deref(),
-        config.cache_max,
     )
     .map_err(bad_input)?;
     if let Some(store) = &functions {
-        // The compile's function pack is in place only now: keep the cap
-        // with it counted.
+        // The compile's component and function pack are both in place only
+        // now: keep the cache under its cap with them counted.
         store.finish();
         if let (CompileSource::Compiled, Some(dir), Ok(max)) = (
             loaded.source,

@@ -19,12 +19,7 @@ fn main() -> ExitCode {
     if let Command::Build(args) = &cli.command {
         return match horde::build::build(&args.source, args.out.as_deref()) {
             Ok(built) => {
-                eprintln!(
-                    "built {} ({}) in {:.1} s",
-                    built.component.display(),
-                    built.language.name(),
-                    built.took.as_secs_f64()
-                );
+                eprintln!("{built}");
                 ExitCode::SUCCESS
             }
             Err(error) => {
@@ -65,7 +60,6 @@ fn main() -> ExitCode {
 fn build_for_run(
     source: &std::path::Path,
 ) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
-    let (language, _) = horde::build::source_of(source)?;
     let folder = std::env::temp_dir().join(format!("horde-build-{}", std::process::id()));
     std::fs::create_dir_all(&folder)?;
     let name = source
@@ -73,10 +67,10 @@ fn build_for_run(
         .or_else(|| source.file_name())
         .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
     let out = folder.join(format!("{name}.wasm"));
-    eprintln!("building {} ({})", source.display(), language.name());
+    eprintln!("building {}", source.display());
     match horde::build::build(source, Some(&out)) {
         Ok(built) => {
-            eprintln!("built in {:.1} s", built.took.as_secs_f64());
+            eprintln!("{built}");
             Ok((folder, built.component))
         }
         Err(error) => {

@@ -74,35 +74,11 @@ pub(crate) fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// Run `command` under /usr/bin/time; returns (stdout, user+sys CPU seconds).
+/// Run `command` under /usr/bin/time; returns (stdout, user+sys CPU
+/// seconds), whatever its exit status (a load tool stopped by its own
+/// timer may exit non-zero).
 fn timed(command: &mut Command) -> Result<(String, f64)> {
-    let time_file = tempfile_path("cpu");
-    let program = command.get_program().to_os_string();
-    let args: Vec<_> = command.get_args().map(|a| a.to_os_string()).collect();
-    let output = Command::new("/usr/bin/time")
-        .arg("-o")
-        .arg(&time_file)
-        .args(["-f", "%U %S"])
-        .arg(&program)
-        .args(&args)
-        .envs(
-            command
-                .get_envs()
-                .filter_map(|(k, v)| v.map(|v| (k.to_os_string(), v.to_os_string()))),
-        )
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("running {}", program.to_string_lossy()))?;
-    let times = std::fs::read_to_string(&time_file).unwrap_or_default();
-    let cpu = times
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|t| t.parse::<f64>().ok())
-        .sum();
-    let _ = std::fs::remove_file(&time_file);
-    Ok((String::from_utf8_lossy(&output.stdout).into_owned(), cpu))
+    crate::bench_build::time_command(command, false).map(|(used, stdout)| (stdout, used.cpu_s))
 }
 
 fn tempfile_path(label: &str) -> PathBuf {
@@ -187,7 +163,7 @@ impl Drop for Nginx {
     }
 }
 
-fn horde_bin() -> PathBuf {
+pub(crate) fn horde_bin() -> PathBuf {
     root().join("target/release/horde")
 }
 

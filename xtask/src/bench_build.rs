@@ -4,7 +4,7 @@
 //! cache's size after building every example twice.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -21,6 +21,12 @@ pub struct Usage {
 /// Run `command` under `/usr/bin/time`; fails unless it exits 0. Returns
 /// its usage and its stdout.
 pub fn usage(command: &mut Command) -> Result<(Usage, String)> {
+    time_command(command, true)
+}
+
+/// Run `command` under `/usr/bin/time` (failing on a non-zero exit when
+/// `require_success`); its usage and its stdout.
+pub fn time_command(command: &mut Command, require_success: bool) -> Result<(Usage, String)> {
     let time_file = std::env::temp_dir().join(format!(
         "horde-bench-usage-{}-{}",
         std::process::id(),
@@ -50,7 +56,7 @@ pub fn usage(command: &mut Command) -> Result<(Usage, String)> {
         .with_context(|| format!("running {}", program.to_string_lossy()))?;
     let times = std::fs::read_to_string(&time_file).unwrap_or_default();
     let _ = std::fs::remove_file(&time_file);
-    if !output.status.success() {
+    if require_success && !output.status.success() {
         bail!(
             "{} {:?} failed: {}",
             program.to_string_lossy(),
@@ -69,7 +75,10 @@ pub fn usage(command: &mut Command) -> Result<(Usage, String)> {
         .filter_map(|t| t.parse().ok())
         .collect();
     let [wall_s, user, sys, rss] = fields[..] else {
-        bail!("/usr/bin/time wrote {times:?}");
+        bail!(
+            "/usr/bin/time wrote {times:?} for {}",
+            program.to_string_lossy()
+        );
     };
     Ok((
         Usage {
@@ -81,13 +90,9 @@ pub fn usage(command: &mut Command) -> Result<(Usage, String)> {
     ))
 }
 
-fn horde_bin() -> PathBuf {
-    guest_build::repo_root().join("target/release/horde")
-}
-
 /// `horde ARGS` in `dir` with the compile cache at `cache` (never pruned here).
 fn horde(dir: &Path, cache: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(horde_bin());
+    let mut command = Command::new(crate::bench::horde_bin());
     command
         .current_dir(dir)
         .env("HORDE_CACHE_DIR", cache)

@@ -95,7 +95,7 @@ fn measure(
 fn horde_run(base: &str) -> Result<(Value, f64, u64)> {
     let report =
         std::env::temp_dir().join(format!("horde-bench-patient-{}.json", std::process::id()));
-    let mut command = Command::new(guest_build::repo_root().join("target/release/horde"));
+    let mut command = Command::new(crate::bench::horde_bin());
     command
         .arg("run")
         .arg(guest_build::guest_wasm_path("test-load"))

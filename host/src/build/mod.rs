@@ -139,6 +139,19 @@ pub struct Built {
     pub took: Duration,
 }
 
+impl std::fmt::Display for Built {
+    /// `built app.wasm (Python) in 6.4 s`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "built {} ({}) in {:.1} s",
+            self.component.display(),
+            self.language.name(),
+            self.took.as_secs_f64()
+        )
+    }
+}
+
 /// The component's default path: the source's name with `.wasm`, in the
 /// current directory (`app.py` -> `app.wasm`; a crate's is its library's
 /// name, as cargo writes it).
