@@ -1,6 +1,10 @@
 //! `horde aggregate`: merge the execution segments of a run as they run.
 //! Segments started with `--report-to URL` POST their result-file records
-//! (header, one per second, end) to it; it checks they belong together,
+//! (header, one per second, end) to it, each signed with the run's segment
+//! token (a record from anyone else is refused and counted; a segment's
+//! records carry the session key it was given, so only it can send its
+//! seconds and its end); it checks the records are what a run writes and
+//! that the segments belong together,
 //! adds each second up once every live segment has sent it, prints the
 //! live line, evaluates thresholds on the merged results every second (a
 //! failing `abortOnFail` threshold stops every segment through its next
@@ -13,14 +17,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use axum::{Json, Router};
 use tokio::sync::watch;
 
 use crate::merge::{Combined, MergeRequest};
 use crate::output::forward::{Answer, Envelope};
-use crate::output::result_file::{ReadFile, Record};
+use crate::output::result_check::{Caps, check_end, check_second};
+use crate::output::result_file::{FORMAT, ReadFile, Record, Second, VERSION};
+use crate::segment_token::{SIGNATURE_HEADER, SegmentToken, TOKEN_VARIABLE};
 use crate::{BadInput, RunOutcome};
 
 /// What `horde aggregate` was asked for.
@@ -34,11 +40,17 @@ pub struct AggregateRequest {
     /// Thresholds and outputs, as `horde merge` takes them (no files).
     pub merge: MergeRequest,
     pub quiet: bool,
+    /// The run's segment token: records not signed with it are refused.
+    pub token: SegmentToken,
+    /// Serve segments over TLS with these settings (`--tls-cert`).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// One segment as received so far.
 struct Part {
     file: ReadFile,
+    /// The key this segment's records carry (handed out with its id).
+    session: String,
     last_heard: Instant,
     /// Given up on: silent past the timeout.
     lost: bool,
@@ -55,6 +67,9 @@ struct Aggregator {
     /// Segments that had not come within --timeout of the first are no
     /// longer waited for.
     gave_up_waiting: bool,
+    /// Requests refused: not signed with the run's token, or carrying
+    /// another segment's id without its session key.
+    strangers: u64,
 }
 
 impl Aggregator {
@@ -67,6 +82,7 @@ impl Aggregator {
             notes: Vec::new(),
             first_seen: None,
             gave_up_waiting: false,
+            strangers: 0,
         }
     }
 
@@ -79,8 +95,15 @@ impl Aggregator {
         self.parts.len() >= self.request.expect && self.parts.iter().all(Self::done)
     }
 
-    fn register(&mut self, file: ReadFile) -> Result<u64, String> {
+    fn register(&mut self, file: ReadFile) -> Result<(u64, String), String> {
         let expect = self.request.expect;
+        if file.header.format != FORMAT || file.header.version != VERSION {
+            return Err(format!(
+                "a header of format {:?} version {}: this aggregator takes {FORMAT:?} version \
+                 {VERSION} (run the segments with the same horde version)",
+                file.header.format, file.header.version
+            ));
+        }
         if self.parts.len() >= expect {
             return Err(format!(
                 "the aggregator takes {expect} segment{} (--expect {expect}) and has them all{}",
@@ -107,12 +130,14 @@ impl Aggregator {
             self.combined = Some(combined);
         }
         self.first_seen.get_or_insert_with(Instant::now);
+        let session = crate::segment_token::session_key();
         self.parts.push(Part {
             file,
+            session: session.clone(),
             last_heard: Instant::now(),
             lost: false,
         });
-        Ok(self.parts.len() as u64)
+        Ok((self.parts.len() as u64, session))
     }
 
     /// Merge every second that all live segments have sent (or that the
@@ -169,10 +194,12 @@ impl Aggregator {
                     seconds: Vec::new(),
                     end: None,
                     torn_tail: false,
+                    refused: Vec::new(),
                 };
                 match self.register(file) {
-                    Ok(id) => Answer {
+                    Ok((id, session)) => Answer {
                         id: Some(id),
+                        session: Some(session),
                         ..Answer::default()
                     },
                     Err(why) => Answer {
@@ -182,6 +209,17 @@ impl Aggregator {
                 }
             }
             record => match index.and_then(|i| self.parts.get_mut(i)) {
+                Some(part) if envelope.session.as_deref() != Some(part.session.as_str()) => {
+                    self.strangers += 1;
+                    Answer {
+                        refused: Some(
+                            "this record does not carry the session key its segment was given: \
+                             only a segment itself sends its records"
+                                .into(),
+                        ),
+                        ..Answer::default()
+                    }
+                }
                 None => Answer {
                     refused: Some("unknown segment: send the header first".into()),
                     ..Answer::default()
@@ -200,11 +238,30 @@ impl Aggregator {
                     // its place says whether it is already here.
                     let have = part.file.seconds.len() as u64;
                     let again = envelope.seq != 0 && envelope.seq <= have;
+                    let caps = Caps::default();
                     match record {
                         Record::Second(second) if part.file.end.is_none() && !again => {
-                            part.file.seconds.push(second)
+                            // What no run writes is left out (its second
+                            // counts as empty) and reported.
+                            if let Err(error) = check_second(&second, &caps) {
+                                part.file.refused.push(format!(
+                                    "{} second {}: refused: {error:#}",
+                                    part.file.path.display(),
+                                    have + 1
+                                ));
+                                let empty = Second::empty(&part.file.seconds);
+                                part.file.seconds.push(empty);
+                            } else {
+                                part.file.seconds.push(second)
+                            }
                         }
-                        Record::End(end) if part.file.end.is_none() => part.file.end = Some(end),
+                        Record::End(end) if part.file.end.is_none() => match check_end(&end) {
+                            Ok(()) => part.file.end = Some(end),
+                            Err(error) => part.file.refused.push(format!(
+                                "{} end: refused: {error:#}",
+                                part.file.path.display()
+                            )),
+                        },
                         _ => {}
                     }
                     Answer::default()
@@ -259,20 +316,77 @@ impl Aggregator {
 
 type Shared = Arc<Mutex<Aggregator>>;
 
+/// Largest record a segment POSTs (a second of 1,000 names' histograms is
+/// a few MiB).
+const MAX_RECORD: usize = 32 << 20;
+
+/// The answer, signed for the request signed `signature` (none for a
+/// request that was not signed with the token: nothing to sign it for).
+fn answered(
+    token: &SegmentToken,
+    signature: Option<&str>,
+    status: axum::http::StatusCode,
+    answer: &Answer,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::to_vec(answer).unwrap_or_default();
+    let mut response = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.clone(),
+    )
+        .into_response();
+    if let Some(signature) = signature
+        && let Ok(value) = token.sign_answer(signature, &body).parse()
+    {
+        response.headers_mut().insert(SIGNATURE_HEADER, value);
+    }
+    response
+}
+
 async fn segments(
-    State(state): State<(Shared, watch::Sender<bool>)>,
+    State(state): State<(Shared, watch::Sender<bool>, SegmentToken)>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
-) -> (axum::http::StatusCode, Json<Answer>) {
-    let (aggregator, changed) = state;
+) -> axum::response::Response {
+    let (aggregator, changed, token) = state;
+    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    if !token.verify(&body, signature) {
+        let mut aggregator = aggregator.lock().unwrap_or_else(|e| e.into_inner());
+        aggregator.strangers += 1;
+        if aggregator.strangers == 1 || aggregator.strangers.is_power_of_two() {
+            eprintln!(
+                "warning: refused {} request{} not signed with this run's segment token (a \
+                 segment started with another {TOKEN_VARIABLE}, or a stranger)",
+                aggregator.strangers,
+                if aggregator.strangers == 1 { "" } else { "s" }
+            );
+        }
+        return answered(
+            &token,
+            None,
+            axum::http::StatusCode::UNAUTHORIZED,
+            &Answer {
+                refused: Some(format!(
+                    "not signed with this run's segment token: start the segment with the \
+                     aggregator's {TOKEN_VARIABLE} (or --token-file)"
+                )),
+                ..Answer::default()
+            },
+        );
+    }
+    let signature = signature.map(str::to_string);
     let envelope: Envelope = match serde_json::from_slice(&body) {
         Ok(envelope) => envelope,
         Err(error) => {
-            return (
+            return answered(
+                &token,
+                signature.as_deref(),
                 axum::http::StatusCode::BAD_REQUEST,
-                Json(Answer {
+                &Answer {
                     refused: Some(format!("not a Horde segment record: {error}")),
                     ..Answer::default()
-                }),
+                },
             );
         }
     };
@@ -286,7 +400,7 @@ async fn segments(
     } else {
         axum::http::StatusCode::OK
     };
-    (status, Json(answer))
+    answered(&token, signature.as_deref(), status, &answer)
 }
 
 /// Listen, merge as segments report, and return the merged outcome once
@@ -305,13 +419,23 @@ pub async fn aggregate(request: AggregateRequest) -> Result<RunOutcome> {
         })
         .map_err(|e| anyhow::anyhow!(BadInput(format!("{e:#}"))))?;
     let address = listener.local_addr()?;
-    let url = if address.ip().is_unspecified() {
+    let scheme = if request.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = if address.ip().is_unspecified() || request.tls.is_some() {
         format!(
-            "http://HOST:{}/ (HOST: this machine's address as the segments reach it)",
-            address.port()
+            "{scheme}://HOST:{}/ (HOST: this machine's name as the segments reach it{})",
+            address.port(),
+            if request.tls.is_some() {
+                ", as its certificate names it"
+            } else {
+                ""
+            }
         )
     } else {
-        format!("http://{address}/")
+        format!("{scheme}://{address}/")
     };
     eprintln!(
         "aggregator listening on {address} for {} segment{}: start each with --report-to {url}",
@@ -319,14 +443,25 @@ pub async fn aggregate(request: AggregateRequest) -> Result<RunOutcome> {
         if request.expect == 1 { "" } else { "s" }
     );
     let quiet = request.quiet;
+    let token = request.token.clone();
+    let tls = request.tls.clone();
     let state: Shared = Arc::new(Mutex::new(Aggregator::new(request)));
     let (changed, mut watch) = watch::channel(false);
     let app = Router::new()
         .route("/segments", post(segments))
-        .with_state((state.clone(), changed));
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_RECORD))
+        .with_state((state.clone(), changed, token.clone()));
+    let server = match tls {
+        Some(config) => {
+            let listener = crate::segment_tls::TlsListener::new(listener, config)?;
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            })
+        }
+        None => tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }),
+    };
     let interrupted = loop {
         tokio::select! {
             _ = watch.changed() => {}
@@ -350,8 +485,18 @@ pub async fn aggregate(request: AggregateRequest) -> Result<RunOutcome> {
             timeout: Duration::ZERO,
             merge: MergeRequest::default(),
             quiet,
+            token,
+            tls: None,
         }),
     );
+    if aggregator.strangers > 0 {
+        eprintln!(
+            "warning: the aggregator refused {} request{} that did not come from the run's \
+             segments (unsigned, or another segment's id without its key); they are not merged",
+            aggregator.strangers,
+            if aggregator.strangers == 1 { "" } else { "s" }
+        );
+    }
     if let Some(signal) = interrupted {
         aggregator.notes.push(format!(
             "the aggregator was interrupted by {signal} before every segment ended"

@@ -18,6 +18,8 @@ pub mod output;
 pub mod policy;
 pub mod prepare;
 pub mod schedule;
+pub mod segment_tls;
+pub mod segment_token;
 pub mod stats;
 pub mod thresholds;
 pub mod vu;
@@ -374,6 +376,14 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         wait_for_start(at, config.quiet).await;
     }
     let stats = Stats::new(config.limits.max_event_names, config.limits.max_name_len);
+    stats.keep_names(
+        config
+            .thresholds
+            .iter()
+            .filter_map(|t| t.selected_name())
+            .map(String::from),
+    );
+    stats.share_names_among(capacity);
     let tag_keys = config.breakdown.iter().map(String::as_str);
     let threshold_tags = config.thresholds.iter().filter_map(|t| t.tag_key());
     // With user classes, results per class come with every run.

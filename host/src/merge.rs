@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::output::Sink;
+use crate::output::result_check::Caps;
 use crate::output::result_file::{self, ReadFile, Second};
 use crate::schedule::segment::Segment;
 use crate::stats::{Delta, Merger, Tick, TimelinePoint, Totals};
@@ -204,6 +205,10 @@ pub struct Combined {
     json: Option<PathBuf>,
     scenario: String,
     seconds: u64,
+    /// The run's caps, which every line is checked against.
+    caps: Caps,
+    /// Lines refused (what no run writes), each with its reason.
+    refused: Vec<String>,
 }
 
 impl Combined {
@@ -253,7 +258,9 @@ impl Combined {
             crate::output::json::check_writable(path)?;
         }
         Ok(Combined {
-            merger: Merger::new(0),
+            merger: Merger::new(Caps::default().max_names),
+            caps: Caps::default(),
+            refused: Vec::new(),
             timeline: Vec::new(),
             totals: Totals::default(),
             sinks,
@@ -277,20 +284,35 @@ impl Combined {
         let mut window = Delta::default();
         let (mut users, mut elapsed) = (0u32, 0f64);
         for (file, line) in lines {
-            let part = line
-                .window()
-                .map_err(|e| bad(format!("{} second {second}: {e:#}", file.path.display())))?;
-            window.merge(&part);
+            // A line no run could write is left out and reported; the rest
+            // of the run is merged.
+            match line.window(&self.caps) {
+                Ok(part) => window.merge(&part),
+                Err(error) => {
+                    self.refused.push(format!(
+                        "{} second {second}: refused: {error:#}",
+                        file.path.display()
+                    ));
+                    continue;
+                }
+            }
             users = users.saturating_add(line.users);
             elapsed = elapsed.max(line.elapsed_s);
         }
         self.merger.absorb(&window, second);
         let totals = &mut self.totals;
-        totals.requests += window.all.count();
-        totals.failures += window.all.failures;
-        totals.exceptions += window.exceptions.values().sum::<u64>();
-        totals.iterations += window.iterations;
-        totals.dropped_iterations += window.dropped_iterations;
+        let add = |total: &mut u64, n: u64| *total = total.saturating_add(n);
+        add(&mut totals.requests, window.all.count());
+        add(&mut totals.failures, window.all.failures);
+        add(
+            &mut totals.exceptions,
+            window
+                .exceptions
+                .values()
+                .fold(0u64, |sum, n| sum.saturating_add(*n)),
+        );
+        add(&mut totals.iterations, window.iterations);
+        add(&mut totals.dropped_iterations, window.dropped_iterations);
         let elapsed = Duration::from_secs_f64(elapsed.clamp(0.0, 1e9));
         let tick = Tick {
             elapsed,
@@ -357,9 +379,13 @@ impl Combined {
     pub fn finish(
         mut self,
         files: &[ReadFile],
-        notes: Vec<String>,
+        mut notes: Vec<String>,
         aborted: Option<String>,
     ) -> RunOutcome {
+        for file in files {
+            notes.extend(file.refused.iter().cloned());
+        }
+        notes.append(&mut self.refused);
         for sink in &mut self.sinks {
             sink.end();
         }
@@ -378,7 +404,7 @@ impl Combined {
                 Some(end) => end.users,
                 None => f.seconds.iter().map(|s| s.users).max().unwrap_or(0),
             })
-            .sum();
+            .fold(0u32, u32::saturating_add);
         let load_time = Duration::from_secs_f64(load_time.clamp(0.0, 1e9));
         let mut report = self.merger.report(load_time, users);
         report.timeline = std::mem::take(&mut self.timeline);
@@ -435,7 +461,7 @@ impl Combined {
                 .iter()
                 .filter_map(|f| f.end.as_ref())
                 .map(|e| e.interrupted_users)
-                .sum(),
+                .fold(0u32, u32::saturating_add),
             replaced_instances: 0,
             load_time: Duration::ZERO,
             compile_source: CompileSource::Cached,
@@ -499,84 +525,4 @@ pub fn merge(request: &MergeRequest) -> Result<RunOutcome> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use crate::output::result_file::{Record, Second};
-    use crate::stats::{RequestEvent, Stats};
-
-    fn event(kind: &str, name: &str, micros: u64, failed: bool) -> RequestEvent<'static> {
-        let kind: &'static str = Box::leak(kind.to_string().into_boxed_str());
-        let name: &'static str = Box::leak(name.to_string().into_boxed_str());
-        RequestEvent {
-            request_type: kind,
-            name,
-            duration: Duration::from_micros(micros),
-            response_length: micros % 977,
-            error: failed.then_some("HTTP 500"),
-            messages_sent: 0,
-            messages_received: 0,
-            lag: Some(Duration::from_micros(micros / 3)),
-            status: Some(if failed { 500 } else { 200 }),
-            tags: &[],
-        }
-    }
-
-    /// Samples spread over four "segments" (each its own Stats, ticked
-    /// into result-file lines that go through JSON) merge into percentiles,
-    /// counts and corrected latencies equal to one Stats that saw them all.
-    #[test]
-    fn merged_percentiles_equal_those_of_one_histogram_fed_every_sample() {
-        let whole = Stats::new(1000, 256);
-        let parts: Vec<_> = (0..4).map(|_| Stats::new(1000, 256)).collect();
-        let mut rng = fastrand::Rng::with_seed(7);
-        let mut lines: Vec<Vec<Second>> = vec![Vec::new(); 4];
-        for _second in 0..5 {
-            for _ in 0..4000 {
-                // A long tail: most fast, some seconds long.
-                let micros = if rng.u8(..100) < 95 {
-                    rng.u64(200..20_000)
-                } else {
-                    rng.u64(20_000..5_000_000)
-                };
-                let name = ["/a", "/b", "/c"][rng.usize(..3)];
-                let e = event("GET", name, micros, rng.u8(..50) == 0);
-                whole.record(&e);
-                parts[rng.usize(..4)].record(&e);
-            }
-            for (part, lines) in parts.iter().zip(&mut lines) {
-                let text =
-                    serde_json::to_string(&Record::Second(Second::of(&part.tick(1)))).unwrap();
-                match serde_json::from_str(&text).unwrap() {
-                    Record::Second(second) => lines.push(second),
-                    _ => unreachable!(),
-                }
-            }
-        }
-        let mut merger = super::Merger::new(0);
-        for (n, _) in lines[0].iter().enumerate() {
-            for part in &lines {
-                merger.absorb(&part[n].window().unwrap(), n as u64 + 1);
-            }
-        }
-        let elapsed = Duration::from_secs(5);
-        let merged = merger.report(elapsed, 4);
-        let one = whole.report_over(4, elapsed);
-        assert_eq!(merged.total.count, 20_000);
-        assert_eq!(merged.total.latency_ms, one.total.latency_ms);
-        assert_eq!(
-            merged.total.corrected_latency_ms,
-            one.total.corrected_latency_ms
-        );
-        assert_eq!(merged.stats.len(), one.stats.len());
-        for (m, o) in merged.stats.iter().zip(&one.stats) {
-            assert_eq!(
-                (m.count, m.failures, m.bytes),
-                (o.count, o.failures, o.bytes)
-            );
-            assert_eq!(m.latency_ms, o.latency_ms, "{}", m.name);
-            assert_eq!(m.status_codes, o.status_codes);
-        }
-        assert_eq!(merged.errors.len(), one.errors.len());
-    }
-}
+mod tests;

@@ -336,6 +336,16 @@ impl Threshold {
         self.selector.tag.as_ref().map(|(key, _)| key.as_str())
     }
 
+    /// The request or group name this threshold selects (`{name:/login}`,
+    /// `{group:checkout}`), if any: such names are always kept
+    /// (`Stats::keep_names`), so no other name can push them out.
+    pub fn selected_name(&self) -> Option<&str> {
+        self.selector
+            .name
+            .as_deref()
+            .or(self.selector.group.as_deref())
+    }
+
     /// The tag (key, value) this threshold selects on, if any.
     pub fn tag(&self) -> Option<(&str, &str)> {
         self.selector

@@ -64,8 +64,14 @@ impl VuWorkers {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.handle(vu_id).spawn(future)
+        self.handle(vu_id).spawn(in_vu(vu_id, future))
     }
+}
+
+/// `future`, run as VU `vu_id`'s (its new names count against its share:
+/// [`crate::stats::CURRENT_VU`]).
+pub fn in_vu<F: Future>(vu_id: u32, future: F) -> impl Future<Output = F::Output> {
+    crate::stats::CURRENT_VU.scope(vu_id, future)
 }
 
 impl Drop for VuWorkers {

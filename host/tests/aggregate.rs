@@ -4,59 +4,10 @@
 //! segment; a segment killed mid-run is noticed when it goes silent, and
 //! the aggregate does not pass.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{demo, horde, json, wait};
-
-/// Start `horde aggregate` with `args`; the child and the URL it prints.
-/// Its stderr is copied to `dir/aggregate.log`.
-fn aggregator(dir: &Path, args: &[&str]) -> (Child, String) {
-    let mut child = horde()
-        .current_dir(dir)
-        .args(["aggregate", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting horde aggregate");
-    let stderr = child.stderr.take().unwrap();
-    let (url_tx, url_rx) = std::sync::mpsc::channel();
-    let log = dir.join("aggregate.log");
-    std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("--report-to ").nth(1) {
-                let _ = url_tx.send(rest.trim().to_string());
-            }
-            all.push_str(&line);
-            all.push('\n');
-            let _ = std::fs::write(&log, &all);
-        }
-    });
-    let url = url_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the aggregator prints its URL");
-    (child, url)
-}
-
-/// `horde demo` reporting to `url` as `segment`, for `seconds`.
-fn segment(dir: &Path, url: &str, segment: &str, seconds: u32, out: &str) -> Child {
-    demo(dir, &["-r", "100"])
-        .args(["-t", &format!("{seconds}s"), "--segment", segment])
-        .args(["--report-to", url, "--out", out])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting a segment")
-}
-
-fn log(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("aggregate.log")).unwrap_or_default()
-}
+use common::{aggregator, demo, horde, json, log, segment, wait};
 
 #[test]
 fn two_segments_merge_live_into_the_whole_run() {
@@ -162,22 +113,11 @@ fn a_killed_segment_is_noticed_and_the_aggregate_does_not_pass() {
     assert_eq!(dead["complete"], false, "{dead}");
 }
 
-/// POST `body` to the aggregator at `url` (plain HTTP/1.1); the answer's body.
+/// POST `body` to the aggregator at `url` (plain HTTP/1.1), signed with
+/// the tests' segment token; the answer's body.
 fn post(url: &str, body: &str) -> serde_json::Value {
-    use std::io::{Read, Write};
-    let address = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "POST /segments HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
-    serde_json::from_str(json).unwrap_or(serde_json::Value::Null)
+    let token = horde::segment_token::SegmentToken::new(common::TOKEN, "test").unwrap();
+    common::post_raw(url, body, Some(&token.sign(body.as_bytes()))).1
 }
 
 #[test]
@@ -204,10 +144,12 @@ fn a_record_sent_again_counts_once_and_extra_or_whole_segments_are_refused() {
         &serde_json::json!({"id": 0, "seq": 0, "record": records[0]}).to_string(),
     );
     let id = answer["id"].as_u64().unwrap();
+    let session = answer["session"].as_str().unwrap().to_string();
     // Every record twice, as a segment whose answers were lost sends them.
     for (seq, record) in records.iter().enumerate().skip(1) {
         for _ in 0..2 {
-            let envelope = serde_json::json!({"id": id, "seq": seq, "record": record});
+            let envelope =
+                serde_json::json!({"id": id, "seq": seq, "session": session, "record": record});
             post(&url, &envelope.to_string());
         }
     }

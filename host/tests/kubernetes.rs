@@ -92,12 +92,23 @@ fn the_manifests_validate_and_their_arguments_are_horde_s() {
     // The scenario image holds /scenario/scenario.wasm; here, a file of ours.
     let scenario = dir.path().join("scenario.wasm");
     std::fs::write(&scenario, b"\0asm").unwrap();
+    // The Secrets: the segment token in HORDE_TOKEN, the CA in /tls/ca.crt.
+    let ca = dir.path().join("ca.crt");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["horde-aggregator".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(&ca, cert.pem()).unwrap();
+    // SAFETY: this file's one test sets it before any thread reads it.
+    unsafe { std::env::set_var("HORDE_TOKEN", "a-token-from-the-horde-token-secret") };
     let mut covered = Vec::new();
     for index in 0..n {
         let mut argv = vec!["horde".to_string()];
         argv.extend(args_of(&segments).into_iter().map(|a| {
             a.replace("$(SEGMENT_INDEX)", &index.to_string())
                 .replace("/scenario/scenario.wasm", &scenario.display().to_string())
+                .replace("/tls/ca.crt", &ca.display().to_string())
         }));
         let raw = horde::cli::parse_run_args(&argv).unwrap();
         let config = horde::cli::RunConfig::from_args(&raw).unwrap();
@@ -107,13 +118,14 @@ fn the_manifests_validate_and_their_arguments_are_horde_s() {
                 .unwrap()
                 .to_string()
         );
-        let url = config.outputs.report_to.as_ref().unwrap();
+        let url = &config.outputs.report_to.as_ref().unwrap().url;
         assert_eq!(
             url.host_str(),
             service["metadata"]["name"].as_str(),
             "segments report to the Service"
         );
         assert_eq!(url.port().map(|p| p.to_string()), Some(port.clone()));
+        assert_eq!(url.scheme(), "https", "segments report over TLS");
         assert!(config.start_at.is_some());
         covered.push(config.segment);
     }
@@ -124,6 +136,18 @@ fn the_manifests_validate_and_their_arguments_are_horde_s() {
     }
     let width: f64 = covered.iter().map(|s| s.width()).sum();
     assert!((width - 1.0).abs() < 1e-9, "the segments cover the run");
+    // The aggregator serves TLS with the certificate its Secret holds.
+    for flag in ["--tls-cert", "--tls-key"] {
+        assert!(agg.iter().any(|a| a == flag), "{agg:?}");
+    }
+    // Both read the segment token from the Secret, never from the manifest.
+    for job in [&aggregator, &segments] {
+        let env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap();
+        let token = env.iter().find(|e| e["name"] == "HORDE_TOKEN").unwrap();
+        assert_eq!(token["valueFrom"]["secretKeyRef"]["name"], "horde-token");
+    }
     // The segment's index comes from the completion index annotation.
     let env = &segments["spec"]["template"]["spec"]["containers"][0]["env"];
     assert_eq!(

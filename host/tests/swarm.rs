@@ -59,6 +59,7 @@ fn swarm_here() -> bool {
 /// Removes the service and the image when the test ends, however it ends.
 struct Cleanup {
     services: Vec<String>,
+    secrets: Vec<String>,
     image: String,
 }
 
@@ -66,6 +67,9 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         for service in &self.services {
             let _ = docker(&["service", "rm", service]);
+        }
+        for secret in &self.secrets {
+            let _ = docker(&["secret", "rm", secret]);
         }
         let _ = docker(&["image", "rm", "-f", &self.image]);
     }
@@ -77,6 +81,7 @@ fn aggregator(dir: &Path, json: &str) -> (std::process::Child, String) {
         .current_dir(dir)
         .args(["aggregate", "--listen", "127.0.0.1:0", "--expect", "3"])
         .args(["--timeout", "60s", "--quiet", "--json", json])
+        .env("HORDE_TOKEN", common::TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -107,6 +112,15 @@ async fn swarm_run(
     let target = DemoTarget::start(false).await.unwrap();
     let report = format!("{name}.json");
     let (mut agg, url) = aggregator(dir, &report);
+    // The segment token reaches the tasks as a Swarm secret, never in an
+    // argument or the environment.
+    let secret = format!("{name}-token");
+    let token_file = dir.join(&secret);
+    std::fs::write(&token_file, common::TOKEN).unwrap();
+    let (ok, text) = docker(&["secret", "create", &secret, &token_file.to_string_lossy()]);
+    assert!(ok, "docker secret create: {text}");
+    cleanup.secrets.push(secret.clone());
+    let secret_mount = format!("source={secret},target=horde_token");
     let mut args = vec![
         "service",
         "create",
@@ -124,11 +138,15 @@ async fn swarm_run(
         "none",
         "--env",
         "HORDE_SEGMENT={{.Task.Slot}}/3",
+        "--secret",
+        &secret_mount,
         image,
         "run",
         "/scenario/scenario.wasm",
         "--data",
         "users=/scenario/users.csv",
+        "--token-file",
+        "/run/secrets/horde_token",
         "--quiet",
     ];
     let host = target.url();
@@ -167,6 +185,7 @@ async fn a_swarm_service_of_three_segments_equals_one_process() {
     let tag = format!("horde-swarm-test:{}", std::process::id());
     let mut cleanup = Cleanup {
         services: Vec::new(),
+        secrets: Vec::new(),
         image: tag.clone(),
     };
     let (ok, text) = docker(&["build", "--quiet", "-t", &tag, context.to_str().unwrap()]);

@@ -219,6 +219,17 @@ pub struct AggregateArgs {
     /// No live line; only the final summary.
     #[arg(long = "quiet", short = 'q')]
     pub quiet: bool,
+    /// A file holding the run's segment token, which every segment signs its records with;
+    /// without it the token is read from HORDE_TOKEN. Records not signed with it are refused.
+    #[arg(long = "token-file", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Serve segments over TLS with this certificate chain (PEM); segments then report to
+    /// https://NAME:PORT/ and check it with --report-ca.
+    #[arg(long = "tls-cert", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long = "tls-key", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl AggregateArgs {
@@ -237,6 +248,14 @@ impl AggregateArgs {
             timeout,
             merge: self.merged.request(Vec::new())?,
             quiet: self.quiet,
+            token: crate::segment_token::SegmentToken::from_file_or_env(
+                self.token_file.as_deref(),
+                "horde aggregate",
+            )?,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(crate::segment_tls::server_config(cert, key)?),
+                _ => None,
+            },
         })
     }
 }

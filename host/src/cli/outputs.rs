@@ -38,6 +38,14 @@ pub struct OutputArgs {
     /// http://10.0.0.5:6566/), which merges the segments of a run live.
     #[arg(long = "report-to", value_name = "URL")]
     pub report_to: Option<String>,
+    /// A file holding the run's segment token (the aggregator's too); without it the token
+    /// is read from HORDE_TOKEN. Needed with --report-to.
+    #[arg(long = "token-file", value_name = "PATH", requires = "report_to")]
+    pub token_file: Option<PathBuf>,
+    /// The CA certificate (PEM) an https:// --report-to aggregator's certificate is checked
+    /// against (default: the web PKI's roots).
+    #[arg(long = "report-ca", value_name = "PEM", requires = "report_to")]
+    pub report_ca: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics during the run, e.g. 127.0.0.1:9646
     /// (port 0 picks a free one). After the run it waits up to 30 s for one last scrape.
     #[arg(long = "prometheus", value_name = "ADDR")]
@@ -67,8 +75,8 @@ pub struct Outputs {
     pub html: Option<PathBuf>,
     /// `--out`: the result file for `horde merge`.
     pub out: Option<PathBuf>,
-    /// `--report-to`: the aggregator's URL.
-    pub report_to: Option<url::Url>,
+    /// `--report-to`: the aggregator's URL, the segment token and TLS.
+    pub report_to: Option<super::super::output::forward::ReportTo>,
     pub prometheus: Option<SocketAddr>,
     pub web: Option<SocketAddr>,
     /// Required by the web UI's every request when set.
@@ -101,17 +109,40 @@ impl OutputArgs {
             ),
             _ => None,
         };
-        let report_to = self
-            .report_to
-            .as_deref()
-            .map(|text| match url::Url::parse(text.trim()) {
-                Ok(url) if url.scheme() == "http" && url.host_str().is_some() => Ok(url),
-                _ => Err(anyhow::anyhow!(
-                    "--report-to {text:?} is not the aggregator's address; give the URL `horde \
-                     aggregate` prints, e.g. --report-to http://10.0.0.5:6566/"
-                )),
-            })
-            .transpose()?;
+        let report_to = match self.report_to.as_deref() {
+            Some(text) => {
+                let url = match url::Url::parse(text.trim()) {
+                    Ok(url)
+                        if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() =>
+                    {
+                        url
+                    }
+                    _ => bail!(
+                        "--report-to {text:?} is not the aggregator's address; give the URL \
+                         `horde aggregate` prints, e.g. --report-to http://10.0.0.5:6566/"
+                    ),
+                };
+                let tls = match url.scheme() {
+                    "https" => Some(crate::segment_tls::client_config(
+                        self.report_ca.as_deref(),
+                    )?),
+                    _ if self.report_ca.is_some() => bail!(
+                        "--report-ca is for an https:// aggregator; --report-to {url} is plain \
+                         http (start the aggregator with --tls-cert and --tls-key)"
+                    ),
+                    _ => None,
+                };
+                Some(crate::output::forward::ReportTo {
+                    url,
+                    token: crate::segment_token::SegmentToken::from_file_or_env(
+                        self.token_file.as_deref(),
+                        "--report-to",
+                    )?,
+                    tls,
+                })
+            }
+            None => None,
+        };
         Ok(Outputs {
             html: self.files.html.clone(),
             out: self.out.clone(),

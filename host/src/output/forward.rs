@@ -1,9 +1,10 @@
 //! Live results to an aggregator (`horde run --report-to URL`): the same
 //! records a result file holds (header, one per second, end) are POSTed as
 //! JSON to `horde aggregate`, in order, from a task of their own so a slow
-//! or unreachable aggregator never holds up the run. The aggregator's
-//! answer may stop the run (a threshold with `abortOnFail` failed on the
-//! merged results). An aggregator that cannot be reached is warned about
+//! or unreachable aggregator never holds up the run. Each record is signed
+//! with the run's segment token, and only an answer signed with it is
+//! believed ([`crate::segment_token`]); such an answer may stop the run (a
+//! threshold with `abortOnFail` failed on the merged results). An aggregator that cannot be reached is warned about
 //! once; the segment goes on, and its own outputs (`--out`) keep its results.
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 use super::Sink;
 use super::result_file::{End, Header, Record, Second};
 use crate::RunOutcome;
+use crate::segment_token::{SIGNATURE_HEADER, SegmentToken};
 use crate::stats::Tick;
 use crate::vu::RunContext;
 
@@ -38,6 +40,10 @@ pub struct Envelope {
     pub id: u64,
     #[serde(default)]
     pub seq: u64,
+    /// The session key the aggregator gave this segment when it took its
+    /// header: only this segment's records carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     pub record: Record,
 }
 
@@ -58,27 +64,85 @@ pub struct Answer {
     /// The segment was refused (another scenario, an overlapping segment)
     /// or given up on: stop sending.
     pub refused: Option<String>,
+    /// The answer to a header: the session key the segment's later
+    /// records carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
-/// POST `body` to `url` and read the aggregator's answer.
-async fn post(url: &url::Url, body: Vec<u8>) -> Result<Answer> {
+/// Largest answer a segment reads from its aggregator (Horde's answers are
+/// a few hundred bytes).
+const MAX_ANSWER: usize = 64 << 10;
+
+/// POST `body` to `url`, signed with `token`, and read the aggregator's
+/// answer: at most 64 KiB, and believed only when it is signed with the
+/// token for this very request (whoever else answers is not obeyed).
+async fn post(
+    url: &url::Url,
+    body: Vec<u8>,
+    token: &SegmentToken,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Answer> {
     let host = url.host_str().context("the aggregator URL has no host")?;
     let port = url.port_or_known_default().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((host, port)).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
+    let signature = token.sign(&body);
     let request = hyper::Request::post(url.as_str())
         .header(hyper::header::HOST, format!("{host}:{port}"))
         .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(SIGNATURE_HEADER, &signature)
         .body(Full::new(Bytes::from(body)))?;
-    let response = sender.send_request(request).await?;
+    let response = match tls {
+        Some(config) => {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let stream = crate::segment_tls::connect(config.clone(), host, port).await?;
+            exchange(stream, request).await?
+        }
+        None => exchange(tokio::net::TcpStream::connect((host, port)).await?, request).await?,
+    };
     let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
+    let answer_signature = response
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("the answer is longer than {MAX_ANSWER} bytes ({e})"))?
+        .to_bytes();
+    if !token.verify_answer(&signature, &body, answer_signature.as_deref()) {
+        bail!(
+            "HTTP {status}: the answer is not signed with this run's segment token: is another              program listening there, or was the aggregator given another token? ({})",
+            crate::output::printable(&String::from_utf8_lossy(&body[..body.len().min(200)]))
+        );
+    }
     if !status.is_success() && status != hyper::StatusCode::CONFLICT {
         bail!("HTTP {status}: {}", String::from_utf8_lossy(&body));
     }
     serde_json::from_slice(&body).context("the aggregator's answer is not Horde's")
+}
+
+/// Send `request` on a new HTTP/1.1 connection over `stream`.
+async fn exchange<S>(
+    stream: S,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender.send_request(request).await?)
+}
+
+/// Where and how a segment reports: the aggregator's URL, the run's
+/// segment token, and the TLS settings for an `https://` URL.
+#[derive(Debug, Clone)]
+pub struct ReportTo {
+    pub url: url::Url,
+    pub token: SegmentToken,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The sink: hands records to the sending task.
@@ -102,21 +166,15 @@ impl Forwarder {
     /// Start sending to `url` (`horde aggregate`'s address), header first;
     /// the receiver learns what the aggregator made of the header.
     pub fn start(
-        url: url::Url,
+        to: ReportTo,
         header: Header,
         run: Arc<RunContext>,
     ) -> (Forwarder, tokio::sync::oneshot::Receiver<Registration>) {
+        let url = to.url.clone();
         let (records, queue) = mpsc::channel::<Record>(QUEUE);
         let (done_tx, done) = std::sync::mpsc::channel();
         let (registered, registration) = tokio::sync::oneshot::channel();
-        tokio::spawn(send_all(
-            url.clone(),
-            header,
-            run,
-            queue,
-            registered,
-            done_tx,
-        ));
+        tokio::spawn(send_all(to, header, run, queue, registered, done_tx));
         let forwarder = Forwarder {
             url,
             records,
@@ -158,16 +216,18 @@ impl Forwarder {
 
 /// Send the header, then every record in order, each until it is answered.
 async fn send_all(
-    url: url::Url,
+    to: ReportTo,
     header: Header,
     run: Arc<RunContext>,
     mut queue: mpsc::Receiver<Record>,
     registered: tokio::sync::oneshot::Sender<Registration>,
     done: std::sync::mpsc::Sender<bool>,
 ) {
+    let ReportTo { url, token, tls } = to;
     let endpoint = url.join("segments").unwrap_or(url.clone());
     let mut registered = Some(registered);
     let (mut id, mut seq) = (None, 0u64);
+    let mut session: Option<String> = None;
     let mut pending: Option<Record> = Some(Record::Header(header));
     let delivered = loop {
         let record = match pending.take() {
@@ -181,10 +241,12 @@ async fn send_all(
         let envelope = Envelope {
             id: id.unwrap_or(0),
             seq,
+            session: session.clone(),
             record: record.clone(),
         };
         let body = serde_json::to_vec(&envelope).unwrap_or_default();
-        match tokio::time::timeout(POST_TIMEOUT, post(&endpoint, body)).await {
+        match tokio::time::timeout(POST_TIMEOUT, post(&endpoint, body, &token, tls.as_ref())).await
+        {
             Ok(Ok(answer)) => {
                 if let Some(why) = answer.refused {
                     match registered.take() {
@@ -203,6 +265,7 @@ async fn send_all(
                     let _ = tell.send(Registration::Accepted);
                 }
                 id = answer.id.or(id);
+                session = answer.session.or(session);
                 seq += 1;
                 if let Some(reason) = answer.abort {
                     run.request_stop(format!("{STOPPED_BY_AGGREGATOR}: {reason}"));

@@ -10,6 +10,7 @@ pub mod json;
 pub mod live;
 pub mod plan;
 pub mod prometheus;
+pub mod result_check;
 pub mod result_file;
 pub mod server;
 pub mod summary;

@@ -160,9 +160,10 @@ impl Outputs {
                     path, &header,
                 )?));
             }
-            if let Some(url) = &config.outputs.report_to {
+            if let Some(to) = &config.outputs.report_to {
+                let url = &to.url;
                 let (forwarder, registration) =
-                    super::forward::Forwarder::start(url.clone(), header, run.clone());
+                    super::forward::Forwarder::start(to.clone(), header, run.clone());
                 sinks.push(Box::new(forwarder));
                 self.registration = Some((registration, url.clone()));
             }

@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
 use super::Sink;
+use super::result_check::{Caps, decode_histogram};
 use crate::RunOutcome;
 use crate::stats::{Delta, Tick, WindowEntry};
 
@@ -132,18 +133,6 @@ fn encode(histogram: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn decode(text: &str) -> Result<Histogram<u64>> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .context("a histogram is not base64")?;
-    let mut histogram: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| anyhow::anyhow!("a histogram is not HDR V2: {e:?}"))?;
-    // Recorded with 3 significant figures and auto-resize: keep adding.
-    histogram.auto(true);
-    Ok(histogram)
-}
-
 fn entry_record(kind: &str, name: &str, entry: &WindowEntry) -> EntryRecord {
     EntryRecord {
         kind: kind.to_string(),
@@ -158,10 +147,22 @@ fn entry_record(kind: &str, name: &str, entry: &WindowEntry) -> EntryRecord {
     }
 }
 
-fn window_entry(record: &EntryRecord) -> Result<WindowEntry> {
+fn window_entry(record: &EntryRecord, budget: &mut usize) -> Result<WindowEntry> {
+    let latency_us = decode_histogram(&record.latency_us, budget)?;
+    super::result_check::check_counts(
+        &record.kind,
+        &record.name,
+        latency_us.len(),
+        record.failures,
+        &record.statuses,
+    )?;
+    let corrected_us = match record.corrected_us.as_deref() {
+        Some(text) => Some(decode_histogram(text, budget)?),
+        None => None,
+    };
     Ok(WindowEntry {
-        latency_us: decode(&record.latency_us)?,
-        corrected_us: record.corrected_us.as_deref().map(decode).transpose()?,
+        latency_us,
+        corrected_us,
         failures: record.failures,
         bytes: record.bytes,
         messages_sent: record.messages_sent,
@@ -171,6 +172,25 @@ fn window_entry(record: &EntryRecord) -> Result<WindowEntry> {
 }
 
 impl Second {
+    /// A second with nothing in it, after `before` (a refused line's place).
+    pub fn empty(before: &[Second]) -> Second {
+        let last = before.last();
+        Second {
+            elapsed_s: last.map_or(1.0, |s| s.elapsed_s + 1.0),
+            users: last.map_or(0, |s| s.users),
+            iterations: 0,
+            dropped_iterations: 0,
+            entries: Vec::new(),
+            errors: Vec::new(),
+            exceptions: Vec::new(),
+            checks: Vec::new(),
+            counters: Vec::new(),
+            gauges: Vec::new(),
+            trends: Vec::new(),
+            tagged: Vec::new(),
+        }
+    }
+
     /// A tick as a line of the file.
     pub fn of(tick: &Tick) -> Second {
         let window = &tick.window;
@@ -235,15 +255,19 @@ impl Second {
         }
     }
 
-    /// The window this line holds, as the run's outputs saw it.
-    pub fn window(&self) -> Result<Delta> {
+    /// The window this line holds, as the run's outputs saw it, once it
+    /// is checked against `caps` (see [`super::result_check`]): a line no
+    /// run could write is refused with what is wrong.
+    pub fn window(&self, caps: &Caps) -> Result<Delta> {
+        super::result_check::check_second(self, caps)?;
+        let mut budget = super::result_check::RECORD_BUDGET;
         let mut window = Delta {
             iterations: self.iterations,
             dropped_iterations: self.dropped_iterations,
             ..Delta::default()
         };
         for record in &self.entries {
-            let entry = window_entry(record)?;
+            let entry = window_entry(record, &mut budget)?;
             if record.kind != crate::stats::GROUP_TYPE {
                 window.all.merge(&entry);
             }
@@ -268,7 +292,9 @@ impl Second {
             window.gauge_ranges.insert(name.clone(), (*min, *max));
         }
         for (name, values) in &self.trends {
-            window.trends.insert(name.clone(), decode(values)?);
+            window
+                .trends
+                .insert(name.clone(), decode_histogram(values, &mut budget)?);
         }
         for tagged in &self.tagged {
             let e = &tagged.entry;
@@ -278,7 +304,7 @@ impl Second {
                 e.kind.clone(),
                 e.name.clone(),
             );
-            window.tagged.insert(key, window_entry(e)?);
+            window.tagged.insert(key, window_entry(e, &mut budget)?);
         }
         Ok(window)
     }
@@ -364,6 +390,9 @@ pub struct ReadFile {
     pub end: Option<End>,
     /// A last line cut short (the process died while writing it).
     pub torn_tail: bool,
+    /// Lines that were refused (damaged, or what no run writes), each
+    /// with its number and reason; a refused second counts as empty.
+    pub refused: Vec<String>,
 }
 
 /// Longest line read back: a second of 100,000 names' histograms fits.
@@ -440,27 +469,41 @@ pub fn read(path: &Path) -> Result<ReadFile> {
         seconds: Vec::new(),
         end: None,
         torn_tail: false,
+        refused: Vec::new(),
     };
     let mut pending_error = None;
     for (index, line) in lines.enumerate() {
         let line = line?;
         if let Some(error) = pending_error.take() {
-            // A bad line followed by more lines is damage, not a torn end.
-            return Err(error);
+            // A bad line followed by more lines is damage, not a torn end:
+            // its second is left out (empty) and reported.
+            read.refused.push(format!("{error:#}"));
+            read.seconds.push(Second::empty(&read.seconds));
         }
         match serde_json::from_str::<Record>(&line) {
             Ok(Record::Second(second)) if read.end.is_none() => read.seconds.push(second),
-            Ok(Record::End(end)) if read.end.is_none() => read.end = Some(end),
-            Ok(_) => bail!("{}: a record out of place", what(index + 2)),
+            Ok(Record::End(end)) if read.end.is_none() => {
+                match super::result_check::check_end(&end) {
+                    Ok(()) => read.end = Some(end),
+                    Err(error) => read
+                        .refused
+                        .push(format!("{}: refused: {error:#}", what(index + 2))),
+                }
+            }
+            Ok(_) => read.refused.push(format!(
+                "{}: refused: a record out of place",
+                what(index + 2)
+            )),
             Err(error) => {
-                pending_error = Some(anyhow::anyhow!("{}: {error}", what(index + 2)));
+                pending_error = Some(anyhow::anyhow!("{}: refused: {error}", what(index + 2)));
             }
         }
     }
     // Only the very last line may be cut short, by a process that died.
     read.torn_tail = pending_error.is_some();
-    if read.torn_tail && read.end.is_some() {
-        return Err(pending_error.expect("checked"));
+    if let Some(error) = pending_error.filter(|_| read.end.is_some()) {
+        read.refused.push(format!("{error:#}"));
+        read.torn_tail = false;
     }
     Ok(read)
 }

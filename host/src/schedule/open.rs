@@ -141,14 +141,14 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
         pool.starting += 1;
         let worker = shared.workers.handle(id).clone();
         starting.spawn_on(
-            async move {
+            crate::workers::in_vu(id, async move {
                 let event = match start_instance(&shared, id, class, 0).await {
                     Ok(vu) => PoolEvent::Ready(Box::new(vu), class),
                     Err(_) => PoolEvent::Lost,
                 };
                 let _ = events_tx.send(PoolEvent::Started(class)).await;
                 let _ = events_tx.send(event).await;
-            },
+            }),
             &worker,
         );
     };
@@ -220,9 +220,10 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
                     vu.state_mut().iteration_lag = Some(intended.elapsed());
                     let (shared, events_tx) = (shared.clone(), events_tx.clone());
                     // A VU always runs on the runtime its connections live on.
-                    let worker = shared.workers.handle(vu.state().vu_id).clone();
+                    let vu_id = vu.state().vu_id;
+                    let worker = shared.workers.handle(vu_id).clone();
                     busy.spawn_on(
-                        async move {
+                        crate::workers::in_vu(vu_id, async move {
                             let index = shared.classes.get(class).tasks.pick();
                             let iteration = vu.state().iteration + 1;
                             vu.state_mut().iteration = iteration;
@@ -234,7 +235,7 @@ pub async fn run(shared: Arc<Shared>, plan: OpenPlan) -> Outcome {
                                 }
                             };
                             let _ = events_tx.send(event).await;
-                        },
+                        }),
                         &worker,
                     );
                 } else {

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Aggregate, Delta, Entry, GaugeValue, Report, Shard};
+use super::{Aggregate, Delta, Report};
 
 /// Windows absorbed so far, with the iteration counts they carried.
 #[derive(Debug)]
@@ -18,8 +18,8 @@ pub struct Merger {
 }
 
 impl Merger {
-    /// Keep at most `max_names` checks and custom metrics of each kind, as
-    /// a run does (`--max-event-names`).
+    /// Keep at most `max_names` request names, and as many checks and
+    /// custom metrics of each kind, as a run does (0: no limit).
     pub fn new(max_names: usize) -> Merger {
         Merger {
             aggregate: Aggregate::new(max_names),
@@ -33,53 +33,7 @@ impl Merger {
     /// set in a later window wins; within one second, the last file merged.
     pub fn absorb(&mut self, window: &Delta, second: u64) {
         let at = self.origin + Duration::from_secs(second);
-        let mut shard = Shard::default();
-        for ((kind, name), entry) in &window.entries {
-            shard
-                .entries
-                .entry(kind.clone())
-                .or_default()
-                .insert(name.clone(), entry.to_entry());
-        }
-        shard.errors = window.errors.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        shard.exceptions = window
-            .exceptions
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        shard.checks = window.checks.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        shard.counters = window
-            .counters
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        for (name, last) in &window.gauges {
-            let (min, max) = window
-                .gauge_ranges
-                .get(name)
-                .copied()
-                .unwrap_or((*last, *last));
-            shard.gauges.insert(
-                name.clone(),
-                GaugeValue {
-                    last: *last,
-                    at,
-                    min,
-                    max,
-                },
-            );
-        }
-        shard.trends = window
-            .trends
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        shard.tagged = window
-            .tagged
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_entry()))
-            .collect::<std::collections::HashMap<_, Entry>>();
-        self.aggregate.absorb(shard);
+        self.aggregate.absorb_window(window, at);
         self.iterations = self.iterations.saturating_add(window.iterations);
         self.dropped = self.dropped.saturating_add(window.dropped_iterations);
     }

@@ -4,8 +4,9 @@
 
 mod in_flight;
 mod merge;
+mod names;
 mod report;
-mod tags;
+pub(crate) mod tags;
 mod tick;
 
 use std::cell::RefCell;
@@ -18,6 +19,7 @@ use hdrhistogram::Histogram;
 
 pub use in_flight::{ABANDONED, InFlight};
 pub use merge::Merger;
+pub use names::CURRENT_VU;
 pub use report::{
     Aggregate, CheckCount, CounterValue, CustomMetrics, ErrorCount, GaugeSummary, LatencySummary,
     NameStats, Report, TimelinePoint, TrendSummary,
@@ -195,9 +197,14 @@ pub struct Stats {
     max_name_len: usize,
     /// Every shard ever created for this run; locked only to add a shard or drain.
     shards: Mutex<Vec<Arc<Mutex<Shard>>>>,
-    /// (type, name) pairs admitted so far; locked only the first time a
-    /// thread sees a pair.
-    names: Mutex<HashSet<(String, String)>>,
+    /// (type, name) pairs admitted so far, and how many each VU brought
+    /// in; locked only the first time a thread sees a pair.
+    names: Mutex<names::Names>,
+    /// Names the operator declared (thresholds that select them): always
+    /// kept, past the cap and any VU's share.
+    declared: std::sync::OnceLock<HashSet<String>>,
+    /// How many new names one VU may bring in (0: no share, the cap alone).
+    vu_share: std::sync::atomic::AtomicUsize,
     aggregate: Mutex<Aggregate>,
     iterations: AtomicU64,
     dropped: AtomicU64,
@@ -220,7 +227,9 @@ impl Stats {
             max_names,
             max_name_len,
             shards: Mutex::new(Vec::new()),
-            names: Mutex::new(HashSet::new()),
+            names: Mutex::new(names::Names::default()),
+            declared: std::sync::OnceLock::new(),
+            vu_share: std::sync::atomic::AtomicUsize::new(0),
             aggregate: Mutex::new(Aggregate::new(max_names)),
             iterations: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -333,24 +342,6 @@ impl Stats {
                 *count = count.saturating_add(1);
             }
         })
-    }
-
-    /// Admit a new (type, name) pair, or fold it: into this type's overflow
-    /// name when the type is known, else into one overflow row, so neither
-    /// unique names nor unique types grow the maps past the cap.
-    fn admit(&self, request_type: &str, name: &str) -> (String, String) {
-        let kind = truncate(request_type, self.max_name_len);
-        let name = truncate(name, self.max_name_len);
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (kind, name);
-        if names.contains(&key) || names.len() < self.max_names {
-            names.insert(key.clone());
-            key
-        } else if names.iter().any(|(known, _)| *known == key.0) {
-            (key.0, OVERFLOW_NAME.to_string())
-        } else {
-            (OVERFLOW_TYPE.to_string(), OVERFLOW_NAME.to_string())
-        }
     }
 
     /// Count a task error or guest trap.
@@ -487,8 +478,10 @@ impl Stats {
         for shard in shards {
             let drained = std::mem::take(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()));
             window.add_shard(&drained, &mut latest_gauge);
-            aggregate.absorb(drained);
         }
+        // The aggregate takes the window as `horde merge` takes it back from
+        // the result file, so both keep and fold the same names.
+        aggregate.absorb_window(&window, Instant::now());
         window
     }
 

@@ -6,10 +6,9 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::{
-    Entry, GaugeValue, MAX_DISTINCT_MESSAGES, OVERFLOW_MESSAGE, OVERFLOW_NAME, Shard,
-    saturating_sum,
-};
+use super::{Entry, GaugeValue, OVERFLOW_NAME};
+
+mod absorb;
 
 /// The key `name` is kept under in an aggregate map holding at most `max`
 /// keys: itself while there is room or it is already there, else the
@@ -36,8 +35,13 @@ pub struct Aggregate {
     tagged: BTreeMap<super::tags::TagKey, Entry>,
     total_count: u64,
     total_failures: u64,
-    /// Most keys of each custom-metric and check map (0: no limit).
+    /// Most names of requests and of each custom-metric and check map
+    /// (0: no limit).
     max_names: usize,
+    /// Request rows kept under their own name (overflow rows aside).
+    named_entries: usize,
+    /// The values kept of each tag key.
+    tag_values: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// Latency figures in milliseconds.
@@ -304,99 +308,8 @@ impl Aggregate {
     /// gauges and trends each (more are folded into an overflow row).
     pub(crate) fn new(max_names: usize) -> Aggregate {
         Aggregate {
-            max_names: max_names.max(1),
+            max_names,
             ..Aggregate::default()
-        }
-    }
-
-    pub(crate) fn absorb(&mut self, mut shard: Shard) {
-        for (key, entry) in std::mem::take(&mut shard.tagged) {
-            match self.tagged.get_mut(&key) {
-                Some(existing) => merge_into(existing, &entry),
-                None => {
-                    self.tagged.insert(key, entry);
-                }
-            }
-        }
-        let max = if self.max_names == 0 {
-            usize::MAX
-        } else {
-            self.max_names
-        };
-        for (kind, names) in shard.entries {
-            for (name, entry) in names {
-                self.total_count = self.total_count.saturating_add(entry.latency_us.len());
-                self.total_failures = self.total_failures.saturating_add(entry.failures);
-                match self.entries.get_mut(&(kind.clone(), name.clone())) {
-                    Some(existing) => merge_into(existing, &entry),
-                    None => {
-                        self.entries.insert((kind.clone(), name), entry);
-                    }
-                }
-            }
-        }
-        for (key, count) in shard.errors {
-            let key = if self.errors.len() < MAX_DISTINCT_MESSAGES || self.errors.contains_key(&key)
-            {
-                key
-            } else {
-                (key.0, key.1, OVERFLOW_MESSAGE.to_string())
-            };
-            let total = self.errors.entry(key).or_insert(0);
-            *total = total.saturating_add(count);
-        }
-        for (key, count) in shard.exceptions {
-            let key = if self.exceptions.len() < MAX_DISTINCT_MESSAGES
-                || self.exceptions.contains_key(&key)
-            {
-                key
-            } else {
-                OVERFLOW_MESSAGE.to_string()
-            };
-            let total = self.exceptions.entry(key).or_insert(0);
-            *total = total.saturating_add(count);
-        }
-        for (key, (passes, fails)) in shard.checks {
-            let counts = self
-                .checks
-                .entry(capped(&self.checks, key, max))
-                .or_default();
-            counts.0 = counts.0.saturating_add(passes);
-            counts.1 = counts.1.saturating_add(fails);
-        }
-        for (key, value) in shard.counters {
-            let total = self
-                .counters
-                .entry(capped(&self.counters, key, max))
-                .or_insert(0.0);
-            *total = saturating_sum(*total, value);
-        }
-        for (key, gauge) in shard.gauges {
-            let key = capped(&self.gauges, key, max);
-            match self.gauges.get_mut(&key) {
-                Some(existing) => {
-                    if gauge.at >= existing.at {
-                        existing.last = gauge.last;
-                        existing.at = gauge.at;
-                    }
-                    existing.min = existing.min.min(gauge.min);
-                    existing.max = existing.max.max(gauge.max);
-                }
-                None => {
-                    self.gauges.insert(key, gauge);
-                }
-            }
-        }
-        for (key, histogram) in shard.trends {
-            let key = capped(&self.trends, key, max);
-            match self.trends.get_mut(&key) {
-                Some(existing) => {
-                    let _ = existing.add(&histogram);
-                }
-                None => {
-                    self.trends.insert(key, histogram);
-                }
-            }
         }
     }
 

@@ -114,3 +114,39 @@ fn checks_and_exceptions_are_counted() {
     assert_eq!(report.checks[0].fails, 1);
     assert_eq!(report.exceptions[0].count, 2);
 }
+
+/// One VU that makes up 1,100 names first takes only its share of the
+/// cap: another VU's names are still kept, and a name a threshold
+/// selects is kept past the cap.
+#[test]
+fn one_vu_cannot_push_the_others_names_out() {
+    let stats = Stats::new(1000, 256);
+    stats.share_names_among(2);
+    stats.keep_names(["declared".to_string()]);
+    CURRENT_VU.sync_scope(1, || {
+        for i in 0..1100 {
+            stats.record(&event(&format!("junk-{i}"), 1, None));
+        }
+    });
+    CURRENT_VU.sync_scope(2, || {
+        stats.record(&event("honest", 1, None));
+        for i in 0..600 {
+            stats.record(&event(&format!("other-{i}"), 1, None));
+        }
+    });
+    CURRENT_VU.sync_scope(1, || stats.record(&event("declared", 1, None)));
+    let report = stats.report(2);
+    let count = |name: &str| {
+        report
+            .stats
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.count)
+    };
+    assert_eq!(count("honest"), Some(1));
+    assert_eq!(count("declared"), Some(1));
+    assert_eq!(count("junk-499"), Some(1));
+    assert_eq!(count("junk-500"), None, "VU 1's share is 500 names");
+    // VU 2 filled the rest of the cap; the rest of both folded.
+    assert_eq!(count(OVERFLOW_NAME), Some(600 + 101));
+}
