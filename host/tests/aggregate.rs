@@ -173,7 +173,7 @@ fn a_record_sent_again_counts_once_and_extra_or_whole_segments_are_refused() {
         "{}",
         log(dir.path())
     );
-    assert!(log(dir.path()).contains("cover 50%"));
+    assert!(log(dir.path()).contains("cover 50%"), "{}", log(dir.path()));
     let whole = json(&dir.path().join("whole.json"));
     let (code, _) = (
         horde()

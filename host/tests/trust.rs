@@ -259,3 +259,62 @@ fn a_crafted_result_file_is_refused_line_by_line_and_the_rest_is_merged() {
         .sum();
     assert_eq!(crafted["total"]["count"].as_u64(), Some(kept), "{stderr}");
 }
+
+/// A certificate for `localhost` signed by a CA of its own: (CA PEM,
+/// certificate PEM, key PEM).
+fn localhost_certificate() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn segments_report_over_tls_and_check_the_aggregator_s_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = localhost_certificate();
+    let (other_ca, _, _) = localhost_certificate();
+    for (name, pem) in [("ca.pem", &ca), ("cert.pem", &cert), ("key.pem", &key), ("other.pem", &other_ca)] {
+        std::fs::write(dir.path().join(name), pem).unwrap();
+    }
+    let (mut agg, printed) = aggregator(
+        dir.path(),
+        &["--expect", "1", "--json", "whole.json", "--tls-cert", "cert.pem", "--tls-key", "key.pem"],
+    );
+    assert!(printed.starts_with("https://HOST:"), "{printed}");
+    let port = printed
+        .trim_start_matches("https://HOST:")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = format!("https://localhost:{port}/");
+    // A segment that trusts another CA does not talk to this aggregator.
+    let output = demo(dir.path(), &["-t", "1s", "--report-to", &url, "--report-ca", "other.pem"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("cannot reach the aggregator"), "{stderr}");
+    // One that trusts the aggregator's CA reports to it.
+    let output = demo(
+        dir.path(),
+        &["-t", "2s", "--report-to", &url, "--report-ca", "ca.pem", "--json", "own.json"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(wait(&mut agg, Duration::from_secs(30)), 0, "{}", log(dir.path()));
+    let (whole, own) = (
+        json(&dir.path().join("whole.json")),
+        json(&dir.path().join("own.json")),
+    );
+    assert_eq!(whole["total"]["count"], own["total"]["count"]);
+}

@@ -106,6 +106,8 @@ pub fn aggregator(dir: &Path, args: &[&str]) -> (Child, String) {
             all.push('\n');
             let _ = std::fs::write(&log, &all);
         }
+        // The aggregator closed its stderr: the log is whole.
+        let _ = std::fs::write(log.with_extension("done"), "");
     });
     let url = url_rx
         .recv_timeout(Duration::from_secs(20))
@@ -124,6 +126,12 @@ pub fn segment(dir: &Path, url: &str, segment: &str, seconds: u32, out: &str) ->
         .expect("starting a segment")
 }
 
+/// The aggregator's stderr so far; once it has exited, all of it (waiting
+/// up to 5 s for the copying thread to read its last lines).
 pub fn log(dir: &Path) -> String {
+    let start = Instant::now();
+    while !dir.join("aggregate.done").exists() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     std::fs::read_to_string(dir.join("aggregate.log")).unwrap_or_default()
 }
