@@ -162,7 +162,15 @@ impl Aggregator {
                 .iter()
                 .filter_map(|p| p.file.seconds.get(next).map(|s| (&p.file, s)))
                 .collect();
-            let tick = match combined.add_second(&lines) {
+            let added = combined.add_second(&lines);
+            // Merged: keep only what the end needs of the second (its time
+            // and users), so a long run does not hold every histogram.
+            for part in &mut self.parts {
+                if let Some(second) = part.file.seconds.get_mut(next) {
+                    second.drop_results();
+                }
+            }
+            let tick = match added {
                 Ok(tick) => tick,
                 Err(error) => {
                     self.notes.push(format!("second {}: {error:#}", next + 1));

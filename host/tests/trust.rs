@@ -281,12 +281,26 @@ fn segments_report_over_tls_and_check_the_aggregator_s_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = localhost_certificate();
     let (other_ca, _, _) = localhost_certificate();
-    for (name, pem) in [("ca.pem", &ca), ("cert.pem", &cert), ("key.pem", &key), ("other.pem", &other_ca)] {
+    for (name, pem) in [
+        ("ca.pem", &ca),
+        ("cert.pem", &cert),
+        ("key.pem", &key),
+        ("other.pem", &other_ca),
+    ] {
         std::fs::write(dir.path().join(name), pem).unwrap();
     }
     let (mut agg, printed) = aggregator(
         dir.path(),
-        &["--expect", "1", "--json", "whole.json", "--tls-cert", "cert.pem", "--tls-key", "key.pem"],
+        &[
+            "--expect",
+            "1",
+            "--json",
+            "whole.json",
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+        ],
     );
     assert!(printed.starts_with("https://HOST:"), "{printed}");
     let port = printed
@@ -297,21 +311,43 @@ fn segments_report_over_tls_and_check_the_aggregator_s_certificate() {
         .to_string();
     let url = format!("https://localhost:{port}/");
     // A segment that trusts another CA does not talk to this aggregator.
-    let output = demo(dir.path(), &["-t", "1s", "--report-to", &url, "--report-ca", "other.pem"])
-        .output()
-        .unwrap();
+    let output = demo(
+        dir.path(),
+        &["-t", "1s", "--report-to", &url, "--report-ca", "other.pem"],
+    )
+    .output()
+    .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("cannot reach the aggregator"), "{stderr}");
     // One that trusts the aggregator's CA reports to it.
     let output = demo(
         dir.path(),
-        &["-t", "2s", "--report-to", &url, "--report-ca", "ca.pem", "--json", "own.json"],
+        &[
+            "-t",
+            "2s",
+            "--report-to",
+            &url,
+            "--report-ca",
+            "ca.pem",
+            "--json",
+            "own.json",
+        ],
     )
     .output()
     .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(wait(&mut agg, Duration::from_secs(30)), 0, "{}", log(dir.path()));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        wait(&mut agg, Duration::from_secs(30)),
+        0,
+        "{}",
+        log(dir.path())
+    );
     let (whole, own) = (
         json(&dir.path().join("whole.json")),
         json(&dir.path().join("own.json")),

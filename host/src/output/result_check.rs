@@ -392,4 +392,34 @@ mod tests {
         assert!(check_end(&end(10.0, u32::MAX)).is_err());
         assert!(check_end(&end(10.0, 2)).is_ok());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any bytes, and any damage to a real histogram, decode or are
+        /// refused: never a panic, never past the budget.
+        #[test]
+        fn damaged_histograms_never_panic_nor_pass_the_budget(
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            flips in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 1..8),
+            deflate in proptest::prelude::any::<bool>(),
+        ) {
+            let mut budget = RECORD_BUDGET;
+            let _ = decode_histogram(&text(&noise), &mut budget);
+            let mut h = crate::stats::new_histogram();
+            for v in [3u64, 900, 40_000, 7_000_000] {
+                h.record(v).unwrap();
+            }
+            let mut bytes = encoded(&h, deflate);
+            for (at, value) in flips {
+                let at = at % bytes.len();
+                bytes[at] = value;
+            }
+            let before = budget;
+            if let Ok(back) = decode_histogram(&text(&bytes), &mut budget) {
+                proptest::prop_assert!(budget < before);
+                proptest::prop_assert!(back.len() < u64::MAX);
+            }
+        }
+    }
 }

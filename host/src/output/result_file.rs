@@ -191,6 +191,18 @@ impl Second {
         }
     }
 
+    /// Forget the second's results, keeping its time, users and
+    /// iterations (once it is merged, the aggregator needs no more).
+    pub fn drop_results(&mut self) {
+        *self = Second {
+            elapsed_s: self.elapsed_s,
+            users: self.users,
+            iterations: self.iterations,
+            dropped_iterations: self.dropped_iterations,
+            ..Second::empty(&[])
+        };
+    }
+
     /// A tick as a line of the file.
     pub fn of(tick: &Tick) -> Second {
         let window = &tick.window;
