@@ -20,11 +20,12 @@ pub enum Denied {
     )]
     NotGranted { host: String, port: u16 },
     #[error(
-        "{host} resolved to {addr}, a {kind} address that is never reached through a name; grant the address itself with `--allow-host {addr}` to allow it"
+        "{host} resolved to {}, a {kind} address that is never reached through a name; grant the address itself with `--allow-host {addr}` to allow it",
+        addr.ip()
     )]
     SpecialAddress {
         host: String,
-        addr: IpAddr,
+        addr: SocketAddr,
         kind: &'static str,
     },
 }
@@ -46,7 +47,9 @@ enum HostPattern {
     Subdomains(String),
 }
 
-/// One grant: a host pattern and a port (None = any port).
+/// One grant: a host pattern and a port (None = any port, written `host:*`).
+/// A grant always says which port: `--allow-host HOST` alone is refused, so
+/// an operator who means one service never grants every service of a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     host: HostPattern,
@@ -76,8 +79,10 @@ impl Grant {
         }
     }
 
-    /// Parse `host`, `host:port`, `host:*`, `*.domain[:port]`, `[v6]:port`,
-    /// or a URL `scheme://host[:port]` (port defaulting to the scheme's).
+    /// Parse `host:port`, `host:*` (every port), `*.domain:port`,
+    /// `[v6]:port`, or a URL `scheme://host[:port]` (port defaulting to the
+    /// scheme's: 80 for http, 443 for https). A host without a port is
+    /// refused with the flags that say which port is meant.
     pub fn parse(value: &str) -> Result<Grant, BadGrant> {
         let bad = |reason: &str| BadGrant {
             value: value.to_string(),
@@ -86,7 +91,7 @@ impl Grant {
         let trimmed = value.trim();
         if trimmed.is_empty() {
             return Err(bad(
-                "it is empty; expected host, host:port or http://host:port",
+                "it is empty; expected host:port, host:* or http://host[:port]",
             ));
         }
         if trimmed.contains("://") {
@@ -105,6 +110,9 @@ impl Grant {
         if host.is_empty() {
             return Err(bad("the host part is empty"));
         }
+        let Some(port) = port else {
+            return Err(bad(&no_port_reason(host)));
+        };
         let pattern = if let Some(domain) = host.strip_prefix("*.") {
             if domain.is_empty() || domain.contains('*') {
                 return Err(bad("a wildcard must look like *.example.com"));
@@ -145,13 +153,31 @@ fn normalize_host(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
-fn split_host_port(value: &str) -> Result<(&str, Option<u16>), String> {
-    let parse_port = |p: &str| -> Result<Option<u16>, String> {
+/// Why a grant without a port is refused, with the flags that would say
+/// which port is meant.
+fn no_port_reason(host: &str) -> String {
+    let host = bracketed(host);
+    let url = if host.starts_with("*.") {
+        String::new()
+    } else {
+        format!(", or `--allow-host http://{host}` (https://) for the scheme's default port 80 (443)")
+    };
+    format!(
+        "it names no port, and a grant is for one port (or every port, said so): \
+         write `--allow-host {host}:PORT` for one port (e.g. {host}:8080), \
+         `--allow-host {host}:*` for every port{url}"
+    )
+}
+
+/// A `--allow-host` value split into its host and port: `Some(None)` is
+/// `:*` (every port), `None` is no port written.
+fn split_host_port(value: &str) -> Result<(&str, Option<Option<u16>>), String> {
+    let parse_port = |p: &str| -> Result<Option<Option<u16>>, String> {
         if p == "*" {
-            return Ok(None);
+            return Ok(Some(None));
         }
         p.parse::<u16>()
-            .map(Some)
+            .map(|port| Some(Some(port)))
             .map_err(|_| format!("port {p:?} is not a number from 0 to 65535 or *"))
     };
     if let Some(rest) = value.strip_prefix('[') {
@@ -228,7 +254,7 @@ impl NetworkPolicy {
         }
         Err(Denied::SpecialAddress {
             host: host.to_string(),
-            addr: ip,
+            addr,
             kind,
         })
     }
@@ -394,10 +420,10 @@ mod tests {
     fn grants_parse_and_match() {
         let p = policy(&[
             "127.0.0.1:8080",
-            "*.example.com",
+            "*.example.com:443",
             "api.local:*",
             "http://[::1]",
-            "Svc",
+            "Svc:1234",
         ]);
         assert!(p.check_name("127.0.0.1", 8080).is_ok());
         assert!(p.check_name("127.0.0.1", 8081).is_err());
@@ -408,6 +434,40 @@ mod tests {
         assert!(p.check_name("[::1]", 80).is_ok());
         assert!(p.check_name("::1", 81).is_err());
         assert!(p.check_name("svc", 1234).is_ok());
+        assert!(p.check_name("svc", 1235).is_err());
+        assert!(p.check_name("a.example.com", 80).is_err());
+    }
+
+    #[test]
+    fn a_grant_without_a_port_is_refused_with_the_flags_that_name_one() {
+        for (bare, host) in [
+            ("localhost", "localhost"),
+            ("redis-box.", "redis-box."),
+            ("10.0.0.7", "10.0.0.7"),
+            ("::1", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("*.svc.local", "*.svc.local"),
+        ] {
+            let err = Grant::parse(bare).unwrap_err().to_string();
+            for flag in [format!("--allow-host {host}:PORT"), format!("--allow-host {host}:*")] {
+                assert!(err.contains(&flag), "{bare}: {err}");
+            }
+            // Every port, when said so, is still a grant.
+            let probe = match host.strip_prefix("*.") {
+                Some(domain) => format!("a.{domain}"),
+                None => host.to_string(),
+            };
+            let p = policy(&[&format!("{host}:*")]);
+            assert!(p.check_name(&probe, 18218).is_ok(), "{host}:*");
+        }
+        // The scheme's default port is one flag away, and only that port.
+        let err = Grant::parse("localhost").unwrap_err().to_string();
+        assert!(err.contains("--allow-host http://localhost"), "{err}");
+        let p = policy(&["http://localhost", "https://secure.local"]);
+        assert!(p.check_name("localhost", 80).is_ok());
+        assert!(p.check_name("localhost", 18218).is_err());
+        assert!(p.check_name("secure.local", 443).is_ok());
+        assert!(p.check_name("secure.local", 80).is_err());
     }
 
     #[test]
@@ -445,7 +505,7 @@ mod tests {
         let grants = SocketGrants::resolve(&policy(&[
             "127.0.0.1:6379",
             "localhost:7000",
-            "*.example.com",
+            "*.example.com:443",
         ]))
         .await;
         assert!(grants.allows("127.0.0.1:6379".parse().unwrap()));
@@ -467,8 +527,16 @@ mod tests {
             p.check_resolved("meta.local", "127.0.0.1:80".parse().unwrap())
                 .is_ok()
         );
+        // The hint names the port too, and following it allows exactly that.
+        let err = p.check_resolved("meta.local", metadata).unwrap_err();
+        assert!(
+            err.to_string().contains("`--allow-host 169.254.169.254:80`"),
+            "{err}"
+        );
         let p = policy(&["169.254.169.254:80"]);
         assert!(p.check_resolved("169.254.169.254", metadata).is_ok());
+        assert!(p.check_name("169.254.169.254", 80).is_ok());
+        assert!(p.check_name("169.254.169.254", 81).is_err());
     }
 }
 
@@ -504,6 +572,18 @@ mod properties {
             let denied = NetworkPolicy::default().check_name(&host, port).unwrap_err().to_string();
             let hint = denied.split('`').nth(1).unwrap().trim_start_matches("--allow-host ");
             prop_assert!(NetworkPolicy::new(vec![Grant::parse(hint).unwrap()]).check_name(&host, port).is_ok());
+        }
+
+        #[test]
+        fn a_host_without_a_port_grants_nothing(
+            host in "[a-z][a-z0-9-]{0,20}(\\.[a-z][a-z0-9-]{0,10}){0,3}",
+        ) {
+            let err = Grant::parse(&host).unwrap_err().to_string();
+            // Each flag the refusal names parses to a grant of that host.
+            let every = format!("{host}:*");
+            prop_assert!(err.contains(&format!("`--allow-host {every}`")), "{}", err);
+            let policy = NetworkPolicy::new(vec![Grant::parse(&every).unwrap()]);
+            prop_assert!(policy.check_name(&host, 18218).is_ok());
         }
 
         #[test]
