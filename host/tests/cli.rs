@@ -135,24 +135,6 @@ fn invalid_flag_values() {
     assert_bad_input(&["run", &example, "--unknown-flag"], "unexpected argument");
 }
 
-#[test]
-fn a_grant_without_a_port_is_refused_with_the_flags_to_pass() {
-    // `--allow-host localhost` once granted every port of localhost: a
-    // scenario given one service reached all of them.
-    let example = example();
-    for flag in [
-        "--allow-host localhost:PORT",
-        "--allow-host localhost:*",
-        "--allow-host http://localhost",
-    ] {
-        assert_bad_input(&["run", &example, "--allow-host", "localhost"], flag);
-    }
-    assert_bad_input(
-        &["run", &example, "--allow-host", "::1"],
-        "--allow-host [::1]:*",
-    );
-}
-
 fn guest(package: &str) -> String {
     guest_build::guest_wasm_path(package).display().to_string()
 }

@@ -136,7 +136,6 @@ fn invalid_flags_say_what_is_expected() {
         ),
         (&["--max-vu-memory", "1KiB"][..], "too small"),
         (&["--allow-host", "a:b"][..], "invalid --allow-host"),
-        (&["--allow-host", "redis-box"][..], "--allow-host redis-box:*"),
     ] {
         let err = format!("{:#}", args(flags).unwrap_err());
         assert!(err.contains(expected), "{flags:?}: {err}");
