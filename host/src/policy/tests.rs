@@ -30,13 +30,14 @@ fn grants_parse_and_match() {
 
 #[test]
 fn a_host_without_a_port_grants_the_web_ports_only() {
-    for (bare, host, probe) in [
-        ("localhost", "localhost", "localhost"),
-        ("redis-box.", "redis-box", "redis-box"),
-        ("10.0.0.7", "10.0.0.7", "10.0.0.7"),
-        ("::1", "[::1]", "[::1]"),
-        ("[::1]", "[::1]", "::1"),
-        ("*.svc.local", "*.svc.local", "a.svc.local"),
+    // (grant, its host as written, a destination it matches, that as hinted)
+    for (bare, host, probe, hinted) in [
+        ("localhost", "localhost", "localhost", "localhost"),
+        ("redis-box.", "redis-box", "redis-box", "redis-box"),
+        ("10.0.0.7", "10.0.0.7", "10.0.0.7", "10.0.0.7"),
+        ("::1", "[::1]", "[::1]", "[::1]"),
+        ("[::1]", "[::1]", "::1", "[::1]"),
+        ("*.svc.local", "*.svc.local", "a.svc.local", "a.svc.local"),
     ] {
         let p = policy(&[bare]);
         assert!(p.check_name(probe, 80).is_ok(), "{bare}");
@@ -45,7 +46,7 @@ fn a_host_without_a_port_grants_the_web_ports_only() {
         // what the bare grant covers and the flags that reach it.
         let err = p.check_name(probe, 18218).unwrap_err().to_string();
         for said in [
-            format!("add `--allow-host {host}:18218`"),
+            format!("add `--allow-host {hinted}:18218`"),
             format!("`--allow-host {host}` names no port, so it grants ports 80 and 443 only"),
             format!("`--allow-host {host}:*` grants every port"),
         ] {
