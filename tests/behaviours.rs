@@ -117,7 +117,8 @@ async fn serve(mut socket: TcpStream, seen: Arc<Seen>) {
         }
         served_here += 1;
         let (headers, body) = answer(&target);
-        let mut head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n", body.len()).into_bytes();
+        let mut head =
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n", body.len()).into_bytes();
         head.extend_from_slice(&headers);
         head.extend_from_slice(b"\r\n");
         seen.answered.lock().unwrap().push(line);
@@ -195,7 +196,10 @@ fn answer_text(target: &str) -> (Option<String>, Vec<u8>) {
                 )),
                 encode(coding, &plain),
             ),
-            None => (Some("content-type: application/octet-stream\r\n".into()), plain),
+            None => (
+                Some("content-type: application/octet-stream\r\n".into()),
+                plain,
+            ),
         };
     }
     if path == "/advertised" {

@@ -158,7 +158,10 @@ async fn python_requests_and_session_at_the_edges() {
     assert_eq!(stat(&report, "/bytes discarded").bytes, 2 * 80 * MIB);
     assert_eq!(stat(&report, "/race").count, 4);
     // 0xE9 once became U+FFFD, and a value was cut at U+2028.
-    for name in ["a Latin-1 header byte is kept", "a header value is kept whole"] {
+    for name in [
+        "a Latin-1 header byte is kept",
+        "a header value is kept whole",
+    ] {
         let check = report.checks.iter().find(|c| c.name == name).unwrap();
         assert_eq!((check.passes, check.fails), (4, 0), "{check:?}");
     }
@@ -175,7 +178,10 @@ async fn js_http_and_fetch_at_the_edges() {
     assert_eq!(stat(&report, "/race").count, 4);
     assert_eq!(stat(&report, "/race fetch").count, 4);
     assert_eq!(stat(&report, "/latin1").count, 2);
-    for name in ["http keeps a Latin-1 header byte", "http keeps a header value whole"] {
+    for name in [
+        "http keeps a Latin-1 header byte",
+        "http keeps a header value whole",
+    ] {
         assert!(report.checks.iter().any(|c| c.name == name), "{name}");
     }
 }

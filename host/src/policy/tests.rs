@@ -53,10 +53,16 @@ fn a_host_without_a_port_grants_the_web_ports_only() {
             assert!(err.contains(&said), "{bare}: {err}");
         }
         // Every port, when said so.
-        assert!(policy(&[&format!("{host}:*")]).check_name(probe, 18218).is_ok());
+        assert!(
+            policy(&[&format!("{host}:*")])
+                .check_name(probe, 18218)
+                .is_ok()
+        );
     }
     // A denial with no bare grant of the host carries no note.
-    let err = policy(&["other:80"]).check_name("localhost", 80).unwrap_err();
+    let err = policy(&["other:80"])
+        .check_name("localhost", 80)
+        .unwrap_err();
     assert!(!err.to_string().contains("names no port"), "{err}");
     assert_eq!(
         Grant::parse("localhost").unwrap().to_string(),
@@ -135,7 +141,8 @@ fn special_addresses_need_a_literal_grant() {
     // The hint names the port too, and following it allows exactly that.
     let err = p.check_resolved("meta.local", metadata).unwrap_err();
     assert!(
-        err.to_string().contains("`--allow-host 169.254.169.254:80`"),
+        err.to_string()
+            .contains("`--allow-host 169.254.169.254:80`"),
         "{err}"
     );
     let p = policy(&["169.254.169.254:80"]);

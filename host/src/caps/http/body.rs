@@ -17,8 +17,8 @@ use hyper::body::Incoming;
 use http::header;
 use http::{Response, StatusCode};
 
-use super::{Idle, latin1};
 use super::decode::{self, codings, decode, decoder};
+use super::{Idle, latin1};
 use crate::bindings::http::Error as HttpError;
 use crate::budget::MemoryBudget;
 use crate::caps::net::error_chain;

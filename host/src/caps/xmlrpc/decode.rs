@@ -332,7 +332,10 @@ mod tests {
         let Decoded::Fault(decoded) = decode_response(fault.as_bytes()).unwrap() else {
             panic!("not a fault");
         };
-        assert_eq!(decoded.code, vec![Node::Struct(vec!["n".into()]), Node::I8(7)]);
+        assert_eq!(
+            decoded.code,
+            vec![Node::Struct(vec!["n".into()]), Node::I8(7)]
+        );
         assert_eq!(decoded.fault.message, "5");
         // An i8 code that fits is the record's code.
         let fault = "<methodResponse><fault><value><struct>\
