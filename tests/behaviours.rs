@@ -14,6 +14,8 @@
 //!   status line is sent and the connection closed (a response was begun).
 //! - `/advertised`: answered with `Keep-Alive: timeout=1`; the connection
 //!   is kept open (so only the client's own rule keeps it from reuse).
+//! - `/latin1`: header values with bytes outside ASCII, as streaming and
+//!   legacy servers send them ([`LATIN1_HEADERS`]).
 //! - anything else: `ok`.
 
 use std::io::Write;
@@ -26,6 +28,13 @@ use tokio::net::TcpStream;
 
 /// The JSON every `/coded/...` path answers, before coding.
 pub const CODED_JSON: &str = r#"{"items":[1,2,3,4,5,6,7,8,9,10],"name":"coded"}"#;
+
+/// The header lines `/latin1` answers with: an ISO-8859-1 byte (0xE9, as
+/// in an icy-name header), the UTF-8 bytes of a value holding U+2028, and a
+/// plain header after them. Clients read them as ISO-8859-1, as
+/// `http.client` does: "Café de Paris" and "Intro\u{e2}\u{80}\u{a8}Part two".
+pub const LATIN1_HEADERS: &[u8] =
+    b"x-station: Caf\xe9 de Paris\r\nx-title: Intro\xe2\x80\xa8Part two\r\nx-after: 1\r\n";
 
 /// What the server saw.
 #[derive(Debug, Default)]
@@ -108,12 +117,12 @@ async fn serve(mut socket: TcpStream, seen: Arc<Seen>) {
         }
         served_here += 1;
         let (headers, body) = answer(&target);
-        let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{headers}\r\n",
-            body.len()
-        );
+        let mut head =
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n", body.len()).into_bytes();
+        head.extend_from_slice(&headers);
+        head.extend_from_slice(b"\r\n");
         seen.answered.lock().unwrap().push(line);
-        if socket.write_all(head.as_bytes()).await.is_err()
+        if socket.write_all(&head).await.is_err()
             || (method != "HEAD" && socket.write_all(&body).await.is_err())
         {
             return;
@@ -152,12 +161,23 @@ async fn read_request(socket: &mut TcpStream, buffered: &mut Vec<u8>) -> Option<
 }
 
 /// Extra header lines and the body for a request target.
-fn answer(target: &str) -> (String, Vec<u8>) {
+fn answer(target: &str) -> (Vec<u8>, Vec<u8>) {
+    let (headers, body) = answer_text(target);
+    match headers {
+        Some(headers) => (headers.into_bytes(), body),
+        None => (LATIN1_HEADERS.to_vec(), body),
+    }
+}
+
+/// Extra header lines (None: [`LATIN1_HEADERS`]) and the body.
+fn answer_text(target: &str) -> (Option<String>, Vec<u8>) {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     if let Some(coding) = path.strip_prefix("/coded/") {
         let body = encode(coding, CODED_JSON.as_bytes());
         return (
-            format!("content-type: application/json\r\ncontent-encoding: {coding}\r\n"),
+            Some(format!(
+                "content-type: application/json\r\ncontent-encoding: {coding}\r\n"
+            )),
             body,
         );
     }
@@ -171,16 +191,24 @@ fn answer(target: &str) -> (String, Vec<u8>) {
         let plain = vec![b'x'; mib << 20];
         return match parameter("coding") {
             Some(coding) => (
-                format!("content-type: application/octet-stream\r\ncontent-encoding: {coding}\r\n"),
+                Some(format!(
+                    "content-type: application/octet-stream\r\ncontent-encoding: {coding}\r\n"
+                )),
                 encode(coding, &plain),
             ),
-            None => ("content-type: application/octet-stream\r\n".into(), plain),
+            None => (
+                Some("content-type: application/octet-stream\r\n".into()),
+                plain,
+            ),
         };
     }
     if path == "/advertised" {
-        return ("keep-alive: timeout=1\r\n".into(), b"ok".to_vec());
+        return (Some("keep-alive: timeout=1\r\n".into()), b"ok".to_vec());
     }
-    (String::new(), b"ok".to_vec())
+    if path == "/latin1" {
+        return (None, b"ok".to_vec());
+    }
+    (Some(String::new()), b"ok".to_vec())
 }
 
 /// `data` coded with `coding` (RFC 9110 §8.4.1; deflate is zlib-wrapped).

@@ -3,7 +3,8 @@
 //! `requests` and `fetch()` decode them, bodies over the kept-body limit
 //! refused with the flag that raises it, discarded bodies of any size
 //! counted, a keep-alive connection closed under a request resent when that
-//! is safe (as browsers do), and an advertised keep-alive timeout honoured.
+//! is safe (as browsers do), an advertised keep-alive timeout honoured, and
+//! header bytes outside ASCII kept (ISO-8859-1, as `http.client` reads them).
 
 use horde::stats::Report;
 use horde_tests::behaviours::BehavioursServer;
@@ -156,6 +157,14 @@ async fn python_requests_and_session_at_the_edges() {
     assert_eq!(stat(&report, "/bytes 20 MiB").bytes, 2 * 20 * MIB);
     assert_eq!(stat(&report, "/bytes discarded").bytes, 2 * 80 * MIB);
     assert_eq!(stat(&report, "/race").count, 4);
+    // 0xE9 once became U+FFFD, and a value was cut at U+2028.
+    for name in [
+        "a Latin-1 header byte is kept",
+        "a header value is kept whole",
+    ] {
+        let check = report.checks.iter().find(|c| c.name == name).unwrap();
+        assert_eq!((check.passes, check.fails), (4, 0), "{check:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,6 +177,13 @@ async fn js_http_and_fetch_at_the_edges() {
     assert_eq!(stat(&report, "/bytes streamed").bytes, 2 * 80 * MIB);
     assert_eq!(stat(&report, "/race").count, 4);
     assert_eq!(stat(&report, "/race fetch").count, 4);
+    assert_eq!(stat(&report, "/latin1").count, 2);
+    for name in [
+        "http keeps a Latin-1 header byte",
+        "http keeps a header value whole",
+    ] {
+        assert!(report.checks.iter().any(|c| c.name == name), "{name}");
+    }
 }
 
 /// Every check passed at least `times` times (checks in loops pass more

@@ -247,6 +247,7 @@ async fn python_sdk_semantics() {
     assert_sdk_semantics(&report, "task raises: KeyError: 'missing' (app.py:");
     for name in [
         "fault raised",
+        "string fault code raised",
         "grpc json reply",
         "grpc bytes reply",
         "grpc status raised",

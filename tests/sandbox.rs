@@ -241,6 +241,37 @@ async fn network_attacks_are_denied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_without_a_port_reaches_no_other_service() {
+    // `--allow-host 127.0.0.1` once granted every port of the address: the
+    // "other port" attack reached a service the operator never named.
+    let target = DemoTarget::start(false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = hostile_config(&target, dir.path(), "net");
+    run.allow_hosts
+        .push(horde::policy::Grant::parse("127.0.0.1").unwrap());
+    let outcome = horde::run(&run).await.unwrap();
+    let other = outcome
+        .report
+        .checks
+        .iter()
+        .find(|c| c.name == "denied: other port")
+        .expect("the other-port attack ran");
+    assert!(other.passes > 0 && other.fails == 0, "{other:?}");
+    let denial = outcome
+        .report
+        .errors
+        .iter()
+        .find(|e| e.name == "attack: other port")
+        .expect("the denial is recorded");
+    assert!(
+        denial
+            .message
+            .contains("`--allow-host 127.0.0.1` names no port, so it grants ports 80 and 443 only"),
+        "{denial:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scenario_cannot_raise_the_operators_limits() {
     let target = DemoTarget::start(false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
 //! XML-RPC against Python's standard SimpleXMLRPCServer (a real third-party
-//! server), plus a malformed response from the in-process fixture.
+//! server; its faults have int and string faultCodes), plus a malformed
+//! response from the in-process fixture.
 
 use std::time::Duration;
 
@@ -67,7 +68,7 @@ async fn values_faults_malformed_and_denied() {
     run.vars
         .insert("denied".into(), "http://127.0.0.3:9/".into());
     let report = horde::run(&run).await.unwrap().report;
-    assert_eq!(report.checks.len(), 6, "{:?}", report.checks);
+    assert_eq!(report.checks.len(), 10, "{:?}", report.checks);
     for check in &report.checks {
         assert_eq!((check.passes, check.fails), (2, 0), "{check:?}");
     }
@@ -80,6 +81,12 @@ async fn values_faults_malformed_and_denied() {
             .collect::<Vec<_>>()
     };
     assert_eq!(failure("fail"), ["fault 42: no such luck"]);
+    // A string faultCode is a fault too, recorded with its code (it was a
+    // "malformed response" and the fault's text was lost).
+    assert_eq!(
+        failure("fail_client"),
+        ["fault Client: Denied access to method (login)"]
+    );
     assert_eq!(failure("nested"), Vec::<&str>::new());
     let get_time = failure("get_time");
     assert!(

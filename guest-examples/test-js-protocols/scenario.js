@@ -33,7 +33,17 @@ const cases = {
     } catch (e) {
       fault = e;
     }
-    check(fault, { 'xmlrpc fault': (e) => e instanceof XmlRpcFault && typeof e.faultCode === 'number' });
+    check(fault, { 'xmlrpc fault': (e) => e instanceof XmlRpcFault && e.faultCode === 42 });
+    try {
+      client.call('fail_client');
+      fault = null;
+    } catch (e) {
+      fault = e;
+    }
+    check(fault, {
+      'xmlrpc string fault code': (e) => e instanceof XmlRpcFault && e.faultCode === 'Client'
+        && e.faultString === 'Denied access to method (login)',
+    });
   },
 
   grpc() {
@@ -106,6 +116,13 @@ cases.http_behaviours = async () => {
     await raced.text();
     check(raced, { 'fetch resends on a closed keep-alive': (r) => r.status === 200 });
   }
+  // Header bytes outside ASCII arrive as ISO-8859-1, one character a byte.
+  const latin1 = http.get('/latin1', { tags: { name: '/latin1' } });
+  check(latin1, {
+    'http keeps a Latin-1 header byte': (r) => r.headers['X-Station'] === 'Caf\u00e9 de Paris',
+    'http keeps a header value whole': (r) => r.headers['X-Title'] === 'Intro\u00e2\u0080\u00a8Part two'
+      && r.headers['X-After'] === '1',
+  });
 };
 
 export default async function () {

@@ -173,6 +173,13 @@ class Libraries(HttpUser):
         check("discarded body", gone.status_code == 200 and gone.content == b"")
         coded = session.get("/coded/br", name="/coded session")
         check("session decodes codings", coded.json()["name"] == "coded")
+        # Header bytes outside ASCII, read as http.client reads them (ISO-8859-1).
+        title = "Intro\u2028Part two".encode("utf-8").decode("latin-1")
+        for client, name in ((self.client, "/latin1"), (session, "/latin1 session")):
+            reply = client.get("/latin1", name=name)
+            check("a Latin-1 header byte is kept", reply.headers.get("X-Station") == "Café de Paris")
+            check("a header value is kept whole",
+                  reply.headers.get("X-Title") == title and reply.headers.get("X-After") == "1")
 
     @task
     def run(self):

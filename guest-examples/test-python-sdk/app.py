@@ -77,4 +77,11 @@ class SdkUser(HttpUser):
             check("fault raised", False)
         except Fault as fault:
             check("fault raised", (fault.faultCode, fault.faultString) == (42, "no such luck"))
+        try:
+            ServerProxy(endpoint).fail_client()
+            check("string fault code raised", False)
+        except Fault as fault:
+            # As xmlrpc.client: Fault('Client', ...), not a ProtocolError.
+            check("string fault code raised",
+                  (fault.faultCode, fault.faultString) == ("Client", "Denied access to method (login)"))
 

@@ -14,17 +14,25 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum Denied {
     #[error(
-        "{}:{port} is not granted to this run; add `--allow-host {}:{port}` to allow it",
+        "{}:{port} is not granted to this run; add `--allow-host {}:{port}` to allow it{}",
         bracketed(host),
-        bracketed(host)
+        bracketed(host),
+        bare_note(bare.as_deref())
     )]
-    NotGranted { host: String, port: u16 },
+    NotGranted {
+        host: String,
+        port: u16,
+        /// A grant of this host written without a port, which covers only
+        /// the web ports: said in the message, so nobody is left guessing.
+        bare: Option<String>,
+    },
     #[error(
-        "{host} resolved to {addr}, a {kind} address that is never reached through a name; grant the address itself with `--allow-host {addr}` to allow it"
+        "{host} resolved to {}, a {kind} address that is never reached through a name; grant the address itself with `--allow-host {addr}` to allow it",
+        addr.ip()
     )]
     SpecialAddress {
         host: String,
-        addr: IpAddr,
+        addr: SocketAddr,
         kind: &'static str,
     },
 }
@@ -46,11 +54,48 @@ enum HostPattern {
     Subdomains(String),
 }
 
-/// One grant: a host pattern and a port (None = any port).
+/// The ports a host written without a port grants: the default ports of
+/// http and https. Every port is `HOST:*`, said so.
+pub const BARE_HOST_PORTS: [u16; 2] = [80, 443];
+
+/// Which ports a grant covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ports {
+    /// One port: `host:8080`, or a URL's (written, or its scheme's default).
+    One(u16),
+    /// A host written without a port: [`BARE_HOST_PORTS`] only.
+    Web,
+    /// Every port, written `host:*`.
+    Any,
+}
+
+impl Ports {
+    fn covers(self, port: u16) -> bool {
+        match self {
+            Ports::One(p) => p == port,
+            Ports::Web => BARE_HOST_PORTS.contains(&port),
+            Ports::Any => true,
+        }
+    }
+
+    /// The ports as socket grants list them (None = every port).
+    fn for_sockets(self) -> Vec<Option<u16>> {
+        match self {
+            Ports::One(p) => vec![Some(p)],
+            Ports::Web => BARE_HOST_PORTS.iter().copied().map(Some).collect(),
+            Ports::Any => vec![None],
+        }
+    }
+}
+
+/// One grant: a host pattern and the ports it covers. A host written
+/// without a port (`--allow-host redis-box`) covers the web ports 80 and 443
+/// only, so an operator who means one service does not grant every service
+/// of the host; `redis-box:*` grants every port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     host: HostPattern,
-    port: Option<u16>,
+    port: Ports,
 }
 
 impl fmt::Display for Grant {
@@ -61,8 +106,9 @@ impl fmt::Display for Grant {
             HostPattern::Subdomains(h) => write!(f, "*.{h}")?,
         }
         match self.port {
-            Some(p) => write!(f, ":{p}"),
-            None => write!(f, ":*"),
+            Ports::One(p) => write!(f, ":{p}"),
+            Ports::Web => write!(f, " (ports 80 and 443)"),
+            Ports::Any => write!(f, ":*"),
         }
     }
 }
@@ -72,12 +118,14 @@ impl Grant {
     pub fn origin(host: &str, port: u16) -> Grant {
         Grant {
             host: HostPattern::Exact(normalize_host(host)),
-            port: Some(port),
+            port: Ports::One(port),
         }
     }
 
-    /// Parse `host`, `host:port`, `host:*`, `*.domain[:port]`, `[v6]:port`,
-    /// or a URL `scheme://host[:port]` (port defaulting to the scheme's).
+    /// Parse `host:port`, `host:*` (every port), `*.domain[:port]`,
+    /// `[v6]:port`, `host` alone (ports 80 and 443 only), or a URL
+    /// `scheme://host[:port]` (port defaulting to the scheme's: 80 for
+    /// http, 443 for https).
     pub fn parse(value: &str) -> Result<Grant, BadGrant> {
         let bad = |reason: &str| BadGrant {
             value: value.to_string(),
@@ -86,7 +134,7 @@ impl Grant {
         let trimmed = value.trim();
         if trimmed.is_empty() {
             return Err(bad(
-                "it is empty; expected host, host:port or http://host:port",
+                "it is empty; expected host:port, host:* or http://host[:port]",
             ));
         }
         if trimmed.contains("://") {
@@ -98,7 +146,7 @@ impl Grant {
             let host = unbracketed(host);
             return Ok(Grant {
                 host: HostPattern::Exact(normalize_host(host)),
-                port: Some(port),
+                port: Ports::One(port),
             });
         }
         let (host, port) = split_host_port(trimmed).map_err(|r| bad(&r))?;
@@ -122,9 +170,10 @@ impl Grant {
     }
 
     fn matches(&self, host: &str, port: u16) -> bool {
-        if self.port.is_some_and(|p| p != port) {
-            return false;
-        }
+        self.port.covers(port) && self.matches_host(host)
+    }
+
+    fn matches_host(&self, host: &str) -> bool {
         match &self.host {
             HostPattern::Exact(h) => h == host,
             HostPattern::Subdomains(d) => {
@@ -132,6 +181,14 @@ impl Grant {
                     && host.ends_with(d.as_str())
                     && host.as_bytes()[host.len() - d.len() - 1] == b'.'
             }
+        }
+    }
+
+    /// The grant's host as written on the command line (without its ports).
+    fn written(&self) -> String {
+        match &self.host {
+            HostPattern::Exact(h) => bracketed(h),
+            HostPattern::Subdomains(d) => format!("*.{d}"),
         }
     }
 
@@ -145,13 +202,25 @@ fn normalize_host(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
-fn split_host_port(value: &str) -> Result<(&str, Option<u16>), String> {
-    let parse_port = |p: &str| -> Result<Option<u16>, String> {
+/// What a denial adds when a grant of the host was written without a port.
+fn bare_note(bare: Option<&str>) -> String {
+    match bare {
+        Some(grant) => format!(
+            " (`--allow-host {grant}` names no port, so it grants ports 80 and 443 only; \
+             `--allow-host {grant}:*` grants every port)"
+        ),
+        None => String::new(),
+    }
+}
+
+/// A `--allow-host` value split into its host and the ports it grants.
+fn split_host_port(value: &str) -> Result<(&str, Ports), String> {
+    let parse_port = |p: &str| -> Result<Ports, String> {
         if p == "*" {
-            return Ok(None);
+            return Ok(Ports::Any);
         }
         p.parse::<u16>()
-            .map(Some)
+            .map(Ports::One)
             .map_err(|_| format!("port {p:?} is not a number from 0 to 65535 or *"))
     };
     if let Some(rest) = value.strip_prefix('[') {
@@ -160,16 +229,16 @@ fn split_host_port(value: &str) -> Result<(&str, Option<u16>), String> {
             .ok_or("missing `]` after an IPv6 address")?;
         return match after.strip_prefix(':') {
             Some(port) => Ok((host, parse_port(port)?)),
-            None if after.is_empty() => Ok((host, None)),
+            None if after.is_empty() => Ok((host, Ports::Web)),
             None => Err(format!("unexpected {after:?} after the address")),
         };
     }
     if value.parse::<std::net::Ipv6Addr>().is_ok() {
-        return Ok((value, None));
+        return Ok((value, Ports::Web));
     }
     match value.rsplit_once(':') {
         Some((host, port)) => Ok((host, parse_port(port)?)),
-        None => Ok((value, None)),
+        None => Ok((value, Ports::Web)),
     }
 }
 
@@ -207,10 +276,14 @@ impl NetworkPolicy {
     pub fn check_name(&self, host: &str, port: u16) -> Result<(), Denied> {
         let host = normalize_host(unbracketed(host));
         if self.grants.iter().any(|g| g.matches(&host, port)) {
-            Ok(())
-        } else {
-            Err(Denied::NotGranted { host, port })
+            return Ok(());
         }
+        let bare = self
+            .grants
+            .iter()
+            .find(|g| g.port == Ports::Web && g.matches_host(&host))
+            .map(Grant::written);
+        Err(Denied::NotGranted { host, port, bare })
     }
 
     /// Check one resolved address of a granted name. Addresses that no
@@ -228,7 +301,7 @@ impl NetworkPolicy {
         }
         Err(Denied::SpecialAddress {
             host: host.to_string(),
-            addr: ip,
+            addr,
             kind,
         })
     }
@@ -287,17 +360,17 @@ impl SocketGrants {
             let HostPattern::Exact(host) = &grant.host else {
                 continue;
             };
+            let ports = grant.port.for_sockets();
             if let Ok(ip) = host.parse::<IpAddr>() {
-                allowed.push((ip, grant.port));
+                allowed.extend(ports.iter().map(|&port| (ip, port)));
                 continue;
             }
             let mut checked = Vec::new();
-            if let Ok(addrs) =
-                tokio::net::lookup_host((host.as_str(), grant.port.unwrap_or(0))).await
-            {
+            let lookup_port = ports.first().copied().flatten().unwrap_or(0);
+            if let Ok(addrs) = tokio::net::lookup_host((host.as_str(), lookup_port)).await {
                 for addr in addrs {
                     if policy.check_resolved(host, addr).is_ok() {
-                        allowed.push((addr.ip(), grant.port));
+                        allowed.extend(ports.iter().map(|&port| (addr.ip(), port)));
                         let ip = addr.ip().to_canonical();
                         if !checked.contains(&ip) {
                             checked.push(ip);
@@ -383,137 +456,4 @@ impl Default for Limits {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn policy(grants: &[&str]) -> NetworkPolicy {
-        NetworkPolicy::new(grants.iter().map(|g| Grant::parse(g).unwrap()).collect())
-    }
-
-    #[test]
-    fn grants_parse_and_match() {
-        let p = policy(&[
-            "127.0.0.1:8080",
-            "*.example.com",
-            "api.local:*",
-            "http://[::1]",
-            "Svc",
-        ]);
-        assert!(p.check_name("127.0.0.1", 8080).is_ok());
-        assert!(p.check_name("127.0.0.1", 8081).is_err());
-        assert!(p.check_name("a.example.com", 443).is_ok());
-        assert!(p.check_name("example.com", 443).is_err());
-        assert!(p.check_name("badexample.com", 443).is_err());
-        assert!(p.check_name("api.local", 9).is_ok());
-        assert!(p.check_name("[::1]", 80).is_ok());
-        assert!(p.check_name("::1", 81).is_err());
-        assert!(p.check_name("svc", 1234).is_ok());
-    }
-
-    #[test]
-    fn an_ipv6_denial_hint_grants_what_was_denied() {
-        let err = policy(&["127.0.0.1:1"])
-            .check_name("[::1]", 8080)
-            .unwrap_err();
-        assert!(err.to_string().contains("--allow-host [::1]:8080"), "{err}");
-        let hinted = policy(&["[::1]:8080"]);
-        assert!(hinted.check_name("[::1]", 8080).is_ok());
-        assert!(hinted.check_name("::1", 8081).is_err());
-    }
-
-    #[test]
-    fn denial_names_the_flag() {
-        let err = policy(&["127.0.0.1:1"])
-            .check_name("10.0.0.1", 80)
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("--allow-host 10.0.0.1:80"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn bad_grants_are_explained() {
-        for bad in ["", "host:port", "a*.b", "*.", "[::1", "http://"] {
-            let err = Grant::parse(bad).unwrap_err();
-            assert!(!err.reason.is_empty(), "{bad}");
-        }
-    }
-
-    #[tokio::test]
-    async fn socket_grants_resolve_names_and_match_addresses() {
-        let grants = SocketGrants::resolve(&policy(&[
-            "127.0.0.1:6379",
-            "localhost:7000",
-            "*.example.com",
-        ]))
-        .await;
-        assert!(grants.allows("127.0.0.1:6379".parse().unwrap()));
-        assert!(!grants.allows("127.0.0.1:6380".parse().unwrap()));
-        assert!(
-            grants.allows("127.0.0.1:7000".parse().unwrap()),
-            "localhost resolves to 127.0.0.1"
-        );
-        assert!(grants.allows("[::ffff:127.0.0.1]:6379".parse().unwrap()));
-        assert!(!grants.allows("10.1.2.3:6379".parse().unwrap()));
-    }
-
-    #[test]
-    fn special_addresses_need_a_literal_grant() {
-        let p = policy(&["meta.local:80"]);
-        let metadata: SocketAddr = "169.254.169.254:80".parse().unwrap();
-        assert!(p.check_resolved("meta.local", metadata).is_err());
-        assert!(
-            p.check_resolved("meta.local", "127.0.0.1:80".parse().unwrap())
-                .is_ok()
-        );
-        let p = policy(&["169.254.169.254:80"]);
-        assert!(p.check_resolved("169.254.169.254", metadata).is_ok());
-    }
-}
-
-#[cfg(test)]
-mod properties {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    proptest! {
-        #[test]
-        fn no_grant_text_panics(text in "\\PC{0,60}", host in "\\PC{0,30}", port in any::<u16>()) {
-            if let Ok(grant) = Grant::parse(&text) {
-                let _ = grant.to_string();
-                let _ = NetworkPolicy::new(vec![grant]).check_name(&host, port);
-            }
-        }
-
-        #[test]
-        fn a_granted_destination_is_allowed_and_its_neighbours_are_not(
-            host in "[a-z][a-z0-9-]{0,20}(\\.[a-z][a-z0-9-]{0,10}){0,3}",
-            port in 1u16..65535,
-        ) {
-            let policy = NetworkPolicy::new(vec![Grant::parse(&format!("{host}:{port}")).unwrap()]);
-            prop_assert!(policy.check_name(&host, port).is_ok());
-            prop_assert!(policy.check_name(&host.to_uppercase(), port).is_ok());
-            prop_assert!(policy.check_name(&host, port + 1).is_err());
-            let longer = format!("{host}x");
-            let subdomain = format!("a.{host}");
-            prop_assert!(policy.check_name(&longer, port).is_err());
-            prop_assert!(policy.check_name(&subdomain, port).is_err());
-            // The hint of a denial grants exactly what was denied.
-            let denied = NetworkPolicy::default().check_name(&host, port).unwrap_err().to_string();
-            let hint = denied.split('`').nth(1).unwrap().trim_start_matches("--allow-host ");
-            prop_assert!(NetworkPolicy::new(vec![Grant::parse(hint).unwrap()]).check_name(&host, port).is_ok());
-        }
-
-        #[test]
-        fn ipv6_hints_grant_what_was_denied(segments in prop::array::uniform8(any::<u16>()), port in any::<u16>()) {
-            let ip = std::net::Ipv6Addr::from(segments).to_string();
-            let bracketed = format!("[{ip}]");
-            let denied = NetworkPolicy::default().check_name(&bracketed, port).unwrap_err().to_string();
-            let hint = denied.split('`').nth(1).unwrap().trim_start_matches("--allow-host ");
-            let policy = NetworkPolicy::new(vec![Grant::parse(hint).unwrap()]);
-            prop_assert!(policy.check_name(&bracketed, port).is_ok());
-        }
-    }
-}
+mod tests;

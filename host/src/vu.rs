@@ -280,6 +280,9 @@ pub struct VuState {
     pub iteration_lag: Option<Duration>,
     pub http: VuHttp,
     pub grpc: VuGrpc,
+    /// The faultCode of this VU's last XML-RPC call, when it ended in a
+    /// fault (`xmlrpc.last-fault-code`); at most `MAX_KEPT_CODE_BYTES`.
+    pub(crate) xmlrpc_fault_code: Vec<crate::bindings::xmlrpc::Node>,
     /// wasi:http requests (guests with their own HTTP library).
     pub(crate) wasi_http: VuWasiHttp,
     pub budget: Arc<CpuBudget>,
@@ -326,6 +329,7 @@ impl VuState {
             iteration_lag: None,
             http: VuHttp::default(),
             grpc: VuGrpc::default(),
+            xmlrpc_fault_code: Vec::new(),
             wasi_http,
             budget: Arc::default(),
         }

@@ -1,7 +1,7 @@
 """XML-RPC test server: Python's standard SimpleXMLRPCServer.
 
 Serves get_time and get_random_number (Locust's XML-RPC example), plus
-nested, echo and fail for the tests. Binds 127.0.0.1 on the port given
+nested, echo, fail and fail_client (a string faultCode) for the tests. Binds 127.0.0.1 on the port given
 (0 = any free port) and prints "listening on PORT" once ready.
 """
 
@@ -51,12 +51,17 @@ def fail():
     raise Fault(42, "no such luck")
 
 
+def fail_client():
+    # A string faultCode, as SOAP::Lite servers send; xmlrpc.client keeps it.
+    raise Fault("Client", "Denied access to method (login)")
+
+
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8877
     server = SimpleXMLRPCServer(
         ("127.0.0.1", port), requestHandler=QuietHandler, allow_none=True, use_builtin_types=True, logRequests=False
     )
-    for function in (get_time, get_random_number, nested, echo, fail):
+    for function in (get_time, get_random_number, nested, echo, fail, fail_client):
         server.register_function(function)
     print(f"listening on {server.server_address[1]}", flush=True)
     server.serve_forever()

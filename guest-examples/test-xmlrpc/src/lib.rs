@@ -43,6 +43,18 @@ impl XmlRpcChecks {
         let fault = xmlrpc::call("/", "fail", &[]);
         let is_fault = matches!(&fault, Err(Error::Fault(f)) if f.code == 42 && f.message.contains("no such luck"));
         check("a Fault is a typed error with code and message", is_fault);
+        check("an int faultCode is kept", xmlrpc::last_fault_code() == Some(Value::Int(42)));
+
+        // A string faultCode (SOAP::Lite servers): still a fault, code kept.
+        let fault = xmlrpc::call("/", "fail_client", &[]);
+        let is_fault = matches!(&fault, Err(Error::Fault(f)) if f.code == 0 && f.message == "Denied access to method (login)");
+        check("a fault with a string faultCode is a fault", is_fault);
+        check(
+            "a string faultCode is kept",
+            xmlrpc::last_fault_code() == Some(Value::String("Client".into())),
+        );
+        let _ = xmlrpc::call("/", "echo", &[Value::Int(1)])?;
+        check("a call without a fault has no fault code", xmlrpc::last_fault_code().is_none());
 
         let missing = xmlrpc::call("/", "no_such_method", &[]);
         check("an unknown method is a fault", matches!(missing, Err(Error::Fault(_))));

@@ -140,7 +140,7 @@ mod tests {
         let policy = NetworkPolicy::new(vec![
             Grant::parse("localhost:8080").unwrap(),
             Grant::parse("127.0.0.1:6379").unwrap(),
-            Grant::parse("*.example.com").unwrap(),
+            Grant::parse("*.example.com:443").unwrap(),
         ]);
         let grants = SocketGrants::resolve(&policy).await;
         let local = answer(&grants, "localhost").unwrap();

@@ -9,10 +9,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::bindings::http as http_wit;
-use crate::bindings::xmlrpc::{self as wit, Error, Fault, Node};
+use crate::bindings::xmlrpc::{self as wit, Error, Node};
 use crate::caps::http::describe_error;
 use crate::stats::{InFlight, RequestEvent};
 use crate::vu::VuState;
+
+mod decode;
+
+pub use decode::{Decoded, MAX_KEPT_CODE_BYTES, ServerFault, decode_response};
 
 /// Deepest nesting of arrays and structs accepted either way.
 pub const MAX_DEPTH: usize = 64;
@@ -187,188 +191,6 @@ pub fn encode_call(method: &str, params: &[Node]) -> Result<String, String> {
     Ok(out)
 }
 
-/// What a response held: a value, or a fault.
-#[derive(Debug, PartialEq)]
-pub enum Decoded {
-    Value(Vec<Node>),
-    Fault(Fault),
-}
-
-fn element_children<'a, 'input>(
-    node: roxmltree::Node<'a, 'input>,
-) -> impl Iterator<Item = roxmltree::Node<'a, 'input>> {
-    node.children().filter(|c| c.is_element())
-}
-
-fn only_child<'a, 'input>(
-    node: roxmltree::Node<'a, 'input>,
-    name: &str,
-) -> Result<roxmltree::Node<'a, 'input>, String> {
-    let mut children = element_children(node);
-    match (children.next(), children.next()) {
-        (Some(child), None) if child.tag_name().name() == name => Ok(child),
-        _ => Err(format!(
-            "<{}> must hold exactly one <{name}>",
-            node.tag_name().name()
-        )),
-    }
-}
-
-fn text_of(node: roxmltree::Node<'_, '_>) -> String {
-    node.children().filter_map(|c| c.text()).collect()
-}
-
-/// Decode one `<value>` element into nodes, iteratively.
-fn decode_value(root: roxmltree::Node<'_, '_>, out: &mut Vec<Node>) -> Result<(), String> {
-    let mut work = vec![(root, 0usize)];
-    while let Some((value, depth)) = work.pop() {
-        if depth > MAX_DEPTH {
-            return Err(format!("values nest deeper than {MAX_DEPTH} levels"));
-        }
-        if out.len() >= MAX_NODES {
-            return Err(format!("more than {MAX_NODES} values"));
-        }
-        let mut children = element_children(value);
-        let Some(typed) = children.next() else {
-            out.push(Node::String(text_of(value)));
-            continue;
-        };
-        if children.next().is_some() {
-            return Err("a <value> holds more than one element".into());
-        }
-        let text = || text_of(typed);
-        let bad = |kind: &str, text: &str| format!("<{kind}> holds {text:?}, not a valid {kind}");
-        let node = match typed.tag_name().name() {
-            kind @ ("int" | "i4") => {
-                Node::Int(text().trim().parse().map_err(|_| bad(kind, &text()))?)
-            }
-            "i8" => Node::I8(text().trim().parse().map_err(|_| bad("i8", &text()))?),
-            "boolean" => match text().trim() {
-                "1" => Node::Boolean(true),
-                "0" => Node::Boolean(false),
-                other => return Err(bad("boolean", other)),
-            },
-            "string" => Node::String(text()),
-            "double" => Node::Double(text().trim().parse().map_err(|_| bad("double", &text()))?),
-            "dateTime.iso8601" => Node::DateTime(text().trim().to_string()),
-            "base64" => {
-                let compact: String = text().chars().filter(|c| !c.is_whitespace()).collect();
-                Node::Base64(
-                    BASE64
-                        .decode(compact)
-                        .map_err(|e| format!("<base64> is not valid base64: {e}"))?,
-                )
-            }
-            "nil" => Node::Nil,
-            "array" => {
-                let data = only_child(typed, "data")?;
-                let items: Vec<_> = element_children(data).collect();
-                if let Some(other) = items.iter().find(|i| i.tag_name().name() != "value") {
-                    return Err(format!(
-                        "<data> holds <{}>, expected <value>",
-                        other.tag_name().name()
-                    ));
-                }
-                out.push(Node::Array(items.len() as u32));
-                work.extend(items.into_iter().rev().map(|item| (item, depth + 1)));
-                continue;
-            }
-            "struct" => {
-                let mut names = Vec::new();
-                let mut values = Vec::new();
-                for member in element_children(typed) {
-                    if member.tag_name().name() != "member" {
-                        return Err(format!(
-                            "<struct> holds <{}>, expected <member>",
-                            member.tag_name().name()
-                        ));
-                    }
-                    let name = element_children(member).find(|c| c.tag_name().name() == "name");
-                    let value = element_children(member).find(|c| c.tag_name().name() == "value");
-                    match (name, value) {
-                        (Some(name), Some(value)) => {
-                            names.push(text_of(name));
-                            values.push(value);
-                        }
-                        _ => return Err("a <member> lacks its <name> or <value>".into()),
-                    }
-                }
-                out.push(Node::Struct(names));
-                work.extend(values.into_iter().rev().map(|v| (v, depth + 1)));
-                continue;
-            }
-            other => return Err(format!("<{other}> is not an XML-RPC type")),
-        };
-        out.push(node);
-    }
-    Ok(())
-}
-
-/// Decode a `methodResponse` document.
-pub fn decode_response(body: &[u8]) -> Result<Decoded, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "the response is not UTF-8".to_string())?;
-    let doc =
-        roxmltree::Document::parse(text).map_err(|e| format!("the response is not XML: {e}"))?;
-    let root = doc.root_element();
-    if root.tag_name().name() != "methodResponse" {
-        return Err(format!(
-            "the root element is <{}>, not <methodResponse>",
-            root.tag_name().name()
-        ));
-    }
-    let body = element_children(root)
-        .next()
-        .ok_or("<methodResponse> is empty")?;
-    match body.tag_name().name() {
-        "params" => {
-            let param = only_child(body, "param")?;
-            let value = only_child(param, "value")?;
-            let mut nodes = Vec::new();
-            decode_value(value, &mut nodes)?;
-            Ok(Decoded::Value(nodes))
-        }
-        "fault" => {
-            let value = only_child(body, "value")?;
-            let mut nodes = Vec::new();
-            decode_value(value, &mut nodes)?;
-            fault_from_nodes(&nodes).map(Decoded::Fault)
-        }
-        other => Err(format!(
-            "<methodResponse> holds <{other}>, expected <params> or <fault>"
-        )),
-    }
-}
-
-fn fault_from_nodes(nodes: &[Node]) -> Result<Fault, String> {
-    let Some(Node::Struct(names)) = nodes.first() else {
-        return Err("the fault is not a struct".into());
-    };
-    // Members are scalars in a well-formed fault: one node each.
-    let mut fault = Fault {
-        code: 0,
-        message: String::new(),
-    };
-    let (mut has_code, mut has_message) = (false, false);
-    for (name, value) in names.iter().zip(&nodes[1..]) {
-        match (name.as_str(), value) {
-            ("faultCode", Node::Int(code)) => {
-                fault.code = *code;
-                has_code = true;
-            }
-            ("faultString", Node::String(message)) => {
-                fault.message = message.clone();
-                has_message = true;
-            }
-            _ => {}
-        }
-    }
-    if has_code && has_message {
-        Ok(fault)
-    } else {
-        Err("the fault lacks an int faultCode or a string faultString".into())
-    }
-}
-
 /// The failure message recorded for an XML-RPC error.
 fn describe(error: &Error) -> String {
     match error {
@@ -381,6 +203,10 @@ fn describe(error: &Error) -> String {
 }
 
 impl wit::Host for VuState {
+    async fn last_fault_code(&mut self) -> wasmtime::Result<Vec<Node>> {
+        Ok(self.xmlrpc_fault_code.clone())
+    }
+
     async fn call(
         &mut self,
         endpoint: String,
@@ -388,6 +214,8 @@ impl wit::Host for VuState {
         params: Vec<Node>,
     ) -> wasmtime::Result<Result<Vec<Node>, Error>> {
         let started = Instant::now();
+        self.xmlrpc_fault_code = Vec::new();
+        let mut fault_message = None;
         let name = crate::stats::truncate(&method, self.run.limits.max_name_len);
         let in_flight = InFlight::new(
             self.run.stats.clone(),
@@ -441,7 +269,14 @@ impl wit::Host for VuState {
                         let length = exchange.body.len();
                         match decode_response(&exchange.body) {
                             Ok(Decoded::Value(nodes)) => (Ok(nodes), length),
-                            Ok(Decoded::Fault(fault)) => (Err(Error::Fault(fault)), length),
+                            Ok(Decoded::Fault(fault)) => {
+                                fault_message = Some(format!(
+                                    "fault {}: {}",
+                                    fault.code_text, fault.fault.message
+                                ));
+                                self.xmlrpc_fault_code = fault.code;
+                                (Err(Error::Fault(fault.fault)), length)
+                            }
                             Err(message) => (Err(Error::Malformed(message)), length),
                         }
                     }
@@ -450,7 +285,7 @@ impl wit::Host for VuState {
         };
         let elapsed = started.elapsed();
         in_flight.done();
-        let message = outcome.as_ref().err().map(describe);
+        let message = fault_message.or_else(|| outcome.as_ref().err().map(describe));
         self.run.stats.record(&RequestEvent {
             request_type: "xmlrpc",
             name: &self.groups.name(&name),
@@ -532,74 +367,5 @@ mod tests {
             .chain([Node::Nil])
             .collect();
         assert!(encode_call("m", &deep).unwrap_err().contains("deeper"));
-    }
-
-    #[test]
-    fn faults_and_malformed_responses_are_told_apart() {
-        let fault = "<methodResponse><fault><value><struct>\
-            <member><name>faultCode</name><value><int>4</int></value></member>\
-            <member><name>faultString</name><value><string>Too many</string></value></member>\
-            </struct></value></fault></methodResponse>";
-        assert_eq!(
-            decode_response(fault.as_bytes()).unwrap(),
-            Decoded::Fault(Fault {
-                code: 4,
-                message: "Too many".into()
-            })
-        );
-        for bad in [
-            "not xml",
-            "<html/>",
-            "<methodResponse><params><param><value><int>x</int></value></param></params></methodResponse>",
-            "<methodResponse><params><param><value><bogus/></value></param></params></methodResponse>",
-        ] {
-            assert!(decode_response(bad.as_bytes()).is_err(), "{bad}");
-        }
-        // An untyped value is a string.
-        let plain =
-            "<methodResponse><params><param><value>hi</value></param></params></methodResponse>";
-        assert_eq!(
-            decode_response(plain.as_bytes()).unwrap(),
-            Decoded::Value(vec![Node::String("hi".into())])
-        );
-    }
-
-    #[test]
-    fn deep_responses_are_refused_without_recursion() {
-        let depth = 100_000;
-        let doc = format!(
-            "<methodResponse><params><param><value>{}<nil/>{}</value></param></params></methodResponse>",
-            "<array><data><value>".repeat(depth),
-            "</value></data></array>".repeat(depth)
-        );
-        // roxmltree refuses extreme depth itself, or our cap does: either way an error, no overflow.
-        assert!(decode_response(doc.as_bytes()).is_err());
-    }
-}
-
-#[cfg(test)]
-mod properties {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    proptest! {
-        #[test]
-        fn no_response_bytes_panic(body in prop::collection::vec(any::<u8>(), 0..400)) {
-            let _ = decode_response(&body);
-        }
-
-        #[test]
-        fn no_response_shaped_xml_panics(
-            value in "(<int>-?[0-9]{0,25}</int>|<i8>[0-9-]{0,25}</i8>|<double>[0-9.eE+-]{0,20}</double>|<boolean>[0-9]{0,2}</boolean>|<string>[a-z&;<>]{0,10}</string>|<base64>[A-Za-z0-9+/=]{0,12}</base64>|<dateTime.iso8601>[0-9T:-]{0,20}</dateTime.iso8601>|<array><data>(<value>[a-z]{0,3}</value>){0,3}</data></array>|<struct>(<member><name>[a-z]{0,3}</name><value>[0-9]{0,3}</value></member>){0,3}</struct>|<nil/>|[a-z]{0,5})",
-            fault in any::<bool>(),
-        ) {
-            let body = if fault {
-                format!("<?xml version=\"1.0\"?><methodResponse><fault><value>{value}</value></fault></methodResponse>")
-            } else {
-                format!("<?xml version=\"1.0\"?><methodResponse><params><param><value>{value}</value></param></params></methodResponse>")
-            };
-            let _ = decode_response(body.as_bytes());
-        }
     }
 }

@@ -45,7 +45,8 @@ pub struct RunArgs {
     /// Pass/fail criterion in k6 syntax, e.g. 'http_req_duration: p(95)<200' (repeatable).
     #[arg(long = "threshold", value_name = "THRESHOLD")]
     pub thresholds: Vec<String>,
-    /// Also allow this destination: host, host:port, *.domain, or http(s)://host:port.
+    /// Also allow this destination: host:port, host:* (every port), *.domain[:port],
+    /// http(s)://host[:port] (the scheme's default port), or host alone (ports 80 and 443 only).
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
     /// A run variable the scenario reads with control.get-var, as key=value.

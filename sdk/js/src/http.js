@@ -55,6 +55,9 @@ export class Response {
     this.request = request;
     this.status = reply ? reply.status : 0;
     this.url = reply ? reply.url : request.url;
+    // Values are ISO-8859-1, one character per byte the server sent (as
+    // fetch's ByteString headers): every byte survives. One header per "\n"
+    // line only: a value may hold U+0085, never "\n".
     this.headers = {};
     for (const line of reply ? reply.headers.split('\n') : []) {
       const colon = line.indexOf(': ');

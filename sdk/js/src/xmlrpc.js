@@ -6,7 +6,8 @@
 //! Values: numbers (integers in 32 bits as <int>, larger as <i8>, others
 //! <double>), BigInt (<i8>), booleans, strings, null (<nil/>), Date
 //! (<dateTime.iso8601>), Uint8Array (<base64>), arrays and plain objects
-//! (<struct>). A fault throws `XmlRpcFault` with `faultCode` and `faultString`.
+//! (<struct>). A fault throws `XmlRpcFault` with `faultCode` (of any type, as
+//! the server sent it: a string such as "Client" too) and `faultString`.
 
 import * as wit from 'horde:scenario/xmlrpc@0.1.0';
 import { describeError, errorPayload } from './http.js';
@@ -94,8 +95,12 @@ export function call(endpoint, method, ...params) {
   } catch (thrown) {
     const error = errorPayload(thrown);
     switch (error?.tag) {
-      case 'fault':
-        throw new XmlRpcFault(error.val.code, error.val.message);
+      case 'fault': {
+        // The record holds an int code only; the host keeps the faultCode
+        // of any type (a string such as "Client") for this.
+        const code = wit.lastFaultCode();
+        throw new XmlRpcFault(code.length ? fromNodes(code, { at: 0 }) : error.val.code, error.val.message);
+      }
       case 'transport':
         throw new Error(`XML-RPC ${method}: ${describeError(error.val)}`);
       case 'status':

@@ -38,7 +38,10 @@ def describe_error(error) -> str:
 
 
 class Headers(dict):
-    """Response headers; lookups ignore case. Repeated headers are joined with ", "."""
+    """Response headers; lookups ignore case. Repeated headers are joined with ", ".
+    Values are ISO-8859-1 (Latin-1), one character per byte the server sent,
+    as `http.client` and `requests` give them: `value.encode("latin-1")` is
+    the bytes (`.decode("utf-8")` reads a UTF-8 value)."""
 
     def __init__(self, pairs: Iterable = ()):
         super().__init__()

@@ -20,9 +20,11 @@ _DATE_FORMAT = "%Y%m%dT%H:%M:%S"
 
 
 class Fault(Exception):
-    """The server answered with a fault (`faultCode`, `faultString`)."""
+    """The server answered with a fault (`faultCode`, `faultString`), like
+    `xmlrpc.client.Fault`: `faultCode` is whatever the server sent, usually
+    an int, but a string such as "Client" from SOAP::Lite servers."""
 
-    def __init__(self, faultCode: int, faultString: str):
+    def __init__(self, faultCode: Any, faultString: str):
         super().__init__(f"<Fault {faultCode}: {faultString!r}>")
         self.faultCode = faultCode
         self.faultString = faultString
@@ -143,7 +145,11 @@ class ServerProxy:
         except Err as e:
             error = e.value
             if isinstance(error, wit.Error_Fault):
-                raise Fault(error.value.code, error.value.message) from None
+                # The record holds an int code only; the host keeps the
+                # faultCode of any type for this.
+                code = wit.last_fault_code()
+                raise Fault(from_nodes(code) if code else error.value.code,
+                            error.value.message) from None
             raise ProtocolError(f"{method}: {_describe(error)}") from None
 
     def __getattr__(self, name: str) -> _Method:

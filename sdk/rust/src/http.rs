@@ -76,7 +76,9 @@ impl RequestBuilder {
         self
     }
 
-    /// Add a header.
+    /// Add a header. A value whose characters are all at most U+00FF is
+    /// sent one byte each (ISO-8859-1), so a value read from a response goes
+    /// back unchanged; one with a character beyond is sent as UTF-8.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.request.headers.push(wit::Header { name: name.to_string(), value: value.into() });
         self
@@ -166,14 +168,26 @@ impl Response {
             .map_err(|e| TaskError(format!("response from {} is not the JSON expected: {e}", self.0.url)))
     }
 
-    /// The first header with this name (case-insensitive).
+    /// The first header with this name (case-insensitive). Values are
+    /// ISO-8859-1, one character per byte the server sent (as Python's
+    /// `http.client` reads them): `Caf\xe9` is "Café", and UTF-8 text comes
+    /// one character per byte; [`Response::header_bytes`] gives the bytes.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
     }
 
-    /// Every header as (name, value), in the order received; names are lower-case.
+    /// The first header with this name, as the bytes the server sent
+    /// (`String::from_utf8(..)` reads a UTF-8 value).
+    pub fn header_bytes(&self, name: &str) -> Option<Vec<u8>> {
+        // Each character of a value is one byte, U+0000..=U+00FF.
+        self.header(name).map(|value| value.chars().map(|c| c as u8).collect())
+    }
+
+    /// Every header as (name, value), in the order received; names are
+    /// lower-case, values ISO-8859-1 (see [`Response::header`]). Lines end
+    /// at "\n" only, never inside a value.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0
             .headers

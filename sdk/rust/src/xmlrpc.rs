@@ -118,3 +118,11 @@ pub fn call(endpoint: &str, method: &str, params: &[Value]) -> Result<Value, Err
     Value::from_nodes(&mut result.into_iter())
         .ok_or_else(|| Error::Malformed("the host returned an empty value".into()))
 }
+
+/// The faultCode of this VU's last [`call`], when it ended in a fault
+/// ([`Error::Fault`]), whatever its type: `Fault::code` holds an int code
+/// only (0 otherwise), this also gives a string code such as "Client", as
+/// `xmlrpc.client` keeps it. None when the last call did not end in a fault.
+pub fn last_fault_code() -> Option<Value> {
+    Value::from_nodes(&mut wit::last_fault_code().into_iter())
+}

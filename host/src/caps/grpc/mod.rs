@@ -250,12 +250,14 @@ fn request_metadata(entries: &[MetadataEntry]) -> Result<MetadataMap, Error> {
     Ok(map)
 }
 
+/// A reply's text metadata; values as Latin-1, as every header the guest
+/// reads (a byte outside ASCII is kept, not turned into an empty value).
 fn reply_metadata(map: &MetadataMap) -> Vec<MetadataEntry> {
     map.iter()
         .filter_map(|entry| match entry {
             KeyAndValueRef::Ascii(key, value) => Some(MetadataEntry {
                 key: key.as_str().to_string(),
-                value: value.to_str().unwrap_or_default().to_string(),
+                value: crate::caps::http::latin1::decode(value.as_encoded_bytes()).into_owned(),
             }),
             KeyAndValueRef::Binary(..) => None,
         })

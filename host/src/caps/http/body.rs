@@ -17,8 +17,8 @@ use hyper::body::Incoming;
 use http::header;
 use http::{Response, StatusCode};
 
-use super::Idle;
 use super::decode::{self, codings, decode, decoder};
+use super::{Idle, latin1};
 use crate::bindings::http::Error as HttpError;
 use crate::budget::MemoryBudget;
 use crate::caps::net::error_chain;
@@ -257,10 +257,8 @@ pub(super) async fn read_response(
         {
             continue;
         }
-        let value = match value.to_str() {
-            Ok(ascii) => std::borrow::Cow::Borrowed(ascii),
-            Err(_) => String::from_utf8_lossy(value.as_bytes()),
-        };
+        // Latin-1, as http.client reads headers: every byte survives.
+        let value = latin1::decode(value.as_bytes());
         if name == header::SET_COOKIE {
             set_cookies.push(value.clone().into_owned());
         }
@@ -274,6 +272,7 @@ pub(super) async fn read_response(
         headers.push_str(&left);
         headers.push('\n');
     }
+    // A redirect target is read as UTF-8, as `requests` re-reads it.
     let location = parts
         .headers
         .get(header::LOCATION)

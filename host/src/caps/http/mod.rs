@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cookie_store::{CookieStore, RawCookie};
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
@@ -22,6 +22,7 @@ use crate::vu::VuState;
 mod body;
 mod decode;
 mod keep_alive;
+pub(crate) mod latin1;
 mod redirect;
 mod settings;
 
@@ -331,16 +332,7 @@ impl VuState {
         let mut method = Method::from_bytes(method.as_bytes())
             .map_err(|_| HttpError::InvalidUrl(format!("{method:?} is not a valid HTTP method")))?;
         let mut body = Bytes::from(req.body.clone());
-        let mut headers = http::HeaderMap::with_capacity(req.headers.len() + 2);
-        for h in &req.headers {
-            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| {
-                HttpError::InvalidUrl(format!("header name {:?} is not valid", h.name))
-            })?;
-            let value = HeaderValue::from_str(&h.value).map_err(|_| {
-                HttpError::InvalidUrl(format!("header {:?} has an invalid value", h.name))
-            })?;
-            headers.append(name, value);
-        }
+        let mut headers = latin1::guest_headers(&req.headers)?;
         if !headers.contains_key(header::USER_AGENT) {
             headers.insert(header::USER_AGENT, HeaderValue::from_static("horde/0.1"));
         }
@@ -403,7 +395,7 @@ impl VuState {
                 .map(|(n, v)| format!("{n}={v}"))
                 .collect();
             if !pairs.is_empty() {
-                let value = HeaderValue::from_str(&pairs.join("; ")).map_err(|_| {
+                let value = latin1::header_value(&pairs.join("; ")).map_err(|_| {
                     HttpError::Protocol("a stored cookie is not a valid header".into())
                 })?;
                 cookie = Some(value);
