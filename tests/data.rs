@@ -211,6 +211,44 @@ async fn bad_files_fail_before_the_start_with_their_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sparse_huge_and_endless_files_are_refused_before_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1 GiB that takes no disk: its size alone refuses it.
+    let sparse = dir.path().join("sparse.csv");
+    std::fs::File::create(&sparse)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let fifo = dir.path().join("pipe.csv");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let target = DemoTarget::start(false).await.unwrap();
+    let mut run = config(guests::RUST_DATA, &target.url(), dir.path());
+    run.iterations = Some(1);
+    for (file, says) in [
+        (
+            sparse,
+            "sparse.csv is 1.0 GiB (1073741824 bytes), larger than 256 MiB",
+        ),
+        ("/dev/zero".into(), "/dev/zero is a character device"),
+        // No writer: the open must not wait for one.
+        (fifo, "pipe.csv is a FIFO (named pipe)"),
+    ] {
+        let text = format!("users={};format=csv", file.display());
+        run.feeds = vec![FeedSpec::parse_flag(&text).unwrap()];
+        let error = horde::run(&run).await.unwrap_err();
+        assert!(error.downcast_ref::<horde::BadInput>().is_some());
+        let message = format!("{error:#}");
+        assert!(message.contains(says), "{message}");
+        assert!(message.contains("256 MiB"), "the limit is named: {message}");
+    }
+    assert_eq!(target.served.counts().0, 0, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scenario_reads_rows_but_never_the_file() {
     let target = DemoTarget::start(false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -389,3 +389,93 @@ async fn a_target_that_never_answers_does_not_pass() {
     assert!(report.errors.iter().any(|e| e.request_type == "xmlrpc"));
     assert_eq!(outcome.judgement(), horde::Judgement::Failures);
 }
+
+/// A scenario component in WAT, with no imports: task 0 ("honest", weight
+/// 4) returns at once; task 1 ("tables", weight 1) grows each of its 40
+/// tables by 1M elements (320 MB of host memory if nothing counted them).
+fn table_growing_scenario() -> Vec<u8> {
+    let tables = "(table 0 funcref)".repeat(40);
+    let grows: String = (0..40)
+        .map(|t| format!("(drop (table.grow {t} (ref.null func) (i32.const 1000000)))"))
+        .collect();
+    // Memory: task names at 16 and 32, the task list at 64 (name pointer,
+    // name length, weight), the config record at 128 (tasks pointer and
+    // length, then zeros: wait none, no default host, no defaults) and an
+    // ok result at 256.
+    let wat = format!(
+        r#"(component
+        (core module $m
+            (memory (export "memory") 1)
+            {tables}
+            (data (i32.const 16) "honest")
+            (data (i32.const 32) "tables")
+            (data (i32.const 64) "\10\00\00\00\06\00\00\00\04\00\00\00\20\00\00\00\06\00\00\00\01\00\00\00")
+            (data (i32.const 128) "\40\00\00\00\02\00\00\00")
+            (func (export "configure") (result i32) (i32.const 128))
+            (func (export "ok") (result i32) (i32.const 256))
+            (func (export "run-task") (param i32) (result i32)
+                (if (local.get 0) (then {grows}))
+                (i32.const 256)))
+        (core instance $i (instantiate $m))
+        (alias core export $i "memory" (core memory $memory))
+        (type $task (record (field "name" string) (field "weight" u32)))
+        (type $range (record (field "min-ms" u64) (field "max-ms" u64)))
+        (type $wait (variant (case "none") (case "constant" u64) (case "between" $range)
+            (case "constant-pacing" u64) (case "constant-throughput" f64)))
+        (type $config (record (field "tasks" (list $task)) (field "wait" $wait)
+            (field "default-host" (option string))
+            (field "defaults" (list (tuple string string)))))
+        (type $outcome (result (error string)))
+        (func $configure (result $config)
+            (canon lift (core func $i "configure") (memory $memory)))
+        (func $ok (result $outcome) (canon lift (core func $i "ok") (memory $memory)))
+        (func $run-task (param "index" u32) (result $outcome)
+            (canon lift (core func $i "run-task") (memory $memory)))
+        (instance $user
+            (export "task" (type $task))
+            (export "range" (type $range))
+            (export "wait-time" (type $wait))
+            (export "config" (type $config))
+            (export "configure" (func $configure))
+            (export "on-start" (func $ok))
+            (export "run-task" (func $run-task))
+            (export "on-stop" (func $ok)))
+        (export "horde:scenario/user@0.1.0" (instance $user)))"#
+    );
+    wat::parse_str(wat).expect("the WAT scenario parses")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_over_the_memory_budget_fail_that_vu_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("tables.wasm");
+    std::fs::write(&scenario, table_growing_scenario()).unwrap();
+    let target = DemoTarget::start(false).await.unwrap();
+    let mut run = config(scenario.to_str().unwrap(), &target.url(), dir.path());
+    run.users = 3;
+    run.spawn_rate = 100.0;
+    run.iterations = Some(200);
+    run.limits.max_vu_memory = 32 << 20;
+    let outcome = horde::run(&run).await.unwrap();
+    let report = &outcome.report;
+    // Each "tables" task fits two 16 MB tables in the 32 MiB budget, then
+    // traps on the third: counted, its instance replaced, the others run.
+    let over = exceptions_with(
+        &outcome,
+        "exceeded its memory limit: a table of 1000000 elements",
+    );
+    assert!(over >= 1, "{:?}", report.exceptions);
+    let all: u64 = report.exceptions.iter().map(|e| e.count).sum();
+    assert_eq!(all, over, "no other failure: {:?}", report.exceptions);
+    assert_eq!(outcome.replaced_instances, over);
+    assert!(
+        report.iterations >= 200,
+        "the run went on: {}",
+        report.iterations
+    );
+    assert!(
+        over < report.iterations / 2,
+        "{over} of {}",
+        report.iterations
+    );
+}

@@ -1,7 +1,9 @@
 //! One VU's memory budget (`--max-vu-memory`): its instance's linear
-//! memories plus the bytes the host holds on its behalf (request bodies,
-//! messages and documents it is building, header sets), so a VU cannot grow
-//! the host past its cap through a host call.
+//! memories and tables (from their initial sizes at instantiation) plus the
+//! bytes the host holds on its behalf (request bodies, messages and
+//! documents it is building, header sets), so a VU cannot grow the host past
+//! its cap through a host call or a table; and the store's limiter that
+//! holds the instance to it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,12 +18,21 @@ pub const MAX_RESOURCES: usize = 1_000_000;
 /// with [`MAX_RESOURCES`] it bounds what header sets can hold per VU.
 pub const MAX_FIELDS_BYTES: usize = 64 * 1024;
 
+/// Host bytes each table element counts for in the budget. wasmtime stores
+/// a funcref in 8 bytes (a GC reference in 4, a continuation in 16), and a
+/// grown table's storage may have room for up to twice its elements; the
+/// limiter is not told a table's element type, so every element counts 16.
+pub const TABLE_ELEMENT_BYTES: u64 = 16;
+
 /// A VU's memory budget, shared by its store's limiter and its capabilities.
 #[derive(Debug)]
 pub struct MemoryBudget {
     max: u64,
     /// Bytes of linear memory the instance has (all memories).
     linear: AtomicU64,
+    /// Bytes the instance's tables take on the host (all tables, at
+    /// [`TABLE_ELEMENT_BYTES`] an element).
+    tables: AtomicU64,
     /// Bytes the host holds for the VU.
     host: AtomicU64,
 }
@@ -32,6 +43,7 @@ impl MemoryBudget {
         Arc::new(MemoryBudget {
             max,
             linear: AtomicU64::new(0),
+            tables: AtomicU64::new(0),
             host: AtomicU64::new(0),
         })
     }
@@ -41,11 +53,17 @@ impl MemoryBudget {
         self.max
     }
 
-    /// Bytes in use: linear memory plus what the host holds.
+    /// Bytes in use: linear memory, tables and what the host holds.
     pub fn used(&self) -> u64 {
         self.linear
             .load(Ordering::Relaxed)
+            .saturating_add(self.tables.load(Ordering::Relaxed))
             .saturating_add(self.host.load(Ordering::Relaxed))
+    }
+
+    /// Bytes the instance's tables take (at [`TABLE_ELEMENT_BYTES`] each).
+    pub fn tables(&self) -> u64 {
+        self.tables.load(Ordering::Relaxed)
     }
 
     /// A linear memory grows from `current` to `desired` bytes: true (and
@@ -53,6 +71,13 @@ impl MemoryBudget {
     pub fn grow_linear(&self, current: usize, desired: usize) -> bool {
         let more = desired.saturating_sub(current) as u64;
         self.take(&self.linear, more)
+    }
+
+    /// A table grows from `current` to `desired` elements (from 0 when it
+    /// is created): true (and counted) when the budget allows it.
+    pub fn grow_table(&self, current: usize, desired: usize) -> bool {
+        let more = (desired.saturating_sub(current) as u64).saturating_mul(TABLE_ELEMENT_BYTES);
+        self.take(&self.tables, more)
     }
 
     fn take(&self, counter: &AtomicU64, bytes: u64) -> bool {
@@ -73,6 +98,70 @@ impl MemoryBudget {
             budget: self.clone(),
             bytes: 0,
         }
+    }
+}
+
+/// The store limiter of one VU: holds its linear memories and tables to
+/// its [`MemoryBudget`], at instantiation (initial sizes) and as they grow.
+/// Past the budget the instantiation fails, or the growing instruction
+/// traps, with a message naming the budget and `--max-vu-memory`.
+#[derive(Debug)]
+pub struct MemoryCap {
+    budget: Arc<MemoryBudget>,
+}
+
+impl MemoryCap {
+    /// The limiter for `budget`.
+    pub fn new(budget: Arc<MemoryBudget>) -> MemoryCap {
+        MemoryCap { budget }
+    }
+
+    /// The budget it holds the instance to.
+    pub fn budget(&self) -> &Arc<MemoryBudget> {
+        &self.budget
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if !self.budget.grow_linear(current, desired) {
+            return Err(wasmtime::format_err!(
+                "the VU exceeded its memory limit: it asked for {} MiB of linear memory, the \
+                 limit is {} MiB (with its tables and what the host holds for it: {} MiB in \
+                 use; raise it with --max-vu-memory)",
+                desired.div_ceil(1 << 20),
+                self.budget.max() >> 20,
+                self.budget.used().div_ceil(1 << 20)
+            ));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if !self.budget.grow_table(current, desired) {
+            let asked = (desired as u64).saturating_mul(TABLE_ELEMENT_BYTES);
+            return Err(wasmtime::format_err!(
+                "the VU exceeded its memory limit: a table of {desired} elements ({} MiB at \
+                 {TABLE_ELEMENT_BYTES} bytes an element) does not fit; the limit is {} MiB \
+                 (its tables: {} MiB, with its linear memory and what the host holds for it: \
+                 {} MiB in use; raise it with --max-vu-memory)",
+                asked.div_ceil(1 << 20),
+                self.budget.max() >> 20,
+                self.budget.tables().div_ceil(1 << 20),
+                self.budget.used().div_ceil(1 << 20)
+            ));
+        }
+        Ok(true)
     }
 }
 
@@ -142,5 +231,79 @@ mod tests {
         assert!(!hold.set(120));
         assert!(hold.set(10));
         assert_eq!(budget.used(), 10);
+    }
+
+    /// A store for `component` (WAT) held to a `max`-byte budget, and the
+    /// instantiation's result.
+    fn instantiate(
+        max: u64,
+        component: &str,
+    ) -> (
+        wasmtime::Store<MemoryCap>,
+        wasmtime::Result<wasmtime::component::Instance>,
+    ) {
+        let engine = crate::engine::new_engine().unwrap();
+        let component =
+            wasmtime::component::Component::new(&engine, wat::parse_str(component).unwrap())
+                .unwrap();
+        let mut store = wasmtime::Store::new(&engine, MemoryCap::new(MemoryBudget::new(max)));
+        store.limiter(|cap| cap);
+        store.set_epoch_deadline(1);
+        let instance =
+            wasmtime::component::Linker::new(&engine).instantiate(&mut store, &component);
+        (store, instance)
+    }
+
+    #[test]
+    fn initial_tables_and_memories_count_at_instantiation() {
+        let small = r#"(component (core module (memory 1) (table 1000 funcref) (table 24 funcref))
+            (core instance (instantiate 0)))"#;
+        let (store, instance) = instantiate(1 << 20, small);
+        instance.unwrap();
+        let budget = store.data().budget();
+        assert_eq!(budget.tables(), 1024 * TABLE_ELEMENT_BYTES);
+        assert_eq!(budget.used(), 65536 + 1024 * TABLE_ELEMENT_BYTES);
+        // 3M elements are 48 MiB: over a 32 MiB budget before any code runs.
+        let big =
+            r#"(component (core module (table 3000000 funcref)) (core instance (instantiate 0)))"#;
+        let (store, instance) = instantiate(32 << 20, big);
+        let error = format!("{:#}", instance.unwrap_err());
+        assert!(
+            error.contains("exceeded its memory limit: a table of 3000000 elements (46 MiB"),
+            "{error}"
+        );
+        assert!(error.contains("--max-vu-memory"), "{error}");
+        assert_eq!(store.data().budget().used(), 0);
+    }
+
+    #[test]
+    fn growing_tables_past_the_budget_traps() {
+        // 40 tables grown by 1M elements each: 640 MiB counted, 320 MB of
+        // host memory without the budget.
+        let grows: String = (0..40)
+            .map(|t| format!("(drop (table.grow {t} (ref.null func) (i32.const 1000000)))"))
+            .collect();
+        let tables = "(table 0 funcref)".repeat(40);
+        let component = format!(
+            r#"(component
+                (core module $m {tables} (func (export "grow") {grows}))
+                (core instance $i (instantiate $m))
+                (func (export "grow") (canon lift (core func $i "grow"))))"#
+        );
+        let (mut store, instance) = instantiate(32 << 20, &component);
+        let grow = instance
+            .unwrap()
+            .get_typed_func::<(), ()>(&mut store, "grow")
+            .unwrap();
+        let error = format!("{:#}", grow.call(&mut store, ()).unwrap_err());
+        assert!(
+            error.contains("exceeded its memory limit: a table of 1000000 elements"),
+            "{error}"
+        );
+        // Two tables of 16 MB fitted in 32 MiB; the third did not.
+        assert_eq!(
+            store.data().budget().tables(),
+            2 * 1_000_000 * TABLE_ELEMENT_BYTES
+        );
     }
 }

@@ -187,7 +187,10 @@ fn check_wasm_kind(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
+/// The compile cache's key for a component: SHA-256 of its bytes and the
+/// engine's settings (epochs, memory reservation and the like change the
+/// compiled code).
+pub fn cache_key(engine: &Engine, bytes: &[u8]) -> crate::cache::Key {
     let mut engine_hasher = DefaultHasher::new();
     engine
         .precompile_compatibility_hash()
@@ -195,11 +198,7 @@ fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
     let mut digest = Sha256::new();
     digest.update(bytes);
     digest.update(engine_hasher.finish().to_le_bytes());
-    digest
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    digest.finalize().into()
 }
 
 /// SHA-256 of `bytes`, lower-case hex: how the report names a scenario or a
@@ -232,15 +231,19 @@ pub fn compile_bytes(
     cache_dir: Option<&Path>,
 ) -> Result<(Component, CompileSource)> {
     check_wasm_kind(path, bytes)?;
-    let cached_path = cache_dir.map(|dir| dir.join(format!("{}.cwasm", cache_key(engine, bytes))));
+    let key = cache_key(engine, bytes);
+    let cached_path = cache_dir.map(|dir| crate::cache::component_path(dir, &key));
     if let Some(cached) = cached_path.as_deref().filter(|p| p.exists()) {
-        // A damaged file would be run as machine code: check it first.
-        let intact = crate::cache::intact(cached);
-        // SAFETY: the file was written by `Component::serialize` of an engine
-        // with the same compatibility hash (part of its name), into our own
-        // cache directory, renamed into place only once complete, and its
-        // CRC-32 matches the one written with it.
-        match intact.then(|| unsafe { Component::deserialize_file(engine, cached) }) {
+        // The file is run as machine code: use it only if it was compiled
+        // from these very bytes by an engine with these settings (the key
+        // in its header) and is intact (its CRC).
+        let compiled = crate::cache::read_component(cached, &key);
+        // SAFETY: the bytes are what `Component::serialize` wrote for this
+        // key (component bytes and engine settings) into the user's private
+        // cache folder (callers check it with `cache::check_private`), in a
+        // file created exclusively and renamed into place once complete,
+        // and their CRC-32 matches the one written with them.
+        match compiled.map(|compiled| unsafe { Component::deserialize(engine, &compiled) }) {
             Some(Ok(component)) => {
                 crate::cache::touch(cached);
                 return Ok((component, CompileSource::Cached));
@@ -254,23 +257,13 @@ pub fn compile_bytes(
             path.display()
         )
     })?;
-    if let Some(cached) = cached_path {
+    if let Some(dir) = cache_dir {
         // The cache is an optimisation: failing to write it is not an error.
-        let _ = write_cache(&component, &cached);
+        if let Ok(compiled) = component.serialize() {
+            let _ = crate::cache::write_component(dir, &key, &compiled);
+        }
     }
     Ok((component, CompileSource::Compiled))
-}
-
-fn write_cache(component: &Component, target: &Path) -> Result<()> {
-    let dir = target.parent().context("cache path has no parent")?;
-    std::fs::create_dir_all(dir)?;
-    let serialized = component.serialize()?;
-    let temp = dir.join(format!(".{}.tmp", std::process::id()));
-    std::fs::write(&temp, crate::cache::crc_text(&serialized))?;
-    std::fs::rename(&temp, crate::cache::crc_path(target))?;
-    std::fs::write(&temp, serialized)?;
-    std::fs::rename(&temp, target)?;
-    Ok(())
 }
 
 /// The linker with everything a scenario may import: Horde's interfaces,
@@ -450,7 +443,8 @@ mod tests {
         let engine = new_engine().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("empty.wasm");
-        std::fs::write(&path, wat::parse_str("(component)").unwrap()).unwrap();
+        let bytes = wat::parse_str("(component)").unwrap();
+        std::fs::write(&path, &bytes).unwrap();
         let cache = dir.path().join("cache");
         let (_, first) = load_component(&engine, &path, Some(&cache)).unwrap();
         let (_, second) = load_component(&engine, &path, Some(&cache)).unwrap();
@@ -458,12 +452,13 @@ mod tests {
         assert_eq!(second, CompileSource::Cached);
         // A byte changed inside the compiled file: compiled again, never run.
         let compiled = crate::cache::entries(&cache).unwrap()[0].path.clone();
-        let mut bytes = std::fs::read(&compiled).unwrap();
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 0xff;
-        std::fs::write(&compiled, bytes).unwrap();
+        let mut damaged = std::fs::read(&compiled).unwrap();
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 0xff;
+        std::fs::write(&compiled, damaged).unwrap();
         let (_, third) = load_component(&engine, &path, Some(&cache)).unwrap();
         assert_eq!(third, CompileSource::Compiled);
-        assert!(crate::cache::intact(&compiled));
+        let key = cache_key(&engine, &bytes);
+        assert!(crate::cache::read_component(&compiled, &key).is_some());
     }
 }

@@ -234,10 +234,18 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     let capacity = config.vu_capacity();
     let pool =
         (capacity >= engine::POOLING_FROM_VUS).then_some((capacity, config.limits.max_vu_memory));
-    let functions = config
+    // Compiled code from a folder another user can write is not trusted.
+    let cache_dir = config
         .cache_dir
         .as_deref()
-        .map(|dir| Arc::new(cache::FunctionStore::new(dir)));
+        .filter(|dir| match cache::check_private(dir) {
+            Ok(()) => true,
+            Err(warning) => {
+                eprintln!("warning: {warning}");
+                false
+            }
+        });
+    let functions = cache_dir.map(|dir| Arc::new(cache::FunctionStore::new(dir)));
     let engine = engine::new_engine_for(pool, functions.clone())?;
     let linker = engine::new_linker(&engine)?;
     let loaded = engine::load_scenario(
@@ -245,7 +253,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         &linker,
         &config.scenario,
         config.embedded,
-        config.cache_dir.as_deref(),
+        cache_dir,
     )
     .map_err(bad_input)?;
     if let Some(store) = &functions {
@@ -254,7 +262,7 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
         store.finish();
         if let (CompileSource::Compiled, Some(dir), Ok(max)) = (
             loaded.source,
-            config.cache_dir.as_deref(),
+            cache_dir,
             config.cache_max.map_or_else(cache::max_bytes, Ok),
         ) {
             let _ = cache::prune(dir, max);

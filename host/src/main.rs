@@ -256,6 +256,10 @@ fn cache(action: Option<horde::cli::CacheAction>) -> anyhow::Result<String> {
                 horde::cache::totals(&entries);
             let plural = if components == 1 { "" } else { "s" };
             let packs = if functions == 1 { "" } else { "s" };
+            let trust = match horde::cache::check_private(&dir) {
+                Ok(()) => String::new(),
+                Err(warning) => format!("\nwarning: {warning}"),
+            };
             Ok(format!(
                 "compile cache: {}\n{components} compiled component{plural} ({}) and \
                  {functions} pack{packs} of compiled functions ({}): {} of a {} cap (set HORDE_CACHE_MAX to \
@@ -265,7 +269,7 @@ fn cache(action: Option<horde::cli::CacheAction>) -> anyhow::Result<String> {
                 size(function_bytes),
                 size(component_bytes + function_bytes),
                 size(max)
-            ))
+            ) + &trust)
         }
         horde::cli::CacheAction::Clear => {
             let (removed, freed) = horde::cache::clear(&dir)?;

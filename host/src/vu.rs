@@ -10,11 +10,11 @@ use anyhow::{Result, anyhow};
 use tokio::sync::watch;
 use url::Url;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{Scenario, ScenarioPre, user};
-use crate::budget::{HostHold, MAX_RESOURCES, MemoryBudget};
+use crate::budget::{HostHold, MAX_RESOURCES, MemoryBudget, MemoryCap};
 use crate::caps::data::Feeds;
 use crate::caps::grpc::{ProtoSchema, VuGrpc};
 use crate::caps::http::{HttpSettings, VuHttp};
@@ -223,42 +223,6 @@ impl CpuBudget {
     }
 }
 
-/// Holds one VU's linear memories to its [`MemoryBudget`] and its tables
-/// to a size.
-#[derive(Debug)]
-struct MemoryCap {
-    budget: Arc<MemoryBudget>,
-}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if !self.budget.grow_linear(current, desired) {
-            return Err(wasmtime::format_err!(
-                "the VU exceeded its memory limit: it asked for {} MiB, the limit is {} MiB \
-                 (with what the host holds for it: {} MiB in use; raise it with --max-vu-memory)",
-                desired.div_ceil(1 << 20),
-                self.budget.max() >> 20,
-                self.budget.used().div_ceil(1 << 20)
-            ));
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
-    }
-}
-
 /// The data of one VU's Store.
 pub struct VuState {
     pub run: Arc<RunContext>,
@@ -317,7 +281,7 @@ impl VuState {
             stderr_tail,
             table,
             audit: ResourceAudit::new(memory.hold()),
-            limiter: MemoryCap { budget: memory },
+            limiter: MemoryCap::new(memory),
             run,
             vu_id,
             iteration,
@@ -340,14 +304,14 @@ impl VuState {
     /// This VU's memory budget (`--max-vu-memory`), for bytes the host
     /// holds for it as they arrive.
     pub(crate) fn memory(&self) -> &Arc<MemoryBudget> {
-        &self.limiter.budget
+        self.limiter.budget()
     }
 
     /// Hold `bytes` of host memory (`what` names them: "the request body")
     /// in this VU's budget (`--max-vu-memory`) while the hold lives; the
     /// error says the budget cannot take them.
     pub(crate) fn hold_memory(&self, bytes: usize, what: &str) -> Result<HostHold, String> {
-        let budget = &self.limiter.budget;
+        let budget = self.limiter.budget();
         let mut hold = budget.hold();
         if hold.grow(bytes) {
             Ok(hold)

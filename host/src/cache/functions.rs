@@ -3,14 +3,18 @@
 //! by a 32-byte hash of its IR and the target, so the unchanged functions of
 //! a rebuilt component (a Python or JS interpreter around a changed script)
 //! are loaded, not compiled. Each compile appends the functions it had to
-//! compile to one pack file (`functions/<time>-<pid>.fpack`, written under a
-//! temporary name and renamed when the compile ends), so a compile costs a
-//! file, not a file per function.
+//! compile to one pack file (`functions/<time>-<pid>.fpack`, written into a
+//! temporary file created exclusively in that folder and renamed when the
+//! compile ends), so a compile costs a file, not a file per function.
 //!
-//! Pack format: records of `[key: 32 bytes][length: u32 LE][CRC-32 of the
-//! value: u32 LE][value]`; a truncated last record ends the pack, and a
-//! value whose CRC does not match is not used (the function is compiled
-//! again), so a damaged file never becomes machine code.
+//! Pack format: the magic `HFPACK2\n`, then records of `[key: 32 bytes]
+//! [length: u32 LE][CRC-32 of key and value: u32 LE][value]`; a truncated
+//! last record ends the pack. A record is used only for the function whose
+//! key it holds: on each use its key is read again and compared with the
+//! one asked for, and the CRC covers both, so a damaged record, or one whose
+//! key was swapped with another's, is not used (the function is compiled
+//! again) and never becomes another function's machine code. Packs of an
+//! older format (no magic; their CRC covered the value alone) are ignored.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -23,6 +27,8 @@ use std::time::SystemTime;
 
 /// A pack's file name extension.
 const PACK: &str = "fpack";
+/// The first bytes of a pack.
+const MAGIC: &[u8; 8] = b"HFPACK2\n";
 /// Largest value a record may hold (a compiled function is far smaller).
 const MAX_VALUE: u32 = 64 << 20;
 /// A record's header: key, length, CRC.
@@ -43,15 +49,16 @@ struct Location {
     file: Arc<std::fs::File>,
     /// The pack, to mark it used (None: the pack this compile is writing).
     pack: Option<Arc<PathBuf>>,
+    /// Where the record (its header) starts.
     offset: u64,
     length: u32,
-    crc: u32,
 }
 
 /// The pack this process is writing.
 struct Writer {
     file: Arc<std::fs::File>,
-    temp: PathBuf,
+    /// Removed when dropped unless persisted as a pack.
+    temp: tempfile::TempPath,
     end: u64,
 }
 
@@ -91,11 +98,14 @@ fn read_pack(path: &Path, index: &mut HashMap<[u8; 32], Location>) {
     let pack = Arc::new(path.to_path_buf());
     let size = file.metadata().map_or(0, |m| m.len());
     let mut reader = BufReader::with_capacity(1 << 16, &*file);
-    let mut offset = 0u64;
+    let mut magic = [0u8; 8];
+    if reader.read_exact(&mut magic).is_err() || &magic != MAGIC {
+        return;
+    }
+    let mut offset = MAGIC.len() as u64;
     let mut header = [0u8; HEADER as usize];
     while offset + HEADER <= size && reader.read_exact(&mut header).is_ok() {
         let length = u32::from_le_bytes(header[32..36].try_into().expect("4 bytes"));
-        let crc = u32::from_le_bytes(header[36..].try_into().expect("4 bytes"));
         if length > MAX_VALUE || offset + HEADER + u64::from(length) > size {
             break;
         }
@@ -105,9 +115,8 @@ fn read_pack(path: &Path, index: &mut HashMap<[u8; 32], Location>) {
         index.entry(key).or_insert(Location {
             file: file.clone(),
             pack: Some(pack.clone()),
-            offset: offset + HEADER,
+            offset,
             length,
-            crc,
         });
         if reader.seek_relative(i64::from(length)).is_err() {
             break;
@@ -176,9 +185,8 @@ impl FunctionStore {
             let pack = self
                 .dir
                 .join(format!("{nanos:x}-{}.{PACK}", std::process::id()));
-            if std::fs::rename(&writer.temp, &pack).is_err() {
-                let _ = std::fs::remove_file(&writer.temp);
-            }
+            // On failure the temporary file is removed as it drops.
+            let _ = writer.temp.persist(&pack);
         }
     }
 }
@@ -194,16 +202,23 @@ impl wasmtime::CacheStore for FunctionStore {
             }
             location
         };
-        let mut bytes = vec![0; location.length as usize];
+        // The whole record again: its key must be the one asked for (a
+        // record whose key was swapped is another function's code).
+        let mut record = vec![0; HEADER as usize + location.length as usize];
         location
             .file
-            .read_exact_at(&mut bytes, location.offset)
+            .read_exact_at(&mut record, location.offset)
             .ok()?;
-        if crc32fast::hash(&bytes) != location.crc {
+        let stored_crc = u32::from_le_bytes(record[36..40].try_into().expect("4 bytes"));
+        let length = u32::from_le_bytes(record[32..36].try_into().expect("4 bytes"));
+        let value = &record[HEADER as usize..];
+        if record[..32] != key || length != location.length || record_crc(&key, value) != stored_crc
+        {
             return None;
         }
         self.hits.fetch_add(1, Ordering::Relaxed);
-        Some(Cow::Owned(bytes))
+        record.drain(..HEADER as usize);
+        Some(Cow::Owned(record))
     }
 
     fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
@@ -215,26 +230,25 @@ impl wasmtime::CacheStore for FunctionStore {
         }
         let mut state = self.state();
         if state.writer.is_none() {
-            let temp = self.dir.join(format!(".{}.{PACK}.tmp", std::process::id()));
-            let opened = std::fs::create_dir_all(&self.dir).and_then(|()| {
-                std::fs::File::options()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(&temp)
-            });
-            let Ok(file) = opened else {
+            // Created exclusively under a random name: a file or link
+            // planted in the folder is never written through.
+            let opened = super::create_private_dir(&self.dir)
+                .and_then(|()| super::components::temp_file(&self.dir, &format!(".{PACK}.tmp")));
+            let Ok(temp) = opened else {
                 return false;
             };
+            let (file, temp) = temp.into_parts();
+            if file.write_all_at(MAGIC, 0).is_err() {
+                return false;
+            }
             state.writer = Some(Writer {
                 file: Arc::new(file),
                 temp,
-                end: 0,
+                end: MAGIC.len() as u64,
             });
         }
         let writer = state.writer.as_mut().expect("opened above");
-        let crc = crc32fast::hash(&value);
+        let crc = record_crc(&key, &value);
         let mut record = Vec::with_capacity(HEADER as usize + value.len());
         record.extend_from_slice(&key);
         record.extend_from_slice(&length.to_le_bytes());
@@ -246,15 +260,22 @@ impl wasmtime::CacheStore for FunctionStore {
         let location = Location {
             file: writer.file.clone(),
             pack: None,
-            offset: writer.end + HEADER,
+            offset: writer.end,
             length,
-            crc,
         };
         writer.end += record.len() as u64;
         state.index.insert(key, location);
         self.written.fetch_add(1, Ordering::Relaxed);
         true
     }
+}
+
+/// A record's CRC-32: of its key, then its value.
+fn record_crc(key: &[u8; 32], value: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(key);
+    hasher.update(value);
+    hasher.finalize()
 }
 
 impl Drop for FunctionStore {
@@ -295,7 +316,7 @@ mod tests {
             .open(&packs[0])
             .unwrap();
         let end = file.metadata().unwrap().len();
-        assert_eq!(end, 40 + 300 + 40 + 10);
+        assert_eq!(end, 8 + 40 + 300 + 40 + 10);
         file.write_all_at(&[9u8; 20], end).unwrap();
         let again = FunctionStore::new(dir.path());
         assert_eq!(again.get(&[8u8; 32]).as_deref(), Some(&[2u8; 10][..]));
@@ -306,9 +327,60 @@ mod tests {
             .write(true)
             .open(&packs[0])
             .unwrap();
-        file.write_all_at(&[0xcc], 40 + 100).unwrap();
+        file.write_all_at(&[0xcc], 8 + 40 + 100).unwrap();
         let damaged = FunctionStore::new(dir.path());
         assert!(damaged.get(&key).is_none());
         assert_eq!(damaged.get(&[8u8; 32]).as_deref(), Some(&[2u8; 10][..]));
+    }
+
+    #[test]
+    fn a_record_whose_key_was_swapped_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FunctionStore::new(dir.path());
+        let (one, two) = ([1u8; 32], [2u8; 32]);
+        assert!(store.insert(&one, vec![11; 100]));
+        assert!(store.insert(&two, vec![22; 100]));
+        store.finish();
+        let pack = std::fs::read_dir(dir.path().join(super::super::FUNCTIONS))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .next()
+            .unwrap();
+        // Swap the two keys, leaving lengths and CRCs as they were.
+        let file = std::fs::File::options().write(true).open(&pack).unwrap();
+        let second = 8 + 40 + 100;
+        file.write_all_at(&two, 8).unwrap();
+        file.write_all_at(&one, second).unwrap();
+        let swapped = FunctionStore::new(dir.path());
+        assert!(swapped.get(&one).is_none(), "another function's code");
+        assert!(swapped.get(&two).is_none(), "another function's code");
+        assert_eq!(swapped.counts(), (0, 0));
+        // A pack of the older format (no magic, the CRC of the value alone)
+        // is ignored.
+        let old_crc = crc32fast::hash(&[5]).to_le_bytes();
+        let old: Vec<u8> = [&one[..], &[1, 0, 0, 0], &old_crc, &[5]].concat();
+        std::fs::write(&pack, old).unwrap();
+        assert!(FunctionStore::new(dir.path()).get(&one).is_none());
+    }
+
+    #[test]
+    fn a_link_planted_in_the_folder_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "keep me").unwrap();
+        let functions = dir.path().join(super::super::FUNCTIONS);
+        std::fs::create_dir(&functions).unwrap();
+        // The name an older Horde wrote its pack under.
+        let old_temp = functions.join(format!(".{}.{PACK}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &old_temp).unwrap();
+        let store = FunctionStore::new(dir.path());
+        assert!(store.insert(&[4u8; 32], vec![4; 50]));
+        store.finish();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert_eq!(
+            FunctionStore::new(dir.path()).get(&[4u8; 32]).as_deref(),
+            Some(&[4u8; 50][..])
+        );
     }
 }

@@ -1,17 +1,25 @@
-//! The compile cache on disk: whole compiled components (`*.cwasm`) and
+//! The compile cache on disk: whole compiled components (`*.cwasm`, each
+//! checked against the component it is used for: see `components`) and
 //! compiled functions (`functions/`, wasmtime's incremental compilation, so
 //! a rebuilt component recompiles only the functions that changed); its cap
 //! (`HORDE_CACHE_MAX`, 1 GiB by default) kept by evicting the least recently
 //! used entries after each write (a hit refreshes a file's modification
 //! time); and the listing and clearing behind `horde cache`.
 
+mod components;
 mod functions;
+#[cfg(test)]
+mod trust_tests;
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
+pub use components::{
+    Key, check_private, component_path, create_private_dir, key_hex, read_component,
+    write_component,
+};
 pub use functions::FunctionStore;
 
 /// The cap when `HORDE_CACHE_MAX` is not set.
@@ -101,41 +109,11 @@ pub fn totals(entries: &[Cached]) -> (usize, u64, usize, u64) {
     totals
 }
 
-/// Where a compiled component's CRC-32 is kept: beside it, `<key>.crc`.
-pub fn crc_path(component: &Path) -> PathBuf {
-    component.with_extension("crc")
-}
-
-/// The CRC-32 of `bytes` as the `.crc` file holds it (8 hex digits).
-pub fn crc_text(bytes: &[u8]) -> String {
-    format!("{:08x}", crc32fast::hash(bytes))
-}
-
-/// Whether a compiled component's bytes still match the CRC-32 written
-/// with them (read in 1 MiB pieces: no copy of the file is held).
-pub fn intact(component: &Path) -> bool {
-    let Ok(expected) = std::fs::read_to_string(crc_path(component)) else {
-        return false;
-    };
-    let Ok(mut file) = std::fs::File::open(component) else {
-        return false;
-    };
-    let mut hasher = crc32fast::Hasher::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        match std::io::Read::read(&mut file, &mut buffer) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buffer[..n]),
-            Err(_) => return false,
-        }
-    }
-    format!("{:08x}", hasher.finalize()) == expected.trim()
-}
-
-/// Remove a compiled component and its CRC (best effort).
+/// Remove a compiled component (and an older Horde's CRC file beside it;
+/// best effort).
 pub fn remove_component(component: &Path) {
     let _ = std::fs::remove_file(component);
-    let _ = std::fs::remove_file(crc_path(component));
+    let _ = std::fs::remove_file(components::legacy_crc_path(component));
 }
 
 /// Mark a cached component as just used (its modification time), so
@@ -166,7 +144,7 @@ pub fn prune(dir: &Path, max_bytes: u64) -> Result<(usize, u64)> {
             continue;
         }
         if std::fs::remove_file(&entry.path).is_ok() {
-            let _ = std::fs::remove_file(crc_path(&entry.path));
+            let _ = std::fs::remove_file(components::legacy_crc_path(&entry.path));
             total -= entry.bytes;
             removed += 1;
             freed += entry.bytes;
@@ -200,7 +178,7 @@ pub fn clear(dir: &Path) -> Result<(usize, u64)> {
     for entry in entries(dir)? {
         std::fs::remove_file(&entry.path)
             .with_context(|| format!("removing {}", entry.path.display()))?;
-        let _ = std::fs::remove_file(crc_path(&entry.path));
+        let _ = std::fs::remove_file(components::legacy_crc_path(&entry.path));
         removed += 1;
         freed += entry.bytes;
     }
@@ -251,9 +229,9 @@ mod tests {
         store.finish();
         let component = component(dir.path(), "c", 400, 100);
         let all = entries(dir.path()).unwrap();
-        assert_eq!(totals(&all), (1, 400, 1, 300));
+        assert_eq!(totals(&all), (1, 400, 1, 308));
         // The pack was written last, but the newest component is what stays.
-        assert_eq!(prune(dir.path(), 500).unwrap(), (1, 300));
+        assert_eq!(prune(dir.path(), 500).unwrap(), (1, 308));
         assert!(component.exists() && FunctionStore::new(dir.path()).get(&key).is_none());
         assert_eq!(clear(dir.path()).unwrap(), (1, 400));
     }

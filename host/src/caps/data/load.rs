@@ -1,8 +1,14 @@
 //! Reading a data feed's file once, before the run: CSV (with or without a
 //! header, any one-byte delimiter, RFC 4180 quoting), JSON Lines and JSON
 //! arrays, each row kept as one JSON text. Errors name the file and line.
+//! What a feed may cost is bounded: only a regular file is read (a FIFO or
+//! device such as /dev/zero is refused before anything is read), at most
+//! [`MAX_FILE_BYTES`] of it (also when it grows while read), each row at
+//! most [`MAX_ROW_BYTES`], and the rows at most [`MAX_ROWS_BYTES`] in
+//! memory.
 
 use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -67,35 +73,130 @@ pub struct Rows {
     pub bytes: u64,
 }
 
-/// The largest data file read, in bytes (the rows take several times this
-/// in memory).
-pub const MAX_FILE_BYTES: u64 = 1 << 30;
+/// The largest data file read, in bytes (256 MiB).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// The largest row, in bytes of the file (1 MiB): a CSV record, a JSON
+/// Lines line, an element of a JSON array.
+pub const MAX_ROW_BYTES: usize = 1 << 20;
+
+/// The most a feed's rows may take in memory (1 GiB), counting each row's
+/// JSON text and [`ROW_OVERHEAD`].
+pub const MAX_ROWS_BYTES: u64 = 1 << 30;
+
+/// What holding one row costs besides its text, in bytes: its slot in the
+/// rows' list (16 bytes, up to 32 with the list's room to grow) and the
+/// rounding of its allocation (up to 16).
+const ROW_OVERHEAD: u64 = 48;
+
+/// Rows as they are read, held to `limit` bytes ([`MAX_ROWS_BYTES`]).
+struct Collected {
+    rows: Vec<Box<str>>,
+    bytes: u64,
+    limit: u64,
+}
+
+impl Default for Collected {
+    fn default() -> Collected {
+        Collected {
+            rows: Vec::new(),
+            bytes: 0,
+            limit: MAX_ROWS_BYTES,
+        }
+    }
+}
+
+impl Collected {
+    /// Keep `row` (JSON text read at `at`: "line 3"): an error when the
+    /// rows would pass the limit.
+    fn push(&mut self, at: &str, row: String) -> Result<()> {
+        self.bytes += row.len() as u64 + ROW_OVERHEAD;
+        if self.bytes > self.limit {
+            bail!(
+                "{at}: with this row the feed's {} rows would take more than {} MiB in memory, \
+                 the most a feed may hold (split the file, or keep only the columns the \
+                 scenario uses)",
+                self.rows.len() + 1,
+                self.limit >> 20
+            );
+        }
+        self.rows.push(row.into_boxed_str());
+        Ok(())
+    }
+}
+
+/// An error when a row read from `size` bytes is over [`MAX_ROW_BYTES`].
+fn check_row_size(at: &str, size: usize) -> Result<()> {
+    if size > MAX_ROW_BYTES {
+        bail!(
+            "{at}: a row of {size} bytes, larger than {} MiB, the most one row may hold (check \
+             for a quote left open, or a file that is not line-based data)",
+            MAX_ROW_BYTES >> 20
+        );
+    }
+    Ok(())
+}
 
 /// Read `path` as `format`. Errors say which line is wrong and how; a file
-/// over [`MAX_FILE_BYTES`] (or an endless one, such as /dev/zero) is refused.
+/// that is not a regular file (a FIFO, /dev/zero), or is over
+/// [`MAX_FILE_BYTES`] (or grows past it while read), is refused with its
+/// name, its size and the limit; so is a row over [`MAX_ROW_BYTES`] or rows
+/// over [`MAX_ROWS_BYTES`].
 pub fn read(path: &Path, format: Format, csv: CsvOptions) -> Result<Rows> {
-    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let too_large = || {
+    let limit = format!("{} MiB", MAX_FILE_BYTES >> 20);
+    // Non-blocking: opening a FIFO must not wait for a writer before it
+    // is refused (reads from a regular file are not affected).
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let metadata = file
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let kind = metadata.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else if kind.is_dir() {
+            "a folder"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        bail!(
+            "{} is {what}, of no known size: a data feed is read from a regular file of at most \
+             {limit} (save the data to a file and pass that)",
+            path.display()
+        );
+    }
+    let size = metadata.len();
+    let too_large = |size: &str| {
         anyhow!(
-            "{} is larger than {} MiB, the most a data feed reads (split it, or keep only the \
-             columns the scenario uses)",
-            path.display(),
-            MAX_FILE_BYTES >> 20
+            "{} {size}, larger than {limit}, the most a data feed reads (split it, or keep only \
+             the columns the scenario uses)",
+            path.display()
         )
     };
-    // A regular file's size is known before reading it.
-    if file
-        .metadata()
-        .is_ok_and(|m| m.is_file() && m.len() > MAX_FILE_BYTES)
-    {
-        return Err(too_large());
+    if size > MAX_FILE_BYTES {
+        return Err(too_large(&format!(
+            "is {} ({size} bytes)",
+            bytesize::ByteSize(size).display().iec()
+        )));
     }
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(size as usize);
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .with_context(|| format!("reading {}", path.display()))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_large());
+        return Err(too_large(&format!(
+            "was {size} bytes when opened and grew while it was read"
+        )));
     }
     let sha256 = crate::engine::sha256_hex(&bytes);
     let rows = match format {
@@ -115,12 +216,22 @@ pub fn read(path: &Path, format: Format, csv: CsvOptions) -> Result<Rows> {
 }
 
 fn read_csv(bytes: &[u8], options: CsvOptions) -> Result<Vec<Box<str>>> {
+    // A record holds whole lines: a line over the limit is refused before
+    // the CSV reader would grow a record (and the header's copy) to it.
+    let mut line = 1;
+    for piece in bytes.split(|b| *b == b'\n') {
+        if let Some(longest) = piece.split(|b| *b == b'\r').map(<[u8]>::len).max() {
+            check_row_size(&format!("line {line}"), longest)?;
+        }
+        line += 1;
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(options.header)
         .delimiter(options.delimiter)
         .from_reader(bytes);
     let columns: Option<Vec<String>> = if options.header {
         let header = reader.headers().map_err(csv_error)?.clone();
+        check_row_size("line 1", header.as_slice().len())?;
         let mut seen = std::collections::HashSet::new();
         for (i, name) in header.iter().enumerate() {
             if name.is_empty() {
@@ -138,9 +249,11 @@ fn read_csv(bytes: &[u8], options: CsvOptions) -> Result<Vec<Box<str>>> {
     } else {
         None
     };
-    let mut rows = Vec::new();
+    let mut rows = Collected::default();
     for record in reader.records() {
         let record = record.map_err(csv_error)?;
+        let at = format!("line {}", record.position().map_or(0, csv::Position::line));
+        check_row_size(&at, record.as_slice().len())?;
         let value = match &columns {
             Some(columns) => Value::Object(
                 columns
@@ -156,9 +269,9 @@ fn read_csv(bytes: &[u8], options: CsvOptions) -> Result<Vec<Box<str>>> {
                     .collect(),
             ),
         };
-        rows.push(value.to_string().into_boxed_str());
+        rows.push(&at, value.to_string())?;
     }
-    Ok(rows)
+    Ok(rows.rows)
 }
 
 /// A CSV error as "line N: what is wrong".
@@ -190,11 +303,13 @@ fn read_jsonl(bytes: &[u8]) -> Result<Vec<Box<str>>> {
             + 1;
         anyhow!("line {line}: not valid UTF-8 text")
     })?;
-    let mut rows = Vec::new();
+    let mut rows = Collected::default();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
+        let at = format!("line {}", i + 1);
+        check_row_size(&at, line.len())?;
         let value: Value = serde_json::from_str(line).map_err(|e| {
             anyhow!(
                 "line {}, column {}: {} (each line must be one JSON object)",
@@ -210,33 +325,66 @@ fn read_jsonl(bytes: &[u8]) -> Result<Vec<Box<str>>> {
                 kind(&value)
             );
         }
-        rows.push(value.to_string().into_boxed_str());
+        rows.push(&at, value.to_string())?;
     }
-    Ok(rows)
+    Ok(rows.rows)
 }
 
+/// A JSON array of objects, read one element at a time: only one
+/// element's parsed form exists at once, never the whole array's.
 fn read_json(bytes: &[u8]) -> Result<Vec<Box<str>>> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| anyhow!("{e}"))?;
-    let Value::Array(items) = value else {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|at| bytes[at]);
+    if start != Some(b'[') {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| anyhow!("{e}"))?;
         bail!(
             "expected a JSON array of objects, found {} (use .jsonl for one object a line)",
             kind(&value)
         );
-    };
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            if item.is_object() {
-                Ok(item.to_string().into_boxed_str())
-            } else {
-                Err(anyhow!(
-                    "element {i} of the array (0-based) is {}, not an object",
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let mut rows = Collected::default();
+    let read = serde::Deserializer::deserialize_seq(&mut deserializer, Elements(&mut rows))
+        .and_then(|()| deserializer.end());
+    match read {
+        Ok(()) => Ok(rows.rows),
+        // An error of ours, with serde_json's position after it.
+        Err(e) => Err(anyhow!("{e}")),
+    }
+}
+
+/// Reads each element of a JSON array into [`Collected`].
+struct Elements<'a>(&'a mut Collected);
+
+impl<'de> serde::de::Visitor<'de> for Elements<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of objects")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        use serde::de::Error;
+        let mut i = 0usize;
+        while let Some(raw) = seq.next_element::<&serde_json::value::RawValue>()? {
+            let at = format!("element {i} of the array (0-based)");
+            check_row_size(&at, raw.get().len()).map_err(|e| A::Error::custom(format!("{e:#}")))?;
+            let item: Value = serde_json::from_str(raw.get()).map_err(A::Error::custom)?;
+            if !item.is_object() {
+                return Err(A::Error::custom(format!(
+                    "{at} is {}, not an object",
                     kind(&item)
-                ))
+                )));
             }
-        })
-        .collect()
+            self.0
+                .push(&at, item.to_string())
+                .map_err(|e| A::Error::custom(format!("{e:#}")))?;
+            i += 1;
+        }
+        Ok(())
+    }
 }
 
 /// serde_json's message without its own "at line L column C".
@@ -313,5 +461,81 @@ mod tests {
         assert_eq!(read_json(b"[{\"a\":1},{\"a\":2}]").unwrap().len(), 2);
         let error = read_json(b"[{\"a\":1},3]").unwrap_err();
         assert!(error.to_string().contains("element 1"), "{error}");
+    }
+
+    #[test]
+    fn only_regular_files_within_the_limit_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let read =
+            |path: &Path| format!("{:#}", super::read(path, Format::Csv, COMMA).unwrap_err());
+        // Endless or of no known size: refused before anything is read
+        // (a FIFO without a writer does not block the open).
+        let error = read(Path::new("/dev/zero"));
+        assert!(error.contains("/dev/zero is a character device"), "{error}");
+        assert!(error.contains("at most 256 MiB"), "{error}");
+        let fifo = dir.path().join("feed.csv");
+        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let error = read(&fifo);
+        assert!(error.contains("feed.csv is a FIFO"), "{error}");
+        // Sparse and over the limit: refused by its size, nothing read.
+        let sparse = dir.path().join("sparse.csv");
+        let file = std::fs::File::create(&sparse).unwrap();
+        file.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let error = read(&sparse);
+        assert!(
+            error.contains("sparse.csv is 256.0 MiB (268435457 bytes), larger than 256 MiB"),
+            "{error}"
+        );
+        // At the limit a regular file is read.
+        let fine = dir.path().join("fine.csv");
+        std::fs::write(&fine, "user\nann\n").unwrap();
+        assert_eq!(
+            super::read(&fine, Format::Csv, COMMA).unwrap().rows.len(),
+            1
+        );
+    }
+
+    #[test]
+    fn rows_are_held_to_their_limits() {
+        let long = "x".repeat(MAX_ROW_BYTES + 1);
+        let error = read_csv(format!("user\nann\n{long}\n").as_bytes(), COMMA).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("line 3: a row of 1048577 bytes"),
+            "{error}"
+        );
+        let error = read_jsonl(format!("{{\"a\":\"{long}\"}}\n").as_bytes()).unwrap_err();
+        assert!(error.to_string().starts_with("line 1: a row of"), "{error}");
+        let error = read_json(format!("[{{}}, {{\"a\":\"{long}\"}}]").as_bytes()).unwrap_err();
+        assert!(
+            error.to_string().contains("element 1 of the array"),
+            "{error}"
+        );
+        // The rows' memory: 3 rows of 2 bytes fit 150, a 4th does not.
+        let mut rows = Collected {
+            limit: 3 * (2 + ROW_OVERHEAD),
+            ..Collected::default()
+        };
+        for _ in 0..3 {
+            rows.push("line 1", "{}".into()).unwrap();
+        }
+        let error = rows.push("line 4", "{}".into()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("line 4: with this row the feed's 4 rows"),
+            "{error}"
+        );
+        assert_eq!(rows.rows.len(), 3);
+        // A JSON array is read element by element into the same rows.
+        assert_eq!(read_json(b" [{\"a\":1}, {}] ").unwrap().len(), 2);
+        let error = read_json(b"{\"a\":1}").unwrap_err();
+        assert!(
+            error.to_string().starts_with("expected a JSON array"),
+            "{error}"
+        );
     }
 }
