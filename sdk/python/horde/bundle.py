@@ -25,6 +25,8 @@ import os
 import re
 import sys
 
+from horde import build_guard
+
 # Imported lazily by the interpreter's C code (so no source scan finds
 # them), or by standard modules whose lazy imports are not followed but
 # that popular libraries need.
@@ -209,6 +211,7 @@ class _FirstImport:
                     raise
                 raise ImportError(hint, name=error.name) from error
             complete()
+            build_guard.write_inputs()
 
         spec.loader.exec_module = exec_module
         return spec

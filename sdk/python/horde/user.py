@@ -22,7 +22,7 @@ from componentize_py_types import Err
 from wit_world.exports import user as wit
 from wit_world.imports import control
 
-from horde import recording, sockets
+from horde import build_guard, recording, sockets
 from horde.recording import Environment
 
 
@@ -379,6 +379,7 @@ def _runtime() -> _Runtime:
     if _the_runtime is None:
         # The first call at run time: the network exists from now on.
         sockets.run_started()
+        build_guard.run_started()
         # The module was imported while the component was built, so the
         # random generator holds the build's seed: reseed it per instance.
         random.seed(os.urandom(16))
