@@ -137,6 +137,16 @@ class User:
     #: Locust's `self.environment`, for `self.environment.events.request.fire(...)`.
     environment = Environment()
 
+    def __new__(cls, *args, **kwargs):
+        # componentize-py makes the exported `User` of the scenario module
+        # while it builds. When the scenario names its own class `User`
+        # (`class User(HttpUser)`), that is the scenario's class: the
+        # exported instance is still the SDK's `User`, which passes the
+        # calls on to the scenario's users, made at run time.
+        if cls is not User and build_guard.building() and cls.__name__ == "User":
+            return object.__new__(User)
+        return object.__new__(cls)
+
     def __init__(self, environment: Optional[Environment] = None):
         if environment is not None:
             self.environment = environment
