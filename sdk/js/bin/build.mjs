@@ -174,8 +174,12 @@ try {
       ({ component } = await componentize({ sourcePath: bundle, witPath: wit, worldName: 'scenario' }));
     } catch (error) {
       // The script's own error (e.g. thrown at module level while the
-      // component is initialised), without componentize-js's stack.
-      console.error(`error: ${error?.message ?? error}`);
+      // component is initialised), without componentize-js's stack: for a
+      // throw at module level, the line after "Exception while evaluating
+      // top-level script", without its place in the temporary bundle.
+      const text = String(error?.message ?? error);
+      const thrown = /Exception while evaluating top-level script\n(?:\S+:\d+:\d+ )?(.*)/.exec(text);
+      console.error(`error: ${thrown ? `${thrown[1]} (thrown while the script's module level ran)` : text}`);
     }
     if (component) {
       await mkdir(dirname(resolve(out)), { recursive: true });
