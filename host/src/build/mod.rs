@@ -2,8 +2,11 @@
 //! a Rust crate folder) into a component, with the language's standard
 //! tool (componentize-py, the JS SDK's esbuild + componentize-js build,
 //! cargo) and the WIT and SDK that match this binary, from any directory.
-//! A failed build shows the language's own error first.
+//! A Python or JavaScript build sees only the scenario (its folder, the SDK,
+//! the standard library and libraries) and lists the files that went into
+//! the component. A failed build shows the language's own error first.
 
+mod python;
 mod sdk;
 mod tools;
 
@@ -137,10 +140,14 @@ pub struct Built {
     /// The component written.
     pub component: PathBuf,
     pub took: Duration,
+    /// The files read into the component, for Python and JavaScript: the
+    /// scenario's (relative to its folder), then its libraries.
+    pub inputs: Vec<String>,
 }
 
 impl std::fmt::Display for Built {
-    /// `built app.wasm (Python) in 6.4 s`
+    /// `built app.wasm (Python) in 6.4 s`, then the files read into it:
+    /// `  from app.py, users.csv, requests (18 files from site-packages)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
@@ -148,7 +155,11 @@ impl std::fmt::Display for Built {
             self.component.display(),
             self.language.name(),
             self.took.as_secs_f64()
-        )
+        )?;
+        if !self.inputs.is_empty() {
+            write!(f, "\n  from {}", self.inputs.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -174,22 +185,23 @@ pub fn build(path: &Path, out: Option<&Path>) -> Result<Built> {
         check_output(out)?;
     }
     let sdk = sdk_dir()?;
-    let out = match language {
-        Language::Rust => tools::rust(&sdk, &source, out)?,
+    let (out, inputs) = match language {
+        Language::Rust => (tools::rust(&sdk, &source, out)?, Vec::new()),
         _ => {
             let out = out.map_or_else(|| default_output(&source), Path::to_path_buf);
             check_output(&out)?;
-            match language {
-                Language::Python => tools::python(&sdk, &source, &out)?,
+            let inputs = match language {
+                Language::Python => python::python(&sdk, &source, &out)?,
                 _ => tools::javascript(&sdk, &source, &out)?,
-            }
-            out
+            };
+            (out, inputs)
         }
     };
     Ok(Built {
         language,
         component: out,
         took: started.elapsed(),
+        inputs,
     })
 }
 

@@ -55,6 +55,56 @@ function defaultsOf(options) {
   return defaults;
 }
 
+const WAIT_HELP =
+  "use one of the SDK's wait times: `import { between } from 'horde'` and `wait: between(1, 3)`, " +
+  'or constant(seconds), constantPacing(seconds), constantThroughput(perSecond), noWait(), ' +
+  'or a function returning one';
+
+/** Whether `wait` is a wait-time value as the SDK's helpers make them. */
+function isWait(wait) {
+  if (wait === null || typeof wait !== 'object') return false;
+  switch (wait.tag) {
+    case 'none':
+      return true;
+    case 'constant':
+    case 'constant-pacing':
+      return typeof wait.val === 'bigint' && wait.val >= 0n;
+    case 'between':
+      return (
+        typeof wait.val?.minMs === 'bigint' &&
+        typeof wait.val?.maxMs === 'bigint' &&
+        wait.val.minMs >= 0n &&
+        wait.val.minMs <= wait.val.maxMs
+      );
+    case 'constant-throughput':
+      return typeof wait.val === 'number' && wait.val > 0;
+    default:
+      return false;
+  }
+}
+
+/** Describe a value for a message: `2`, `'1s'`, `{"min":1,"max":3}`. */
+function shown(value) {
+  if (typeof value === 'string') return `'${value}'`;
+  try {
+    return JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? Number(v) : v)) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * The wait time `value` (`what` names it in messages: `options.wait`),
+ * called first when it is a function; undefined when not given. A value
+ * of another shape throws, saying which shapes work.
+ */
+function waitOf(value, what) {
+  const wait = typeof value === 'function' ? value() : value;
+  if (wait === undefined || wait === null) return undefined;
+  if (!isWait(wait)) throw new Error(`${what} is ${shown(wait)}, which is not a wait time: ${WAIT_HELP}`);
+  return wait;
+}
+
 /** Wait times as a class declaration's `wait=` value. */
 function waitText(wait) {
   switch (wait.tag) {
@@ -105,7 +155,8 @@ function classTable(scenario, scenarios, options) {
       }
     }
     const share = count ? `fixed-count=${count}` : `weight=${spec.weight ?? 1}`;
-    const wait = (typeof spec.wait === 'function' ? spec.wait() : spec.wait) ?? options.wait ?? { tag: 'none' };
+    const wait =
+      waitOf(spec.wait, `options.scenarios.${name}.wait`) ?? waitOf(options.wait, 'options.wait') ?? { tag: 'none' };
     declarations.push(['class', `${name};tasks=${table.length};${share};wait=${waitText(wait)}`]);
     table.push([exec, 1, fn]);
   }
@@ -165,6 +216,12 @@ export function makeUser(scenario) {
   let table;
   let data;
   const options = scenario.options ?? {};
+  // A wait time given as a value is checked now, while the component is
+  // built, so a wrong shape fails the build with the message.
+  if (typeof options.wait !== 'function') waitOf(options.wait, 'options.wait');
+  for (const [name, spec] of Object.entries(options.scenarios ?? {})) {
+    if (typeof spec?.wait !== 'function') waitOf(spec?.wait, `options.scenarios.${name}.wait`);
+  }
   return {
     configure() {
       table = taskTable(scenario);
@@ -172,7 +229,7 @@ export function makeUser(scenario) {
       return {
         tasks: table.map(([name, weight]) => ({ name, weight })),
         // A function is evaluated now, at run time: it may read run variables.
-        wait: (typeof options.wait === 'function' ? options.wait() : options.wait) ?? { tag: 'none' },
+        wait: waitOf(options.wait, 'options.wait') ?? { tag: 'none' },
         defaultHost: options.host === undefined ? undefined : String(options.host),
         defaults: [...defaultsOf(options), ...(classes?.declarations ?? [])],
       };

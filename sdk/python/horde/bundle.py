@@ -25,6 +25,8 @@ import os
 import re
 import sys
 
+from horde import build_guard
+
 # Imported lazily by the interpreter's C code (so no source scan finds
 # them), or by standard modules whose lazy imports are not followed but
 # that popular libraries need.
@@ -148,38 +150,117 @@ def complete() -> None:
                 _try_import(name)
 
 
+# Packages made of compiled extension modules (C, C++, Cython, Rust), named
+# even when they are not installed here: they would not import anyway.
+_KNOWN_COMPILED = {
+    "lxml": "xml.etree.ElementTree from the standard library",
+    "numpy": None,
+    "pandas": None,
+    "scipy": None,
+    "psycopg2": "pg8000",
+    "psycopg": "pg8000",
+    "asyncpg": "pg8000",
+    "MySQLdb": "PyMySQL",
+    "cryptography": None,
+    "pydantic_core": None,
+    "orjson": "json from the standard library",
+    "ujson": "json from the standard library",
+    "gevent": None,
+    "greenlet": None,
+    "uvloop": None,
+    "zmq": None,
+    "hiredis": "redis without hiredis",
+    "PIL": None,
+}
+
+_CANNOT_IMPORT = re.compile(r"cannot import name '(\w+)' from '([\w.]+)'")
+
+
+def _names_of(error: ImportError) -> list:
+    """The modules a failed import was after: `error.name`, and for
+    `from package import name`, `package.name`."""
+    names = []
+    match = _CANNOT_IMPORT.search(str(error))
+    if match:
+        names.append(f"{match.group(2)}.{match.group(1)}")
+    if getattr(error, "name", None):
+        names.append(error.name)
+    return names
+
+
+def _ships_compiled(top: str) -> bool:
+    """Whether the package `top` on the path holds compiled extension
+    modules (`.so`, `.pyd`), a few folders down."""
+    for entry in sys.path:
+        folder = os.path.join(entry, top)
+        if not os.path.isdir(folder):
+            continue
+        pending, seen = [(folder, 3)], 0
+        while pending and seen < 2000:
+            here, depth = pending.pop()
+            try:
+                listing = os.scandir(here)
+            except OSError:
+                continue
+            with listing:
+                for item in listing:
+                    seen += 1
+                    if item.name.endswith((".so", ".pyd")):
+                        return True
+                    if depth > 1 and item.is_dir(follow_symlinks=False):
+                        pending.append((item.path, depth - 1))
+    return False
+
+
 def _c_extension_hint(error: ImportError):
-    """A clear message when the import failed on a compiled extension (a
-    `.so` beside the module on the path), which cannot run in the sandbox."""
-    name = getattr(error, "name", None) or ""
+    """A clear message when the import failed on a compiled extension module
+    (a `.so` on the path, a package that ships them, or one known to be
+    made of them), which cannot run in the sandbox."""
     path = getattr(error, "path", None) or ""
     if path.endswith((".so", ".pyd")):
         for entry in sys.path:
             if entry and path.startswith(entry.rstrip("/") + "/"):
                 relative = path[len(entry.rstrip("/")) + 1:]
                 return _c_extension_message(relative.partition(".")[0].replace("/", "."))
-        return _c_extension_message(name or os.path.basename(path).partition(".")[0])
-    if not name:
-        return None
-    *package, leaf = name.split(".")
-    for entry in sys.path:
-        folder = os.path.join(entry, *package)
-        try:
-            files = os.listdir(folder)
-        except OSError:
-            continue
-        if any(f.startswith(leaf + ".") and f.endswith((".so", ".pyd")) for f in files):
-            return _c_extension_message(name)
+        return _c_extension_message(error.name or os.path.basename(path).partition(".")[0])
+    names = _names_of(error)
+    for name in names:
+        *package, leaf = name.split(".")
+        for entry in sys.path:
+            try:
+                files = os.listdir(os.path.join(entry, *package))
+            except OSError:
+                continue
+            if any(f.startswith(leaf + ".") and f.endswith((".so", ".pyd")) for f in files):
+                return _c_extension_message(name)
+    for name in names:
+        for known in _KNOWN_COMPILED:
+            if name == known or name.startswith(known + "."):
+                return _c_extension_message(name, known)
+    for name in names:
+        top = name.partition(".")[0]
+        if _ships_compiled(top):
+            return _c_extension_message(name, top)
     return None
 
 
-def _c_extension_message(name: str) -> str:
-    top = name.partition(".")[0]
+def _c_extension_message(name: str, package: str = "") -> str:
+    top = package or name.partition(".")[0]
+    instead = _KNOWN_COMPILED.get(top) or _KNOWN_COMPILED.get(name.partition(".")[0])
+    if not package:
+        what = f"{name} is a compiled extension module (C, Cython, Rust)"
+    elif package in _KNOWN_COMPILED:
+        what = f"importing {name} failed: {package} is made of compiled extension modules (C, Cython, Rust)"
+    else:
+        what = (
+            f"importing {name} failed, and {package} ships compiled extension modules (C, "
+            "Cython, Rust; its .so files), the likely cause"
+        )
+    advice = f" (for {top}, try {instead})" if instead else ""
     return (
-        f"{name} is a compiled extension module (C, Cython, Rust), which cannot run in "
-        f"Horde's sandbox: only pure-Python code is bundled. Use a pure-Python library "
-        f"instead of {top} (for gRPC, `import grpc` is Horde's own; for PostgreSQL, "
-        f"pg8000; for MySQL, PyMySQL)"
+        f"{what}, which cannot run in Horde's sandbox: only pure-Python code is bundled. "
+        f"Use a pure-Python library instead of {top}{advice}; for gRPC, `import grpc` is "
+        f"Horde's own; for PostgreSQL, pg8000; for MySQL, PyMySQL"
     )
 
 
@@ -209,6 +290,7 @@ class _FirstImport:
                     raise
                 raise ImportError(hint, name=error.name) from error
             complete()
+            build_guard.write_inputs()
 
         spec.loader.exec_module = exec_module
         return spec

@@ -22,7 +22,7 @@ from componentize_py_types import Err
 from wit_world.exports import user as wit
 from wit_world.imports import control
 
-from horde import recording, sockets
+from horde import build_guard, recording, sockets
 from horde.recording import Environment
 
 
@@ -136,6 +136,16 @@ class User:
     thresholds: list = []
     #: Locust's `self.environment`, for `self.environment.events.request.fire(...)`.
     environment = Environment()
+
+    def __new__(cls, *args, **kwargs):
+        # componentize-py makes the exported `User` of the scenario module
+        # while it builds. When the scenario names its own class `User`
+        # (`class User(HttpUser)`), that is the scenario's class: the
+        # exported instance is still the SDK's `User`, which passes the
+        # calls on to the scenario's users, made at run time.
+        if cls is not User and build_guard.building() and cls.__name__ == "User":
+            return object.__new__(User)
+        return object.__new__(cls)
 
     def __init__(self, environment: Optional[Environment] = None):
         if environment is not None:
@@ -379,6 +389,7 @@ def _runtime() -> _Runtime:
     if _the_runtime is None:
         # The first call at run time: the network exists from now on.
         sockets.run_started()
+        build_guard.run_started()
         # The module was imported while the component was built, so the
         # random generator holds the build's seed: reseed it per instance.
         random.seed(os.urandom(16))
