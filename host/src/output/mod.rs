@@ -11,6 +11,7 @@ pub mod live;
 pub mod plan;
 pub mod prometheus;
 pub mod result_file;
+pub mod serve;
 pub mod server;
 pub mod summary;
 pub mod web;
