@@ -208,7 +208,11 @@ async fn the_arrival_rate_changes_mid_run() {
     let running = tokio::spawn(async move { horde::run(&run).await });
     tokio::time::sleep(Duration::from_millis(3000)).await;
     let api = |path: &str| format!("http://127.0.0.1:{port}/api/{path}");
-    let (status, why) = post(&api("users"), Some(TOKEN), r#"{"users": 3, "spawn_rate": 1}"#);
+    let (status, why) = post(
+        &api("users"),
+        Some(TOKEN),
+        r#"{"users": 3, "spawn_rate": 1}"#,
+    );
     assert_eq!(status, 409, "the open model has no users to change: {why}");
     let (status, why) = post(&api("rate"), Some(TOKEN), r#"{"rate": 41}"#);
     assert_eq!(status, 422, "above --max-rate: {why}");
@@ -281,7 +285,10 @@ async fn controls_need_the_token_stay_in_bounds_and_a_reset_keeps_the_report_who
         r#"{"users": 1000000, "spawn_rate": 1000000}"#,
     );
     assert_eq!(status, 422, "{why}");
-    assert!(why.contains("at most 2") && why.contains("--max-users"), "{why}");
+    assert!(
+        why.contains("at most 2") && why.contains("--max-users"),
+        "{why}"
+    );
 
     let (status, why) = post(&api("reset"), Some(TOKEN), "{}");
     assert_eq!(status, 204, "{why}");
@@ -370,7 +377,9 @@ async fn slow_loris_connections_are_capped_and_dropped_and_the_run_goes_on() {
             let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .unwrap();
-            let head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".iter().chain(&[b'x'; 100]);
+            let head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+                .iter()
+                .chain(&[b'x'; 100]);
             let mut buffer = [0u8; 256];
             for byte in head {
                 if stream.write_all(&[*byte]).await.is_err() {

@@ -57,7 +57,10 @@ fn soft_limit() -> u64 {
     };
     // SAFETY: getrlimit only writes the struct passed in.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        limit.rlim_cur as u64
+        // rlim_t is u64 on Linux, not on every Unix.
+        #[allow(clippy::unnecessary_cast)]
+        let current = limit.rlim_cur as u64;
+        current
     } else {
         1024
     }

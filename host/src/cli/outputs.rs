@@ -209,12 +209,18 @@ mod tests {
         assert!(format!("{:#}", users.unwrap_err()).contains("--max-users"));
         let rate = args(&["--web", "--max-rate", "inf"]).unwrap().validate();
         assert!(format!("{:#}", rate.unwrap_err()).contains("--max-rate"));
-        assert!(args(&["--max-users", "5"]).is_err(), "--max-users needs --web");
+        assert!(
+            args(&["--max-users", "5"]).is_err(),
+            "--max-users needs --web"
+        );
         let bounded = args(&["--web", "--max-users", "50", "--max-rate", "20"])
             .unwrap()
             .validate()
             .unwrap();
-        assert_eq!((bounded.max_users, bounded.max_rate), (Some(50), Some(20.0)));
+        assert_eq!(
+            (bounded.max_users, bounded.max_rate),
+            (Some(50), Some(20.0))
+        );
     }
 
     #[test]

@@ -72,8 +72,7 @@ impl Outputs {
                     .outputs
                     .server_limits
                     .unwrap_or(ServerLimits::METRICS);
-                let server =
-                    super::server::serve_metrics(address, metrics.clone(), limits).await?;
+                let server = super::server::serve_metrics(address, metrics.clone(), limits).await?;
                 eprintln!("Prometheus metrics at http://{}/metrics", server.address);
                 Some(server)
             }

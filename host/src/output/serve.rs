@@ -66,13 +66,14 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// Serve `router` on `listener` within `limits` until the returned task is
 /// aborted (which also closes every open connection).
-pub fn spawn(listener: TcpListener, router: Router, limits: ServerLimits) -> tokio::task::JoinHandle<()> {
-    let router = router
-        .layer(RequestBodyLimitLayer::new(limits.body))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            limits.handler,
-        ));
+pub fn spawn(
+    listener: TcpListener,
+    router: Router,
+    limits: ServerLimits,
+) -> tokio::task::JoinHandle<()> {
+    let router = router.layer(RequestBodyLimitLayer::new(limits.body)).layer(
+        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.handler),
+    );
     let connections = crate::descriptors::server_share(limits.connections);
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder

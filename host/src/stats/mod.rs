@@ -507,8 +507,7 @@ impl Stats {
         let reset = self.resets_done.swap(resets, Ordering::Relaxed) != resets;
         if reset {
             *live = Some(Aggregate::new(self.max_names));
-            *self.reset_at.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(self.started.elapsed());
+            *self.reset_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.started.elapsed());
         }
         (window, reset)
     }

@@ -132,10 +132,16 @@ fn a_reset_restarts_the_live_view_and_keeps_the_report_whole() {
     assert!(tick.reset);
     assert_eq!(tick.window.all.count(), 4);
     assert_eq!(tick.totals.requests, 14);
-    assert_eq!(stats.current_report(Duration::from_secs(2), 1).total.count, 0);
+    assert_eq!(
+        stats.current_report(Duration::from_secs(2), 1).total.count,
+        0
+    );
     stats.record(&event("/a", 5, None));
     let tick = stats.tick(1);
     assert!(!tick.reset);
-    assert_eq!(stats.current_report(Duration::from_secs(3), 1).total.count, 1);
+    assert_eq!(
+        stats.current_report(Duration::from_secs(3), 1).total.count,
+        1
+    );
     assert_eq!(stats.report(1).total.count, 15);
 }
