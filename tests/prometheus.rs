@@ -1,6 +1,7 @@
 //! `--prometheus`: a real Prometheus server (Debian package) scrapes a run's
 //! `/metrics`, and the values read back through its HTTP API equal the
-//! JSON report's.
+//! JSON report's; scrapers that never read are capped and dropped, and a
+//! scenario's names beyond the report's cap get no series of their own.
 
 use std::time::Duration;
 
@@ -96,4 +97,133 @@ async fn a_taken_port_is_refused_before_the_run() {
         "{error:#}"
     );
     assert!(format!("{error:#}").contains("--prometheus"), "{error:#}");
+}
+
+/// Scrape `/metrics` until the run's final values are there (the run waits
+/// for that scrape before it returns); the text.
+async fn final_scrape(port: u16) -> String {
+    for _ in 0..200 {
+        let url = format!("http://127.0.0.1:{port}/metrics");
+        let text = tokio::task::spawn_blocking(move || {
+            ureq::get(&url)
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_to_string().ok())
+        })
+        .await
+        .unwrap();
+        if let Some(text) = text
+            && text.lines().any(|line| line == "horde_run_finished 1")
+        {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("no final scrape within 50 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrapers_that_never_read_are_capped_and_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const SCRAPERS: usize = 30;
+    const CAP: usize = 6;
+    let target = DemoTarget::start(false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut run = config(guests::TEST_LOAD, &target.url(), dir.path());
+    run.run_time = Some(Duration::from_secs(6));
+    run.users = 2;
+    run.spawn_rate = 10.0;
+    run.vars.insert("wait_ms".into(), "20".into());
+    run.outputs.prometheus = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    run.outputs.server_limits = Some(horde::output::serve::ServerLimits {
+        connections: CAP,
+        header_read: Duration::from_secs(2),
+        write: Duration::from_secs(2),
+        ..horde::output::serve::ServerLimits::METRICS
+    });
+    let running = tokio::spawn(async move { horde::run(&run).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut scrapers = Vec::new();
+    for _ in 0..SCRAPERS {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        // Refused ones may be closed before the request is written.
+        let _ = stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await;
+        scrapers.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Only now read what each got: an answer (one of the cap) or nothing.
+    let mut answered = 0;
+    for stream in &mut scrapers {
+        let mut first = [0u8; 12];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut first)).await;
+        if let Ok(Ok(n)) = read
+            && n > 0
+        {
+            assert!(first.starts_with(b"HTTP/1.1 200"), "{first:?}");
+            answered += 1;
+        }
+    }
+    assert!(
+        (1..=CAP).contains(&answered),
+        "{answered} of {SCRAPERS} scrapers answered, cap {CAP}"
+    );
+    // The held ones are dropped after the idle timeout: the next scraper is
+    // answered, and the run ends as usual.
+    let text = final_scrape(port).await;
+    assert!(text.contains("horde_requests_total"), "{text}");
+    let outcome = running.await.unwrap().unwrap();
+    assert!(outcome.report_error.is_none(), "{:?}", outcome.report_error);
+    assert_eq!(outcome.report.total.failures, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_beyond_the_reports_cap_are_not_exported() {
+    const CAP: usize = 40;
+    let target = DemoTarget::start(false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut run = config(guests::TEST_HOSTILE, &target.url(), dir.path());
+    // Every third VU makes 2,000 new names of each kind an iteration.
+    run.vars.insert("mode".into(), "names".into());
+    run.users = 6;
+    run.spawn_rate = 100.0;
+    run.run_time = Some(Duration::from_secs(3));
+    run.stop_timeout = Duration::from_secs(1);
+    run.limits.max_event_names = CAP;
+    run.outputs.prometheus = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    let running = tokio::spawn(async move { horde::run(&run).await });
+    let text = final_scrape(port).await;
+    let outcome = running.await.unwrap().unwrap();
+    let series = |family: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{family}{{")))
+            .collect::<Vec<_>>()
+    };
+    let overflow = format!("\"{}\"", horde::stats::OVERFLOW_NAME);
+    for (family, per_name) in [
+        ("horde_custom_gauge", 1),
+        ("horde_custom_counter_total", 1),
+        ("horde_checks_total", 2),
+        ("horde_custom_trend", 7),
+    ] {
+        let lines = series(family);
+        assert!(
+            lines.len() <= (CAP + 1) * per_name,
+            "{family}: {} series, cap {CAP}",
+            lines.len()
+        );
+        assert!(
+            lines.iter().any(|l| l.contains(&overflow)),
+            "{family} has no overflow series: {lines:?}"
+        );
+    }
+    let gauges = outcome.report.metrics.gauges.len();
+    assert!(gauges <= CAP + 1, "the report keeps {gauges} gauges");
 }

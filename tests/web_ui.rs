@@ -2,7 +2,10 @@
 //! Chromium (tests/browser/check_page.py --live): its updates arrive, the
 //! page's users control changes the user count the run reports, Stop ends
 //! the run; a UI on another address than loopback needs its token, and a
-//! control from another origin is refused.
+//! control from another origin is refused. Who may do what: controls need
+//! the token on loopback too and stay within what the run was sized for, a
+//! reset keeps the report whole; the server drops slow-loris connections
+//! and refuses those over its cap without the run's requests failing.
 
 use std::path::Path;
 use std::process::Command;
@@ -11,6 +14,28 @@ use std::time::Duration;
 use horde::demo::DemoTarget;
 use horde_tests::{config, free_port, guests};
 use serde_json::Value;
+
+/// The token the tests give their web UIs.
+const TOKEN: &str = "a-token-of-enough-length";
+
+/// An agent that returns error statuses as responses.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// POST `body` as JSON to `url`; the status and the body of the answer.
+fn post(url: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut request = agent().post(url).header("Content-Type", "application/json");
+    if let Some(token) = token {
+        request = request.header("X-Horde-Token", token);
+    }
+    let mut response = request.send(body).unwrap();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (response.status().as_u16(), text)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_changes_the_users_and_stops_the_run() {
@@ -25,10 +50,12 @@ async fn the_page_changes_the_users_and_stops_the_run() {
     run.vars.insert("wait_ms".into(), "50".into());
     run.json = Some(json_path.clone());
     run.outputs.web = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    run.outputs.web_token = Some(TOKEN.into());
+    run.outputs.max_users = Some(10);
     let running = tokio::spawn(async move { horde::run(&run).await });
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/check_page.py");
-    let url = format!("http://127.0.0.1:{port}/");
+    let url = format!("http://127.0.0.1:{port}/?token={TOKEN}");
     let output = tokio::task::spawn_blocking(move || {
         // The server is bound before the scenario loads; give it a moment.
         std::thread::sleep(Duration::from_millis(500));
@@ -96,7 +123,11 @@ async fn the_page_changes_the_users_and_stops_the_run() {
     assert!(stats.starts_with("Type,Name,Request Count"), "{stats}");
     let lines = stats.lines().count();
     assert_eq!(lines, 3, "a row for the name and Aggregated: {stats}");
-    assert!(web.url.ends_with(&format!(":{port}/")), "{}", web.url);
+    assert!(
+        web.url.ends_with(&format!(":{port}/?token={TOKEN}")),
+        "{}",
+        web.url
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,16 +203,22 @@ async fn the_arrival_rate_changes_mid_run() {
     run.pre_vus = Some(4);
     run.run_time = Some(Duration::from_secs(6));
     run.outputs.web = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    run.outputs.web_token = Some(TOKEN.into());
+    run.outputs.max_rate = Some(40.0);
     let running = tokio::spawn(async move { horde::run(&run).await });
     tokio::time::sleep(Duration::from_millis(3000)).await;
-    let users = ureq::post(format!("http://127.0.0.1:{port}/api/users"))
-        .header("Content-Type", "application/json")
-        .send("{\"users\": 3, \"spawn_rate\": 1}");
-    assert!(users.is_err(), "the open model has no users to change");
-    ureq::post(format!("http://127.0.0.1:{port}/api/rate"))
-        .header("Content-Type", "application/json")
-        .send("{\"rate\": 40}")
-        .expect("the rate changes");
+    let api = |path: &str| format!("http://127.0.0.1:{port}/api/{path}");
+    let (status, why) = post(
+        &api("users"),
+        Some(TOKEN),
+        r#"{"users": 3, "spawn_rate": 1}"#,
+    );
+    assert_eq!(status, 409, "the open model has no users to change: {why}");
+    let (status, why) = post(&api("rate"), Some(TOKEN), r#"{"rate": 41}"#);
+    assert_eq!(status, 422, "above --max-rate: {why}");
+    assert!(why.contains("--max-rate"), "{why}");
+    let (status, why) = post(&api("rate"), Some(TOKEN), r#"{"rate": 40}"#);
+    assert_eq!(status, 204, "the rate changes: {why}");
     let outcome = running.await.unwrap().unwrap();
     let timeline = &outcome.report.timeline;
     let rate_at = |from: f64, to: f64| {
@@ -200,7 +237,7 @@ async fn the_arrival_rate_changes_mid_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reset_starts_the_figures_over_and_rebinding_is_refused() {
+async fn controls_need_the_token_stay_in_bounds_and_a_reset_keeps_the_report_whole() {
     let target = DemoTarget::start(false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -214,55 +251,195 @@ async fn reset_starts_the_figures_over_and_rebinding_is_refused() {
     run.json = Some(json_path.clone());
     run.csv = Some(prefix.clone());
     run.outputs.web = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    run.outputs.web_token = Some(TOKEN.into());
     let running = tokio::spawn(async move { horde::run(&run).await });
     tokio::time::sleep(Duration::from_millis(2500)).await;
+    let api = |path: &str| format!("http://127.0.0.1:{port}/api/{path}");
 
+    // Any process on the machine reaches loopback: without the token,
+    // every control is refused, and the run goes on.
+    for path in ["stop", "reset", "users"] {
+        let (status, why) = post(&api(path), None, r#"{"users": 1, "spawn_rate": 1}"#);
+        assert_eq!(status, 401, "{path}: {why}");
+        assert!(why.contains("token"), "{why}");
+    }
+    let (status, _) = post(&api("stop"), Some("a-wrong-token-of-enough-length"), "{}");
+    assert_eq!(status, 401);
+    // The read-only pages stay open on loopback.
+    let page = agent()
+        .get(format!("http://127.0.0.1:{port}/"))
+        .call()
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
     // A page whose own name was rebound to 127.0.0.1 sends that name.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let rebound = agent
-        .post(format!("http://127.0.0.1:{port}/api/stop"))
+    let rebound = agent()
+        .get(format!("http://127.0.0.1:{port}/stats.csv"))
         .header("Host", format!("rebind.example:{port}"))
-        .header("Origin", format!("http://rebind.example:{port}"))
-        .header("Content-Type", "application/json")
-        .send("{}")
+        .call()
         .unwrap();
     assert_eq!(rebound.status().as_u16(), 403);
+    // A million users on a run sized for 2: refused, with the flag to use.
+    let (status, why) = post(
+        &api("users"),
+        Some(TOKEN),
+        r#"{"users": 1000000, "spawn_rate": 1000000}"#,
+    );
+    assert_eq!(status, 422, "{why}");
+    assert!(
+        why.contains("at most 2") && why.contains("--max-users"),
+        "{why}"
+    );
 
-    let reset = agent
-        .post(format!("http://localhost:{port}/api/reset"))
-        .header("Content-Type", "application/json")
-        .send("{}")
+    let (status, why) = post(&api("reset"), Some(TOKEN), "{}");
+    assert_eq!(status, 204, "{why}");
+    // The live view starts over at the next second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let live = agent()
+        .get(format!("http://127.0.0.1:{port}/stats.csv"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
         .unwrap();
-    assert_eq!(reset.status().as_u16(), 204);
+    let live_count: u64 = live
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
     let outcome = running.await.unwrap().unwrap();
     assert_eq!(outcome.stop_reason.as_deref(), Some("run time reached"));
-
-    // The figures cover the time since the reset: rates over it, and the
-    // CSV's totals agree with the report's.
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
-    let duration = json["duration_s"].as_f64().unwrap();
-    assert!(duration > 2.5 && duration < 4.5, "{duration}");
-    let count = json["total"]["count"].as_f64().unwrap();
-    let rps = json["total"]["rps"].as_f64().unwrap();
     assert!(
-        (rps * duration - count).abs() < 1.0,
-        "{rps} x {duration} vs {count}"
+        outcome.report.timeline.iter().all(|p| p.users <= 2),
+        "the users stayed: {:?}",
+        outcome.report.timeline
     );
+
+    // The report covers the whole run: every second's requests, over the
+    // whole run's duration; the CSV files agree with it.
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let count = json["total"]["count"].as_u64().unwrap();
+    let per_second: u64 = outcome.report.timeline.iter().map(|p| p.requests).sum();
+    assert_eq!(count, per_second, "{json}");
+    assert!(
+        live_count < count / 2,
+        "the live view counted {live_count} since the reset, of {count}"
+    );
+    let duration = json["duration_s"].as_f64().unwrap();
+    assert!(duration > 5.5, "{duration}");
     let history = std::fs::read_to_string(dir.path().join("out_stats_history.csv")).unwrap();
     let last = history.lines().last().unwrap();
     let total_column: Vec<&str> = last.split(',').collect();
-    assert_eq!(
-        total_column[17],
-        json["total"]["count"].to_string(),
-        "{last}"
-    );
+    assert_eq!(total_column[17], count.to_string(), "{last}");
     let stats = std::fs::read_to_string(dir.path().join("out_stats.csv")).unwrap();
     let aggregated = stats.lines().last().unwrap();
     assert!(
         aggregated.starts_with(&format!(",Aggregated,{count}")),
         "{aggregated}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_loris_connections_are_capped_and_dropped_and_the_run_goes_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const LORIS: usize = 200;
+    const CAP: usize = 40;
+    let header_read = Duration::from_secs(3);
+    let target = DemoTarget::start(false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut run = config(guests::TEST_LOAD, &target.url(), dir.path());
+    run.users = 2;
+    run.spawn_rate = 10.0;
+    run.run_time = Some(Duration::from_secs(60));
+    run.vars.insert("wait_ms".into(), "20".into());
+    run.outputs.web = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    run.outputs.web_token = Some(TOKEN.into());
+    run.outputs.server_limits = Some(horde::output::serve::ServerLimits {
+        connections: CAP,
+        header_read,
+        ..horde::output::serve::ServerLimits::WEB
+    });
+    let running = tokio::spawn(async move { horde::run(&run).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Each sends a request head a byte every 200 ms, never finishing it,
+    // and reports how long the server kept it (None: still open after 15 s).
+    let started = std::time::Instant::now();
+    let mut loris = tokio::task::JoinSet::new();
+    for _ in 0..LORIS {
+        loris.spawn(async move {
+            let opened = std::time::Instant::now();
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+                .iter()
+                .chain(&[b'x'; 100]);
+            let mut buffer = [0u8; 256];
+            for byte in head {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    return Some(opened.elapsed());
+                }
+                match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buffer))
+                    .await
+                {
+                    Ok(Ok(0) | Err(_)) => return Some(opened.elapsed()),
+                    Ok(Ok(_)) => panic!("the server answered an unfinished head"),
+                    Err(_) => {}
+                }
+                if opened.elapsed() > Duration::from_secs(15) {
+                    return None;
+                }
+            }
+            None
+        });
+    }
+    // While they hold the cap, the server refuses even the token holder;
+    // once they are dropped, the UI is the token holder's again.
+    let mut kept = Vec::new();
+    while let Some(held) = loris.join_next().await {
+        kept.push(held.unwrap());
+    }
+    let attack = started.elapsed();
+    let (status, why) = post(
+        &format!("http://127.0.0.1:{port}/api/stop"),
+        Some(TOKEN),
+        "{}",
+    );
+    assert_eq!(status, 204, "{why}");
+    let outcome = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("stopped")
+        .unwrap()
+        .unwrap();
+
+    assert!(
+        kept.iter().all(Option::is_some),
+        "connections still open after 15 s: {}",
+        kept.iter().filter(|k| k.is_none()).count()
+    );
+    let refused = kept
+        .iter()
+        .flatten()
+        .filter(|held| **held < header_read)
+        .count();
+    assert!(
+        refused >= LORIS - CAP,
+        "{refused} of {LORIS} closed before the header timeout (cap {CAP}); attack took {attack:?}"
+    );
+    assert_eq!(
+        outcome.stop_reason.as_deref(),
+        Some("stopped from the web UI")
+    );
+    assert!(outcome.report.total.count > 0);
+    assert_eq!(
+        outcome.report.total.failures, 0,
+        "the run's own requests failed: {:?}",
+        outcome.report.errors
     );
 }

@@ -1,7 +1,8 @@
-//! File descriptors for the reports: the soft limit is raised to the hard
-//! one at the start (as servers do), and a few descriptors are held back
-//! until the end, so a run whose VUs use up the rest can still write its
-//! results.
+//! File descriptors for the reports and the run: the soft limit is raised
+//! to the hard one at the start (as servers do), a few descriptors are held
+//! back until the end, so a run whose VUs use up the rest can still write
+//! its results, and the web UI and `/metrics` servers may hold only a small
+//! share of the limit (the rest is the run's).
 
 use std::fs::File;
 
@@ -35,6 +36,41 @@ impl Reserve {
     }
 }
 
+/// The share of the descriptor limit one server's connections may hold:
+/// one sixteenth (so two servers leave the run seven eighths).
+const SERVER_SHARE: u64 = 16;
+
+/// How many connections a server that wants `wanted` may hold: at most
+/// `wanted`, and at most a sixteenth of the (raised) descriptor limit, at
+/// least 1.
+pub fn server_share(wanted: usize) -> usize {
+    raise_limit();
+    let share = usize::try_from(soft_limit() / SERVER_SHARE).unwrap_or(usize::MAX);
+    wanted.min(share).max(1)
+}
+
+#[cfg(unix)]
+fn soft_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct passed in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        // rlim_t is u64 on Linux, not on every Unix.
+        #[allow(clippy::unnecessary_cast)]
+        let current = limit.rlim_cur as u64;
+        current
+    } else {
+        1024
+    }
+}
+
+#[cfg(not(unix))]
+fn soft_limit() -> u64 {
+    u64::MAX
+}
+
 #[cfg(unix)]
 fn raise_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct passed in.
@@ -64,5 +100,13 @@ mod tests {
         assert_eq!(reserve.held(), RESERVED);
         reserve.release();
         assert_eq!(reserve.held(), 0);
+    }
+
+    #[test]
+    fn a_server_gets_a_small_share_of_the_limit() {
+        let share = server_share(usize::MAX);
+        assert!(share >= 1);
+        assert!(share as u64 <= soft_limit() / SERVER_SHARE + 1, "{share}");
+        assert_eq!(server_share(3), 3.min(share));
     }
 }

@@ -231,7 +231,10 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
     // The scenario's defaults may change the VU count, but they are known only
     // after it loads: the pool is sized from the command line, with the
     // on-demand allocator below the pooling threshold.
-    let capacity = config.vu_capacity();
+    // `--max-users` lets the web UI go beyond them: the pool holds that many.
+    let capacity = config
+        .vu_capacity()
+        .max(config.outputs.max_users.unwrap_or(0));
     let pool =
         (capacity >= engine::POOLING_FROM_VUS).then_some((capacity, config.limits.max_vu_memory));
     // Compiled code from a folder another user can write is not trusted.

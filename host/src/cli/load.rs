@@ -37,6 +37,9 @@ impl RunConfig {
         self.max_vus = segment.users(self.max_vus).max(1);
         self.pre_vus = self.pre_vus.map(|pre| segment.users(pre).min(self.max_vus));
         self.iterations = self.iterations.map(|n| segment.part(n));
+        // The web UI's bounds are this process's share too.
+        self.outputs.max_users = self.outputs.max_users.map(|n| segment.users(n).max(1));
+        self.outputs.max_rate = self.outputs.max_rate.map(|rate| segment.rate(rate));
     }
 
     /// The most VU instances the run can have at once.

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
+use super::{MAX_ARRIVAL_RATE, MAX_VUS};
+use crate::output::serve::ServerLimits;
+
 /// The report files a run, a merge or an aggregator writes (raw, as typed).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ReportFileArgs {
@@ -51,9 +54,9 @@ pub struct OutputArgs {
     #[arg(long = "prometheus", value_name = "ADDR")]
     pub prometheus: Option<String>,
     /// Serve the live web UI (charts, table, controls: users, rate, stop, reset, downloads)
-    /// and /metrics; `--web` alone is http://127.0.0.1:8089, `--web ADDR` another address. An
-    /// address other than loopback needs the token the URL printed at the start carries.
-    /// After the run the page stays up until Ctrl-C.
+    /// and /metrics; `--web` alone is http://127.0.0.1:8089, `--web ADDR` another address. The
+    /// controls need the token the URL printed at the start carries; an address other than
+    /// loopback needs it for every request. After the run the page stays up until Ctrl-C.
     #[arg(
         long = "web",
         value_name = "ADDR",
@@ -61,9 +64,23 @@ pub struct OutputArgs {
         default_missing_value = DEFAULT_WEB
     )]
     pub web: Option<String>,
-    /// The web UI's token (default: a random one when --web is not on loopback).
-    #[arg(long = "web-token", value_name = "TOKEN", requires = "web")]
+    /// The web UI's token, at least 16 characters (default: a random one, printed in the URL).
+    /// Given here it shows in the process list; HORDE_WEB_TOKEN does not.
+    #[arg(
+        long = "web-token",
+        value_name = "TOKEN",
+        env = "HORDE_WEB_TOKEN",
+        hide_env_values = true
+    )]
     pub web_token: Option<String>,
+    /// The most users the web UI may set (default: the users the run starts with, or the
+    /// largest stage target).
+    #[arg(long = "max-users", value_name = "N", requires = "web")]
+    pub max_users: Option<u32>,
+    /// The highest arrival rate (iterations/s) the web UI may set (default: the highest rate
+    /// the run's schedule has).
+    #[arg(long = "max-rate", value_name = "RATE", requires = "web")]
+    pub max_rate: Option<f64>,
 }
 
 /// Where `--web` listens when given no address (Locust's web UI port).
@@ -79,8 +96,17 @@ pub struct Outputs {
     pub report_to: Option<super::super::output::forward::ReportTo>,
     pub prometheus: Option<SocketAddr>,
     pub web: Option<SocketAddr>,
-    /// Required by the web UI's every request when set.
+    /// Required by the web UI's controls, and off loopback by its every
+    /// request (always set when `web` is).
     pub web_token: Option<String>,
+    /// `--max-users`: the most users the web UI may set.
+    pub max_users: Option<u32>,
+    /// `--max-rate`: the highest arrival rate the web UI may set.
+    pub max_rate: Option<f64>,
+    /// What the web UI's and `/metrics`' servers let clients hold (`None`:
+    /// [`ServerLimits::WEB`] and [`ServerLimits::METRICS`]; tests shorten
+    /// the timeouts).
+    pub server_limits: Option<ServerLimits>,
 }
 
 impl OutputArgs {
@@ -98,17 +124,28 @@ impl OutputArgs {
             .map(|text| parse_listen_address(text, "--web"))
             .transpose()?;
         let web_token = match (&web, &self.web_token) {
-            (_, Some(token)) if token.len() < 16 => {
-                bail!("--web-token must be at least 16 characters (it guards the run's controls)")
-            }
-            (_, Some(token)) => Some(token.clone()),
-            (Some(address), None) if !address.ip().is_loopback() => Some(
-                std::iter::repeat_with(fastrand::alphanumeric)
-                    .take(32)
-                    .collect(),
+            // HORDE_WEB_TOKEN may be set for runs without the web UI.
+            (None, _) => None,
+            (Some(_), Some(token)) if token.len() < 16 => bail!(
+                "--web-token must be at least 16 characters (it guards the run's controls); \
+                 leave it out for a random one"
             ),
-            _ => None,
+            (Some(_), Some(token)) => Some(token.clone()),
+            (Some(_), None) => Some(crate::output::web::random_token()),
         };
+        if let Some(users) = self.max_users
+            && !(1..=MAX_VUS).contains(&users)
+        {
+            bail!("--max-users must be between 1 and {MAX_VUS} (got {users})");
+        }
+        if let Some(rate) = self.max_rate
+            && !(rate.is_finite() && rate > 0.0 && rate <= MAX_ARRIVAL_RATE)
+        {
+            bail!(
+                "--max-rate must be a number of iterations per second above 0 and at most \
+                 {MAX_ARRIVAL_RATE}, e.g. --max-rate 200 (got {rate})"
+            );
+        }
         let report_to = match self.report_to.as_deref() {
             Some(text) => {
                 let url = match url::Url::parse(text.trim()) {
@@ -150,6 +187,9 @@ impl OutputArgs {
             prometheus,
             web,
             web_token,
+            max_users: self.max_users,
+            max_rate: self.max_rate,
+            server_limits: None,
         })
     }
 }
@@ -178,6 +218,41 @@ pub fn parse_listen_address(text: &str, flag: &str) -> Result<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_web_ui_always_has_a_token_and_bounds_are_checked() {
+        let args = |extra: &[&str]| {
+            use clap::Parser;
+            #[derive(clap::Parser)]
+            struct Cli {
+                #[command(flatten)]
+                outputs: OutputArgs,
+            }
+            let mut argv = vec!["horde"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|cli| cli.outputs)
+        };
+        let loopback = args(&["--web", "127.0.0.1:0"]).unwrap().validate().unwrap();
+        assert_eq!(loopback.web_token.as_deref().map(str::len), Some(32));
+        let short = args(&["--web", "--web-token", "short"]).unwrap().validate();
+        assert!(format!("{:#}", short.unwrap_err()).contains("16 characters"));
+        let users = args(&["--web", "--max-users", "0"]).unwrap().validate();
+        assert!(format!("{:#}", users.unwrap_err()).contains("--max-users"));
+        let rate = args(&["--web", "--max-rate", "inf"]).unwrap().validate();
+        assert!(format!("{:#}", rate.unwrap_err()).contains("--max-rate"));
+        assert!(
+            args(&["--max-users", "5"]).is_err(),
+            "--max-users needs --web"
+        );
+        let bounded = args(&["--web", "--max-users", "50", "--max-rate", "20"])
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(
+            (bounded.max_users, bounded.max_rate),
+            (Some(50), Some(20.0))
+        );
+    }
 
     #[test]
     fn listen_addresses() {

@@ -287,9 +287,6 @@ pub fn write_exceptions<W: std::io::Write>(
 
 /// Note when each failure of `tick` was seen (first and last).
 pub fn note_seen(seen: &mut FirstLastSeen, tick: &Tick) {
-    if tick.reset {
-        seen.clear();
-    }
     for (key, count) in &tick.window.errors {
         if *count > 0 {
             let entry = seen.entry(key.clone()).or_insert((tick.at, tick.at));
@@ -300,13 +297,8 @@ pub fn note_seen(seen: &mut FirstLastSeen, tick: &Tick) {
 
 impl Sink for CsvOutput {
     fn tick(&mut self, tick: &Tick) {
-        if tick.reset {
-            // Totals and the "current" windows start over, as Locust's do.
-            self.total = None;
-            self.totals.clear();
-            self.recent.clear();
-            self.spans.clear();
-        }
+        // A reset from the web UI restarts only its live view: the files
+        // cover the whole run, as the JSON report does.
         note_seen(&mut self.seen, tick);
         self.total
             .get_or_insert_with(WindowEntry::default)

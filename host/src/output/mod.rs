@@ -12,6 +12,7 @@ pub mod plan;
 pub mod prometheus;
 pub mod result_check;
 pub mod result_file;
+pub mod serve;
 pub mod server;
 pub mod summary;
 pub mod web;

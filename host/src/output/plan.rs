@@ -13,7 +13,8 @@ use tokio::sync::watch;
 
 use super::Sink;
 use super::prometheus::{PrometheusSink, RunMetrics};
-use super::web::{WebServer, live::LiveSink, live::LoadState};
+use super::serve::ServerLimits;
+use super::web::{WebServer, live::Bounds, live::LiveSink, live::LoadState};
 use crate::RunOutcome;
 use crate::cli::RunConfig;
 use crate::schedule::LoadChange;
@@ -67,7 +68,11 @@ impl Outputs {
         let metrics = wanted.then(RunMetrics::new);
         let prometheus = match (config.outputs.prometheus, &metrics) {
             (Some(address), Some(metrics)) => {
-                let server = super::server::serve_metrics(address, metrics.clone()).await?;
+                let limits = config
+                    .outputs
+                    .server_limits
+                    .unwrap_or(ServerLimits::METRICS);
+                let server = super::server::serve_metrics(address, metrics.clone(), limits).await?;
                 eprintln!("Prometheus metrics at http://{}/metrics", server.address);
                 Some(server)
             }
@@ -82,6 +87,7 @@ impl Outputs {
                     LoadState::of(&config.load_model()),
                     metrics.clone(),
                     change,
+                    config.outputs.server_limits.unwrap_or(ServerLimits::WEB),
                 )
                 .await?;
                 eprintln!("web UI at {}", server.url);
@@ -101,7 +107,8 @@ impl Outputs {
 
     /// The per-second sinks, once the run is set up (`config` with the
     /// scenario's defaults applied); `sha256` names the component, `grants`
-    /// what it may reach, `max_users` the most VUs its engine can hold.
+    /// what it may reach, `max_users` the most VUs its engine can hold (the
+    /// web UI's controls stay within it, `-u` and `--max-users`).
     pub fn sinks(
         &mut self,
         config: &RunConfig,
@@ -174,14 +181,23 @@ impl Outputs {
                 ("host", host.unwrap_or_default()),
                 ("model", meta.model.clone()),
             ]);
-            sinks.push(Box::new(PrometheusSink::new(metrics.clone())));
+            sinks.push(Box::new(PrometheusSink::new(
+                metrics.clone(),
+                config.limits.max_event_names,
+            )));
         }
         if let Some(web) = &self.web {
             // The scenario's defaults may have set the model.
             *web.published.load.lock().unwrap_or_else(|e| e.into_inner()) = LoadState::of(&model);
-            web.published
-                .max_users
-                .store(max_users, std::sync::atomic::Ordering::Relaxed);
+            *web.published
+                .bounds
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Bounds::of(
+                &model,
+                max_users,
+                config.outputs.max_users,
+                config.outputs.max_rate,
+            );
             sinks.push(Box::new(LiveSink::new(
                 meta,
                 stats.clone(),

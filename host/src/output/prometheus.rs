@@ -2,9 +2,14 @@
 //! Prometheus conventions: `horde_` prefix, seconds, `_total` counters),
 //! the sink that folds each per-second tick into them, and the text
 //! encoding served at `/metrics` (OpenMetrics, by the `prometheus-client`
-//! crate).
+//! crate). Each kind of guest-chosen name (requests, checks, counters,
+//! gauges, trends) gets as many series as the report keeps names
+//! (`max_event_names`); later names are counted under the report's
+//! overflow name.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,7 +24,7 @@ use prometheus_client::registry::Registry;
 
 use super::Sink;
 use crate::RunOutcome;
-use crate::stats::Tick;
+use crate::stats::{OVERFLOW_NAME, OVERFLOW_TYPE, Tick};
 use crate::thresholds::Verdict;
 
 /// A metric's labels, as (label name, value) pairs.
@@ -302,27 +307,93 @@ impl RunMetrics {
     }
 }
 
+/// The names of one kind that have series, at most `max`: a name after
+/// those is exported under [`OVERFLOW_NAME`] (as the report folds it).
+#[derive(Debug)]
+struct NameCap<K> {
+    names: HashSet<K>,
+    max: usize,
+}
+
+impl<K: Hash + Eq + Clone> NameCap<K> {
+    fn new(max: usize) -> NameCap<K> {
+        NameCap {
+            names: HashSet::new(),
+            max: max.max(1),
+        }
+    }
+
+    /// True when `key` has, or may get, its own series.
+    fn admits(&mut self, key: &K) -> bool {
+        if self.names.contains(key) {
+            return true;
+        }
+        if self.names.len() < self.max {
+            self.names.insert(key.clone());
+            return true;
+        }
+        false
+    }
+
+    /// `name`, or the overflow name once the cap is full.
+    fn label(&mut self, name: &str) -> String
+    where
+        K: From<String>,
+    {
+        if name == OVERFLOW_NAME || self.admits(&K::from(name.to_string())) {
+            name.to_string()
+        } else {
+            OVERFLOW_NAME.to_string()
+        }
+    }
+}
+
 /// The sink that keeps [`RunMetrics`] current, a tick at a time.
 pub struct PrometheusSink {
     metrics: Arc<RunMetrics>,
     /// Each custom trend over the run so far (thousandths).
     trends: std::collections::BTreeMap<String, Histogram<u64>>,
+    requests_cap: NameCap<(String, String)>,
+    checks_cap: NameCap<String>,
+    counters_cap: NameCap<String>,
+    gauges_cap: NameCap<String>,
+    trends_cap: NameCap<String>,
 }
 
 impl PrometheusSink {
-    pub fn new(metrics: Arc<RunMetrics>) -> PrometheusSink {
+    /// A sink that exports at most `max_names` series names of each kind
+    /// (the report's cap, `Limits::max_event_names`).
+    pub fn new(metrics: Arc<RunMetrics>, max_names: usize) -> PrometheusSink {
         PrometheusSink {
             metrics,
             trends: Default::default(),
+            requests_cap: NameCap::new(max_names),
+            checks_cap: NameCap::new(max_names),
+            counters_cap: NameCap::new(max_names),
+            gauges_cap: NameCap::new(max_names),
+            trends_cap: NameCap::new(max_names),
+        }
+    }
+
+    /// The (type, name) labels of a request entry under the cap.
+    fn request_labels(&mut self, kind: &str, name: &str) -> Labels {
+        let key = (kind.to_string(), name.to_string());
+        if name == OVERFLOW_NAME || self.requests_cap.admits(&key) {
+            vec![("type", key.0), ("name", key.1)]
+        } else {
+            vec![
+                ("type", OVERFLOW_TYPE.to_string()),
+                ("name", OVERFLOW_NAME.to_string()),
+            ]
         }
     }
 }
 
 impl Sink for PrometheusSink {
     fn tick(&mut self, tick: &Tick) {
-        let m = &self.metrics;
+        let m = &self.metrics.clone();
         for ((kind, name), entry) in &tick.window.entries {
-            let labels = vec![("type", kind.clone()), ("name", name.clone())];
+            let labels = self.request_labels(kind, name);
             m.requests.get_or_create(&labels).inc_by(entry.count());
             m.failures.get_or_create(&labels).inc_by(entry.failures);
             m.bytes.get_or_create(&labels).inc_by(entry.bytes);
@@ -337,20 +408,22 @@ impl Sink for PrometheusSink {
         m.exceptions
             .inc_by(tick.window.exceptions.values().sum::<u64>());
         for (check, (passes, fails)) in &tick.window.checks {
+            let check = self.checks_cap.label(check);
             for (result, count) in [("pass", passes), ("fail", fails)] {
                 let labels = vec![("check", check.clone()), ("result", result.to_string())];
                 m.checks.get_or_create(&labels).inc_by(*count);
             }
         }
         for (metric, amount) in &tick.window.counters {
-            let labels = vec![("metric", metric.clone())];
+            let labels = vec![("metric", self.counters_cap.label(metric))];
             m.custom_counters.get_or_create(&labels).inc_by(*amount);
         }
         for (metric, value) in &tick.window.gauges {
-            let labels = vec![("metric", metric.clone())];
+            let labels = vec![("metric", self.gauges_cap.label(metric))];
             m.custom_gauges.get_or_create(&labels).set(*value);
         }
         for (metric, values) in &tick.window.trends {
+            let metric = self.trends_cap.label(metric);
             let all = self
                 .trends
                 .entry(metric.clone())

@@ -1,6 +1,6 @@
-//! The HTTP server of a run's live outputs (axum on tokio): `/metrics` for
-//! Prometheus. It listens from before the first VU starts until the run's
-//! results are final.
+//! The `--prometheus` server (axum on the hardened loop of
+//! [`super::serve`]): `/metrics` for Prometheus. It listens from before the
+//! first VU starts until the run's results are final.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use super::prometheus::RunMetrics;
+use super::serve::ServerLimits;
 
 /// The OpenMetrics text format's content type (Prometheus negotiates it).
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -35,9 +36,14 @@ impl Drop for Server {
     }
 }
 
-/// Listen on `address` and serve `/metrics` from `run_metrics`. Fails when
-/// the address cannot be bound (in use, not this machine's).
-pub async fn serve_metrics(address: SocketAddr, run_metrics: Arc<RunMetrics>) -> Result<Server> {
+/// Listen on `address` and serve `/metrics` from `run_metrics` within
+/// `limits`. Fails when the address cannot be bound (in use, not this
+/// machine's).
+pub async fn serve_metrics(
+    address: SocketAddr,
+    run_metrics: Arc<RunMetrics>,
+    limits: ServerLimits,
+) -> Result<Server> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| {
@@ -50,8 +56,6 @@ pub async fn serve_metrics(address: SocketAddr, run_metrics: Arc<RunMetrics>) ->
     let app = Router::new()
         .route("/metrics", get(metrics))
         .with_state(run_metrics);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let task = super::serve::spawn(listener, app, limits);
     Ok(Server { address, task })
 }

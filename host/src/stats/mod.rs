@@ -121,7 +121,7 @@ pub struct RequestEvent<'a> {
 }
 
 /// Counts for one (type, name) pair since the last drain.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub(crate) latency_us: Histogram<u64>,
     pub(crate) failures: u64,
@@ -163,7 +163,7 @@ pub(crate) fn new_histogram() -> Histogram<u64> {
 }
 
 /// What one worker thread recorded since the last drain.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Shard {
     /// type -> name -> entry
     pub(crate) entries: HashMap<String, HashMap<String, Entry>>,
@@ -205,14 +205,17 @@ pub struct Stats {
     declared: std::sync::OnceLock<HashSet<String>>,
     /// How many new names one VU may bring in (0: no share, the cap alone).
     vu_share: std::sync::atomic::AtomicUsize,
+    /// The whole run's: the report's.
     aggregate: Mutex<Aggregate>,
+    /// Since the last reset (the web UI's live view); `None` before any.
+    live: Mutex<Option<Aggregate>>,
     iterations: AtomicU64,
     dropped: AtomicU64,
-    /// When the statistics were last reset (the web UI), since `started`.
+    /// When the live view last started over (the web UI), since `started`.
     reset_at: Mutex<Option<Duration>>,
-    /// Resets so far, and as many as the last tick reported.
+    /// Resets asked for so far, and as many as the drains have carried out.
     resets: AtomicU64,
-    resets_ticked: AtomicU64,
+    resets_done: AtomicU64,
     /// Iterations and drops as the last tick counted them.
     ticked_iterations: Mutex<(u64, u64)>,
     /// The tag keys results are kept by (set once, before the run).
@@ -231,11 +234,12 @@ impl Stats {
             declared: std::sync::OnceLock::new(),
             vu_share: std::sync::atomic::AtomicUsize::new(0),
             aggregate: Mutex::new(Aggregate::new(max_names)),
+            live: Mutex::new(None),
             iterations: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             reset_at: Mutex::new(None),
             resets: AtomicU64::new(0),
-            resets_ticked: AtomicU64::new(0),
+            resets_done: AtomicU64::new(0),
             ticked_iterations: Mutex::new((0, 0)),
             tag_keys: std::sync::OnceLock::new(),
         })
@@ -471,35 +475,46 @@ impl Stats {
     /// Move everything recorded so far into the aggregate; returns what
     /// it was (the window since the last drain).
     pub fn drain(&self) -> Delta {
+        self.drain_window().0
+    }
+
+    /// [`Stats::drain`], and whether the live view started over at it (a
+    /// reset was asked for since the last drain).
+    fn drain_window(&self) -> (Delta, bool) {
         let shards = self.shard_list();
         let mut aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         let mut window = Delta::default();
         let mut latest_gauge = HashMap::new();
         for shard in shards {
             let drained = std::mem::take(&mut *shard.lock().unwrap_or_else(|e| e.into_inner()));
             window.add_shard(&drained, &mut latest_gauge);
         }
-        // The aggregate takes the window as `horde merge` takes it back from
-        // the result file, so both keep and fold the same names.
-        aggregate.absorb_window(&window, Instant::now());
-        window
+        // The aggregates take the window as `horde merge` takes it back from
+        // the result file, so they keep and fold the same names.
+        let now = Instant::now();
+        aggregate.absorb_window(&window, now);
+        if let Some(live) = live.as_mut() {
+            live.absorb_window(&window, now);
+        }
+        let resets = self.resets.load(Ordering::Relaxed);
+        let reset = self.resets_done.swap(resets, Ordering::Relaxed) != resets;
+        if reset {
+            *live = Some(Aggregate::new(self.max_names));
+            *self.reset_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.started.elapsed());
+        }
+        (window, reset)
     }
 
-    /// Forget every request, failure, check and metric recorded so far (the
-    /// web UI's "reset statistics", as Locust's): what is in the shards is
-    /// dropped and the aggregate starts over. Iteration counts go on.
+    /// Start the live view over (the web UI's "reset statistics", as
+    /// Locust's table): from the next drain, [`Stats::current_report`]
+    /// counts only what comes after it. The run's report, its aggregate and
+    /// the per-second windows keep everything.
     pub fn reset(&self) {
-        let shards = self.shard_list();
-        let mut aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
-        for shard in shards {
-            *shard.lock().unwrap_or_else(|e| e.into_inner()) = Shard::default();
-        }
-        *aggregate = Aggregate::new(self.max_names);
-        *self.reset_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.started.elapsed());
         self.resets.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The span the aggregate covers out of `elapsed` since the start: all
+    /// The span the live view covers out of `elapsed` since the start: all
     /// of it, or what came after the last reset.
     fn since_reset(&self, elapsed: Duration) -> Duration {
         match *self.reset_at.lock().unwrap_or_else(|e| e.into_inner()) {
@@ -508,18 +523,22 @@ impl Stats {
         }
     }
 
-    /// The report of what the aggregate holds now, without draining (the
-    /// live page reads it right after a tick drained); `elapsed` is since
-    /// the start (rates cover the time since a reset).
+    /// The live view's report: what came after the last reset (or the
+    /// whole run before any), without draining (the live page reads it
+    /// right after a tick drained); `elapsed` is since the start (rates
+    /// cover the time since a reset).
     pub fn current_report(&self, elapsed: Duration, users: u32) -> Report {
         let elapsed = self.since_reset(elapsed);
         let aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
-        aggregate.report(elapsed, users, self.iteration_counts())
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.as_ref()
+            .unwrap_or(&aggregate)
+            .report(elapsed, users, self.iteration_counts())
     }
 
     /// Drain the window into a tick for the outputs, with `users` live VUs.
     pub fn tick(&self, users: u32) -> Tick {
-        let mut window = self.drain();
+        let (mut window, reset) = self.drain_window();
         let (iterations, dropped_iterations) = self.iteration_counts();
         let mut ticked = self
             .ticked_iterations
@@ -530,8 +549,6 @@ impl Stats {
         *ticked = (iterations, dropped_iterations);
         drop(ticked);
         let (requests, failures, exceptions) = self.with_aggregate(Aggregate::totals);
-        let resets = self.resets.load(Ordering::Relaxed);
-        let reset = self.resets_ticked.swap(resets, Ordering::Relaxed) != resets;
         Tick {
             elapsed: self.started.elapsed(),
             at: std::time::SystemTime::now(),
@@ -555,13 +572,12 @@ impl Stats {
         self.report_over(users, self.started.elapsed())
     }
 
-    /// Drain everything and build the final report, with rates over
-    /// `load_time` (the run's load window, which a VU cut after overstaying
-    /// the stop does not stretch).
+    /// Drain everything and build the final report of the whole run (a
+    /// reset does not shorten it), with rates over `load_time` (the run's
+    /// load window, which a VU cut after overstaying the stop does not
+    /// stretch).
     pub fn report_over(&self, users: u32, load_time: Duration) -> Report {
         self.drain();
-        // After a reset the figures cover what came after it.
-        let load_time = self.since_reset(load_time);
         let aggregate = self.aggregate.lock().unwrap_or_else(|e| e.into_inner());
         aggregate.report(load_time, users, self.iteration_counts())
     }

@@ -149,4 +149,34 @@ fn one_vu_cannot_push_the_others_names_out() {
     assert_eq!(count("junk-500"), None, "VU 1's share is 500 names");
     // VU 2 filled the rest of the cap; the rest of both folded.
     assert_eq!(count(OVERFLOW_NAME), Some(600 + 101));
+
+#[test]
+fn a_reset_restarts_the_live_view_and_keeps_the_report_whole() {
+    let stats = Stats::new(100, 64);
+    for _ in 0..10 {
+        stats.record(&event("/a", 5, None));
+    }
+    assert!(!stats.tick(1).reset);
+    stats.reset();
+    for _ in 0..4 {
+        stats.record(&event("/a", 5, None));
+    }
+    // Recorded before the reset took effect at this drain: in the window
+    // and the whole run's figures, not in the live view.
+    let tick = stats.tick(1);
+    assert!(tick.reset);
+    assert_eq!(tick.window.all.count(), 4);
+    assert_eq!(tick.totals.requests, 14);
+    assert_eq!(
+        stats.current_report(Duration::from_secs(2), 1).total.count,
+        0
+    );
+    stats.record(&event("/a", 5, None));
+    let tick = stats.tick(1);
+    assert!(!tick.reset);
+    assert_eq!(
+        stats.current_report(Duration::from_secs(3), 1).total.count,
+        1
+    );
+    assert_eq!(stats.report(1).total.count, 15);
 }

@@ -284,7 +284,7 @@ pub struct Tick {
     /// Every threshold's verdict on the run so far (filled in by the
     /// monitor; empty without thresholds).
     pub verdicts: Vec<crate::thresholds::Verdict>,
-    /// The statistics were reset since the previous tick (the web UI):
-    /// outputs that keep running totals start them over.
+    /// The live view started over at this tick (a reset from the web UI):
+    /// only the web UI's own figures start over; the run's go on.
     pub reset: bool,
 }

@@ -1,7 +1,8 @@
 //! The live page's data: the sink that folds every tick into the report
 //! page's series and publishes, each second, the whole document the page
-//! draws (what ran, the report so far, the series, the load's state), and
-//! at the end the final one.
+//! draws (what ran, the figures since the last reset, the series, the
+//! load's state), and at the end the final one (the whole run's); and the
+//! bounds the controls stay within.
 
 use std::sync::{Arc, Mutex};
 
@@ -58,6 +59,101 @@ impl LoadState {
     }
 }
 
+/// What the controls may set: what the run was sized for, and why (the
+/// flag that allows more), as a refusal says it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bounds {
+    /// The most users (closed model).
+    pub users: u32,
+    pub users_reason: String,
+    /// The highest arrival rate, per second (open model).
+    pub rate: f64,
+    pub rate_reason: String,
+}
+
+impl Bounds {
+    /// Nothing may be set: the run is still starting.
+    fn starting() -> Bounds {
+        let reason = "the run is still starting".to_string();
+        Bounds {
+            users: 0,
+            users_reason: reason.clone(),
+            rate: 0.0,
+            rate_reason: reason,
+        }
+    }
+
+    /// The bounds of a run of `model` whose engine holds at most `pool`
+    /// VUs, raised or lowered by `--max-users` and `--max-rate`.
+    pub fn of(
+        model: &LoadModel,
+        pool: u32,
+        max_users: Option<u32>,
+        max_rate: Option<f64>,
+    ) -> Bounds {
+        let (users, users_reason) = match (max_users, model) {
+            (Some(users), _) if users > pool => (
+                pool,
+                format!(
+                    "its VU pool was sized at the start for {pool}; start it with more -u to \
+                     go higher"
+                ),
+            ),
+            (Some(users), _) => (
+                users,
+                "its --max-users; start it with a higher --max-users to allow more".to_string(),
+            ),
+            (None, LoadModel::Closed { users, .. }) => (
+                (*users).min(pool),
+                format!(
+                    "it was started with -u {users}; start it with --max-users N to allow up to \
+                     N users from the web UI"
+                ),
+            ),
+            (None, LoadModel::ClosedStages { start, stages }) => {
+                let most = stages.iter().map(|(_, n)| *n).fold(*start, u32::max);
+                (
+                    most.min(pool),
+                    format!(
+                        "its stages go up to {most} users; start it with --max-users N to allow \
+                         up to N users from the web UI"
+                    ),
+                )
+            }
+            (None, LoadModel::Open { .. }) => (
+                0,
+                "it uses the open model: change its arrival rate instead".to_string(),
+            ),
+        };
+        let started = match model {
+            LoadModel::Open { segments, .. } => segments
+                .iter()
+                .flat_map(|s| [s.from, s.to])
+                .fold(0.0, f64::max),
+            _ => 0.0,
+        };
+        let (rate, rate_reason) = match max_rate {
+            Some(rate) => (
+                rate,
+                "its --max-rate; start it with a higher --max-rate to allow more".to_string(),
+            ),
+            None => (
+                started,
+                format!(
+                    "its schedule goes up to {started}/s; start it with --max-rate N to allow up \
+                     to N iterations per second from the web UI"
+                ),
+            ),
+        };
+        Bounds {
+            users,
+            users_reason,
+            rate,
+            rate_reason,
+        }
+    }
+}
+
 /// What the run's pages and downloads read, shared by the sink and the
 /// server.
 #[derive(Debug)]
@@ -67,9 +163,8 @@ pub struct Published {
     /// The latest document and report, and when each failure was seen
     /// first and last (downloads).
     pub latest: Mutex<Option<Latest>>,
-    /// The most users the users control may ask for (the VU pool's size
-    /// when the run pre-allocates one).
-    pub max_users: std::sync::atomic::AtomicU32,
+    /// What the controls may set (set once the run is sized).
+    pub bounds: Mutex<Bounds>,
     /// The load's current targets.
     pub load: Mutex<LoadState>,
     /// The run's controls, once it has started.
@@ -81,7 +176,7 @@ impl Published {
         Arc::new(Published {
             document: watch::Sender::new(Arc::from("null")),
             latest: Mutex::new(None),
-            max_users: std::sync::atomic::AtomicU32::new(crate::cli::MAX_VUS),
+            bounds: Mutex::new(Bounds::starting()),
             load: Mutex::new(load),
             run: Mutex::new(None),
         })
@@ -95,6 +190,14 @@ impl Published {
             seen: Arc::new(seen.clone()),
         });
         self.document.send_replace(text);
+    }
+
+    /// What the controls may set.
+    pub fn bounds(&self) -> Bounds {
+        self.bounds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The load's current targets.
@@ -151,6 +254,10 @@ impl LiveSink {
 impl Sink for LiveSink {
     fn tick(&mut self, tick: &Tick) {
         self.series.fold(tick);
+        if tick.reset {
+            // The live view starts over; the run's report does not.
+            self.seen.clear();
+        }
         crate::output::csv::note_seen(&mut self.seen, tick);
         self.users = self.users.max(tick.users);
         let mut report = self.stats.current_report(tick.elapsed, self.users);

@@ -2,16 +2,18 @@
 //! second by server-sent events (`/events`), with Locust's controls —
 //! change users and spawn rate (closed model) or the arrival rate (open
 //! model), stop, reset statistics — and downloads of the report and the
-//! CSV files, plus `/metrics`. Loopback by default; on any other address
-//! every request needs the run's token, and a control must come as JSON
-//! from the page's own origin (no cross-site form can post one).
+//! CSV files, plus `/metrics`. Every control needs the run's token (the
+//! printed URL carries it, the page sends it), must come as JSON from the
+//! page's own origin (no cross-site form can post one) and stays within
+//! what the run was sized for ([`live::Bounds`]); on loopback (the default)
+//! the read-only pages need no token, on any other address every request
+//! does. Served by the hardened loop of [`super::serve`].
 
 pub mod live;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
 use axum::Router;
@@ -27,6 +29,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::WatchStream;
 
 use super::prometheus::RunMetrics;
+use super::serve::ServerLimits;
 use crate::schedule::LoadChange;
 use live::{LoadState, Published};
 
@@ -34,7 +37,9 @@ use live::{LoadState, Published};
 #[derive(Clone)]
 struct App {
     published: Arc<Published>,
-    token: Option<Arc<str>>,
+    token: Arc<str>,
+    /// Bound to a loopback address: the read-only pages need no token.
+    open_reads: bool,
     metrics: Arc<RunMetrics>,
     change: Arc<watch::Sender<Option<LoadChange>>>,
 }
@@ -43,7 +48,7 @@ struct App {
 #[derive(Debug)]
 pub struct WebServer {
     pub address: SocketAddr,
-    /// The address to open, with the token when one is needed.
+    /// The address to open, with the token (`?token=...`).
     pub url: String,
     pub published: Arc<Published>,
     task: tokio::task::JoinHandle<()>,
@@ -83,8 +88,25 @@ fn refuse(status: StatusCode, why: impl Into<String>) -> Refusal {
     (status, why.into())
 }
 
-/// Every request: the token when the UI has one; a control: JSON, and from
-/// the page's own origin.
+/// A random token for the web UI: 32 letters and digits.
+pub fn random_token() -> String {
+    std::iter::repeat_with(fastrand::alphanumeric)
+        .take(32)
+        .collect()
+}
+
+/// `given == token`, in a time that does not depend on where they differ.
+fn same_token(given: &str, token: &str) -> bool {
+    given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// Every request: the token, except a read-only one on loopback; a
+/// control: JSON, and from the page's own origin.
 async fn guard(
     State(app): State<App>,
     Query(query): Query<std::collections::HashMap<String, String>>,
@@ -92,32 +114,44 @@ async fn guard(
     next: Next,
 ) -> Response {
     let headers = request.headers();
-    if app.token.is_none() && !loopback_host(headers) {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "without a token this web UI answers only requests to its loopback address \
-             (http://127.0.0.1:PORT or http://localhost:PORT); use --web-token to reach it by \
-             another name",
-        )
-        .into_response();
-    }
-    if let Some(token) = &app.token {
-        let given = query
-            .get("token")
-            .map(String::as_str)
-            .or_else(|| headers.get("x-horde-token").and_then(|v| v.to_str().ok()));
-        if given != Some(&**token) {
+    let given = query
+        .get("token")
+        .map(String::as_str)
+        .or_else(|| headers.get("x-horde-token").and_then(|v| v.to_str().ok()));
+    let authorized = given.is_some_and(|given| same_token(given, &app.token));
+    let read = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if !authorized {
+        if !app.open_reads {
             return refuse(
                 StatusCode::UNAUTHORIZED,
-                "this Horde web UI needs its token: open the URL `horde` printed at the start \
-                 (it ends in ?token=...)",
+                "this Horde web UI listens beyond loopback, so every request needs its token: \
+                 open the URL `horde` printed at the start (it ends in ?token=...)",
+            )
+            .into_response();
+        }
+        if !loopback_host(headers) {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "without its token this web UI answers only requests to its loopback address \
+                 (http://127.0.0.1:PORT or http://localhost:PORT); open the URL `horde` printed \
+                 at the start (it ends in ?token=...)",
+            )
+            .into_response();
+        }
+        if !read {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "the controls of this Horde web UI need its token: open the URL `horde` printed \
+                 at the start (it ends in ?token=...), or send the token in an X-Horde-Token \
+                 header (--web-token or HORDE_WEB_TOKEN sets your own)",
             )
             .into_response();
         }
     }
-    if request.method() == axum::http::Method::POST
-        && let Err(refusal) = same_origin_json(headers)
-    {
+    if !read && let Err(refusal) = same_origin_json(headers) {
         return refusal.into_response();
     }
     next.run(request).await
@@ -268,13 +302,13 @@ async fn change_users(
             "this run uses the open model: change its arrival rate instead",
         ));
     }
-    let max_users = app.published.max_users.load(Ordering::Relaxed);
-    if change.users > max_users {
+    let bounds = app.published.bounds();
+    if change.users > bounds.users {
         return Err(refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!(
-                "users must be at most {max_users} in this run (its VU pool is sized at the \
-                 start: start it with more -u to go higher)"
+                "users must be at most {} in this run ({}); the run's users stay as they are",
+                bounds.users, bounds.users_reason
             ),
         ));
     }
@@ -324,6 +358,17 @@ async fn change_rate(
             ),
         ));
     }
+    let bounds = app.published.bounds();
+    if change.rate > bounds.rate {
+        return Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "rate must be at most {} iterations per second in this run ({}); the run's rate \
+                 stays as it is",
+                bounds.rate, bounds.rate_reason
+            ),
+        ));
+    }
     apply(&app, LoadChange::Rate { rate: change.rate });
     Ok(StatusCode::NO_CONTENT)
 }
@@ -333,12 +378,15 @@ async fn stop(State(app): State<App>) -> Result<StatusCode, Refusal> {
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Start the live view's figures over; the run's report still covers the
+/// whole run.
 async fn reset(State(app): State<App>) -> Result<StatusCode, Refusal> {
     running(&app)?.stats.reset();
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Listen on `address` and serve the web UI; `token`, when set, is needed by
+/// Listen on `address` and serve the web UI within `limits`; `token` (a
+/// random one when `None`) is needed by the controls, and off loopback by
 /// every request; `change` carries the controls to the executors.
 pub async fn serve(
     address: SocketAddr,
@@ -346,6 +394,7 @@ pub async fn serve(
     load: LoadState,
     metrics: Arc<RunMetrics>,
     change: watch::Sender<Option<LoadChange>>,
+    limits: ServerLimits,
 ) -> Result<WebServer> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -357,9 +406,11 @@ pub async fn serve(
         })?;
     let address = listener.local_addr()?;
     let published = Published::new(load);
+    let token = token.unwrap_or_else(random_token);
     let app = App {
         published: published.clone(),
-        token: token.as_deref().map(Arc::from),
+        token: Arc::from(token.as_str()),
+        open_reads: address.ip().is_loopback(),
         metrics,
         change: Arc::new(change),
     };
@@ -391,18 +442,13 @@ pub async fn serve(
         .route("/api/reset", post(reset))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let task = super::serve::spawn(listener, router, limits);
     let shown = if address.ip().is_unspecified() {
         SocketAddr::new([127, 0, 0, 1].into(), address.port())
     } else {
         address
     };
-    let url = match &token {
-        Some(token) => format!("http://{shown}/?token={token}"),
-        None => format!("http://{shown}/"),
-    };
+    let url = format!("http://{shown}/?token={token}");
     Ok(WebServer {
         address,
         url,
