@@ -26,6 +26,19 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+/// [`post`], again while the run is still starting (503; a busy machine
+/// loads the scenario slowly), for up to 20 s.
+async fn post_running(url: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    for _ in 0..80 {
+        let answer = post(url, token, body);
+        if answer.0 != 503 {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("the run was still starting after 20 s");
+}
+
 /// POST `body` as JSON to `url`; the status and the body of the answer.
 fn post(url: &str, token: Option<&str>, body: &str) -> (u16, String) {
     let mut request = agent().post(url).header("Content-Type", "application/json");
@@ -170,11 +183,8 @@ async fn off_loopback_the_ui_needs_its_token_and_controls_need_the_same_origin()
         .send("{}");
     assert_eq!(status(other_origin), 403);
     // The open model's control on a closed run: refused with the reason.
-    let rate = agent
-        .post(format!("{base}/api/rate?{token}"))
-        .header("Content-Type", "application/json")
-        .send("{\"rate\": 5}");
-    assert_eq!(status(rate), 409);
+    let (rate, _) = post_running(&format!("{base}/api/rate?{token}"), None, r#"{"rate": 5}"#).await;
+    assert_eq!(rate, 409);
     let stop = agent
         .post(format!("{base}/api/stop"))
         .header("X-Horde-Token", "a-token-of-enough-length")
@@ -208,11 +218,12 @@ async fn the_arrival_rate_changes_mid_run() {
     let running = tokio::spawn(async move { horde::run(&run).await });
     tokio::time::sleep(Duration::from_millis(3000)).await;
     let api = |path: &str| format!("http://127.0.0.1:{port}/api/{path}");
-    let (status, why) = post(
+    let (status, why) = post_running(
         &api("users"),
         Some(TOKEN),
         r#"{"users": 3, "spawn_rate": 1}"#,
-    );
+    )
+    .await;
     assert_eq!(status, 409, "the open model has no users to change: {why}");
     let (status, why) = post(&api("rate"), Some(TOKEN), r#"{"rate": 41}"#);
     assert_eq!(status, 422, "above --max-rate: {why}");
@@ -279,16 +290,24 @@ async fn controls_need_the_token_stay_in_bounds_and_a_reset_keeps_the_report_who
         .unwrap();
     assert_eq!(rebound.status().as_u16(), 403);
     // A million users on a run sized for 2: refused, with the flag to use.
-    let (status, why) = post(
+    let (status, why) = post_running(
         &api("users"),
         Some(TOKEN),
         r#"{"users": 1000000, "spawn_rate": 1000000}"#,
-    );
+    )
+    .await;
     assert_eq!(status, 422, "{why}");
     assert!(
         why.contains("at most 2") && why.contains("--max-users"),
         "{why}"
     );
+    // No endpoint takes a large body.
+    let padded = format!(
+        r#"{{"users": 1, "spawn_rate": 1, "pad": "{}"}}"#,
+        "x".repeat(8192)
+    );
+    let (status, _) = post(&api("users"), Some(TOKEN), &padded);
+    assert_eq!(status, 413);
 
     let (status, why) = post(&api("reset"), Some(TOKEN), "{}");
     assert_eq!(status, 204, "{why}");
