@@ -324,10 +324,6 @@ impl Aggregator {
 
 type Shared = Arc<Mutex<Aggregator>>;
 
-/// Largest record a segment POSTs (a second of 1,000 names' histograms is
-/// a few MiB).
-const MAX_RECORD: usize = 32 << 20;
-
 /// The answer, signed for the request signed `signature` (none for a
 /// request that was not signed with the token: nothing to sign it for).
 fn answered(
@@ -457,7 +453,9 @@ pub async fn aggregate(request: AggregateRequest) -> Result<RunOutcome> {
     let (changed, mut watch) = watch::channel(false);
     let app = Router::new()
         .route("/segments", post(segments))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_RECORD))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::output::serve::ServerLimits::AGGREGATOR.body,
+        ))
         .with_state((state.clone(), changed, token.clone()));
     let server = match tls {
         Some(config) => {
@@ -466,9 +464,11 @@ pub async fn aggregate(request: AggregateRequest) -> Result<RunOutcome> {
                 let _ = axum::serve(listener, app).await;
             })
         }
-        None => tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        }),
+        None => crate::output::serve::spawn(
+            listener,
+            app,
+            crate::output::serve::ServerLimits::AGGREGATOR,
+        ),
     };
     let interrupted = loop {
         tokio::select! {

@@ -61,6 +61,18 @@ impl ServerLimits {
     };
 }
 
+impl ServerLimits {
+    /// `horde aggregate`'s: the run's segments (each sends a record a
+    /// second, up to a few MiB), and the operator's few tools.
+    pub const AGGREGATOR: ServerLimits = ServerLimits {
+        connections: 256,
+        header_read: Duration::from_secs(10),
+        write: Duration::from_secs(30),
+        handler: Duration::from_secs(30),
+        body: 32 * 1024 * 1024,
+    };
+}
+
 /// The largest request head (request line and headers) a client may send.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 

@@ -149,6 +149,7 @@ fn one_vu_cannot_push_the_others_names_out() {
     assert_eq!(count("junk-500"), None, "VU 1's share is 500 names");
     // VU 2 filled the rest of the cap; the rest of both folded.
     assert_eq!(count(OVERFLOW_NAME), Some(600 + 101));
+}
 
 #[test]
 fn a_reset_restarts_the_live_view_and_keeps_the_report_whole() {
