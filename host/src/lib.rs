@@ -352,8 +352,8 @@ pub async fn run(config: &RunConfig) -> Result<RunOutcome> {
             0
         }
     });
-    // Reading may block (a FIFO without a writer) or take long: a signal
-    // ends the wait. A thread of its own, not the runtime's blocking pool,
+    // Reading may take long (up to 256 MiB, or a slow network file
+    // system; FIFOs are refused without blocking): a signal ends the wait. A thread of its own, not the runtime's blocking pool,
     // so a read that never ends does not hold up the exit.
     let (specs, declared, segment) = (
         config.feeds.clone(),

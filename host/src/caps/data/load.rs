@@ -218,12 +218,10 @@ pub fn read(path: &Path, format: Format, csv: CsvOptions) -> Result<Rows> {
 fn read_csv(bytes: &[u8], options: CsvOptions) -> Result<Vec<Box<str>>> {
     // A record holds whole lines: a line over the limit is refused before
     // the CSV reader would grow a record (and the header's copy) to it.
-    let mut line = 1;
-    for piece in bytes.split(|b| *b == b'\n') {
+    for (i, piece) in bytes.split(|b| *b == b'\n').enumerate() {
         if let Some(longest) = piece.split(|b| *b == b'\r').map(<[u8]>::len).max() {
-            check_row_size(&format!("line {line}"), longest)?;
+            check_row_size(&format!("line {}", i + 1), longest)?;
         }
-        line += 1;
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(options.header)
