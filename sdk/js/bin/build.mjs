@@ -120,14 +120,31 @@ const onlyTheScenario = {
   },
 };
 
-/** The bundle's files outside the SDK: the scenario's, relative to its folder. */
+/**
+ * The bundle's files outside the SDK: the scenario's, relative to its
+ * folder, then each package from node_modules with how many of its files.
+ */
 function scenarioInputs(metafile) {
   const files = [];
+  const packages = new Map();
   for (const input of Object.keys(metafile.inputs)) {
     const path = resolve(input);
-    if (path.startsWith(scenarioDir + sep)) files.push(relative(scenarioDir, path));
+    if (!path.startsWith(scenarioDir + sep)) continue;
+    const parts = relative(scenarioDir, path).split(sep);
+    const modules = parts.lastIndexOf('node_modules');
+    if (modules === -1) {
+      files.push(parts.join('/'));
+      continue;
+    }
+    const rest = parts.slice(modules + 1);
+    const name = rest[0]?.startsWith('@') ? rest.slice(0, 2).join('/') : rest[0];
+    packages.set(name, (packages.get(name) ?? 0) + 1);
   }
-  return files.sort();
+  const listed = [...packages].sort(([a], [b]) => (a < b ? -1 : 1));
+  return [
+    ...files.sort(),
+    ...listed.map(([name, count]) => `${name} (${count} file${count === 1 ? '' : 's'} from node_modules)`),
+  ];
 }
 
 const work = await mkdtemp(join(tmpdir(), 'horde-js-'));
