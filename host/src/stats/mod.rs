@@ -19,7 +19,8 @@ use hdrhistogram::Histogram;
 
 pub use in_flight::{ABANDONED, InFlight};
 pub use merge::Merger;
-pub use names::CURRENT_VU;
+pub(crate) use names::capped_key;
+pub use names::{CURRENT_VU, truncate};
 pub use report::{
     Aggregate, CheckCount, CounterValue, CustomMetrics, ErrorCount, GaugeSummary, LatencySummary,
     NameStats, Report, TimelinePoint, TrendSummary,
@@ -76,23 +77,6 @@ pub(crate) fn add_status(statuses: &mut Vec<(u16, u64)>, status: u16, count: u64
     match statuses.iter_mut().find(|(s, _)| *s == status) {
         Some((_, total)) => *total = total.saturating_add(count),
         None => statuses.push((status, count)),
-    }
-}
-
-/// The key a guest-chosen metric, check or message name is kept under in
-/// `map`: itself (cut to `max_len`) while the map has fewer than `max`
-/// keys or already holds it, else [`OVERFLOW_NAME`].
-pub(crate) fn capped_key<V>(
-    map: &HashMap<String, V>,
-    name: &str,
-    max: usize,
-    max_len: usize,
-) -> String {
-    let name = truncate(name, max_len);
-    if map.len() < max || map.contains_key(&name) {
-        name
-    } else {
-        OVERFLOW_NAME.to_string()
     }
 }
 
@@ -592,18 +576,6 @@ pub(crate) fn saturating_sum(a: f64, b: f64) -> f64 {
     } else {
         f64::MAX.copysign(sum)
     }
-}
-
-/// Cut `text` to at most `max` bytes at a character boundary.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
 }
 
 #[cfg(test)]

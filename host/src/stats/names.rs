@@ -1,12 +1,13 @@
 //! Which request names a run keeps under the cap: names thresholds
 //! select are always kept, and each VU may bring in only its share of new
 //! names, so one VU that makes names up cannot push the others' out (the
-//! rest fold into the overflow row).
+//! rest fold into the overflow row); and how any name is cut to length
+//! and kept under a map's cap.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
-use super::{OVERFLOW_NAME, OVERFLOW_TYPE, Stats, truncate};
+use super::{OVERFLOW_NAME, OVERFLOW_TYPE, Stats};
 
 /// The fewest new names a VU may bring in, however many VUs share the cap.
 const MIN_VU_SHARE: usize = 10;
@@ -76,4 +77,33 @@ impl Stats {
             (OVERFLOW_TYPE.to_string(), OVERFLOW_NAME.to_string())
         }
     }
+}
+
+/// The key a guest-chosen metric, check or message name is kept under in
+/// `map`: itself (cut to `max_len`) while the map has fewer than `max`
+/// keys or already holds it, else [`OVERFLOW_NAME`].
+pub(crate) fn capped_key<V>(
+    map: &HashMap<String, V>,
+    name: &str,
+    max: usize,
+    max_len: usize,
+) -> String {
+    let name = truncate(name, max_len);
+    if map.len() < max || map.contains_key(&name) {
+        name
+    } else {
+        OVERFLOW_NAME.to_string()
+    }
+}
+
+/// Cut `text` to at most `max` bytes at a character boundary.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }
