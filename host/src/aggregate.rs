@@ -96,7 +96,20 @@ impl Aggregator {
     }
 
     fn register(&mut self, file: ReadFile) -> Result<(u64, String), String> {
+        // The same header again: its answer was lost, the segment asks
+        // again and gets the same id and key.
+        if let Some((index, part)) = self
+            .parts
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.file.header == file.header)
+        {
+            return Ok((index as u64 + 1, part.session.clone()));
+        }
         let expect = self.request.expect;
+        if let Err(error) = crate::output::result_check::check_header(&file.header) {
+            return Err(format!("{error:#}"));
+        }
         if file.header.format != FORMAT || file.header.version != VERSION {
             return Err(format!(
                 "a header of format {:?} version {}: this aggregator takes {FORMAT:?} version \
@@ -113,6 +126,27 @@ impl Aggregator {
                 } else {
                     ""
                 }
+            ));
+        }
+        // A header recorded in another run (replayed, with the same token)
+        // is not this run's: a segment registers as its load starts.
+        let fresh = humantime::parse_rfc3339(&file.header.started_at)
+            .ok()
+            .and_then(|at| {
+                let now = std::time::SystemTime::now();
+                let apart = now
+                    .duration_since(at)
+                    .or_else(|e| Ok::<_, ()>(e.duration()));
+                apart.ok()
+            })
+            .is_some_and(|apart| apart <= HEADER_FRESHNESS);
+        if !fresh {
+            return Err(format!(
+                "a header of a load that started at {}, more than {} minutes from now: not this \
+                 run's (a replayed record, or this machine's clock is far from the segment's); \
+                 give each run a token of its own",
+                crate::output::printable(&file.header.started_at),
+                HEADER_FRESHNESS.as_secs() / 60
             ));
         }
         if file.header.segment.is_none() && expect > 1 {
@@ -323,6 +357,10 @@ impl Aggregator {
 }
 
 type Shared = Arc<Mutex<Aggregator>>;
+
+/// How far from now a segment's header may say its load started (clocks
+/// of different machines apart included).
+const HEADER_FRESHNESS: Duration = Duration::from_secs(15 * 60);
 
 /// The answer, signed for the request signed `signature` (none for a
 /// request that was not signed with the token: nothing to sign it for).

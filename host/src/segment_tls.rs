@@ -26,8 +26,17 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// An error naming `flag` unless `path` can be opened for reading.
+fn readable(path: &Path, flag: &str) -> Result<()> {
+    std::fs::File::open(path)
+        .map(drop)
+        .with_context(|| format!("{flag} {}: cannot read the file", path.display()))
+}
+
 /// The aggregator's TLS settings from the PEM files the operator gave.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
+    readable(cert, "--tls-cert")?;
+    readable(key, "--tls-key")?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect())
         .map_err(|e| {
@@ -56,6 +65,7 @@ pub fn client_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
     match ca {
         Some(path) => {
+            readable(path, "--report-ca")?;
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                 .and_then(|certs| certs.collect())
                 .map_err(|e| {

@@ -354,3 +354,44 @@ fn segments_report_over_tls_and_check_the_aggregator_s_certificate() {
     );
     assert_eq!(whole["total"]["count"], own["total"]["count"]);
 }
+
+#[test]
+fn a_header_sent_again_gets_its_id_back_and_another_run_s_header_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = demo(dir.path(), &["-t", "1s", "--out", "a.horde"])
+        .status()
+        .unwrap()
+        .code();
+    assert_eq!(code, Some(0));
+    let old = records(dir.path(), "a.horde");
+    let (mut agg, url) = aggregator(dir.path(), &["--expect", "1", "--timeout", "3s"]);
+    let token = SegmentToken::new(TOKEN, "test").unwrap();
+    let send = |record: &serde_json::Value| {
+        let body = serde_json::json!({"id": 0, "seq": 0, "record": record}).to_string();
+        post_raw(&url, &body, Some(&token.sign(body.as_bytes())))
+    };
+    // A header of a run that started an hour ago: not this run's.
+    let mut stale = old[0].clone();
+    stale["started_at"] = serde_json::json!("2026-01-01T00:00:00Z");
+    let (status, answer) = send(&stale);
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["refused"]
+            .as_str()
+            .unwrap()
+            .contains("not this run's"),
+        "{answer}"
+    );
+    // The same header twice (the first answer lost): one segment, one id.
+    let mut fresh = old[0].clone();
+    fresh["started_at"] =
+        serde_json::json!(humantime::format_rfc3339(std::time::SystemTime::now()).to_string());
+    let (first, again) = (send(&fresh).1, send(&fresh).1);
+    assert_eq!(first["id"], 1, "{first}");
+    assert_eq!(
+        (&again["id"], &again["session"]),
+        (&first["id"], &first["session"])
+    );
+    let _ = agg.kill();
+    let _ = agg.wait();
+}

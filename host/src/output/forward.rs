@@ -112,7 +112,8 @@ async fn post(
         .to_bytes();
     if !token.verify_answer(&signature, &body, answer_signature.as_deref()) {
         bail!(
-            "HTTP {status}: the answer is not signed with this run's segment token: is another              program listening there, or was the aggregator given another token? ({})",
+            "HTTP {status}: the answer is not signed with this run's segment token: is another \
+             program listening there, or was the aggregator given another token? ({})",
             crate::output::printable(&String::from_utf8_lossy(&body[..body.len().min(200)]))
         );
     }

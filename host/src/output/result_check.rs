@@ -36,6 +36,16 @@ const MAX_HIGHEST: u64 = 1 << 42;
 pub const RECORD_BUDGET: usize = 256 << 20;
 /// The most users one process holds (`horde run` refuses more).
 const MAX_USERS: u32 = crate::cli::MAX_VUS;
+/// The most of anything (requests of a name, iterations, check outcomes)
+/// one process counts in one second: no run comes near it.
+const MAX_PER_SECOND: u64 = 1_000_000_000;
+/// The most bytes of responses one name counts in one second (1 PiB).
+const MAX_BYTES_PER_SECOND: u64 = 1 << 50;
+/// Longest failure or exception message kept: a run cuts them at
+/// [`crate::stats::MAX_MESSAGE_LEN`] (plus the overflow row's text).
+const MAX_MESSAGE: usize = crate::stats::MAX_MESSAGE_LEN + 128;
+/// Longest stop reason, threshold or header text taken.
+pub const MAX_TEXT: usize = 64 << 10;
 
 /// The caps a record is checked against: a run's own
 /// ([`crate::policy::Limits`]' defaults, which no flag raises).
@@ -225,6 +235,67 @@ pub fn check_second(second: &Second, caps: &Caps) -> Result<()> {
     {
         check_entry(entry, caps)?;
     }
+    ensure!(
+        second.iterations <= MAX_PER_SECOND && second.dropped_iterations <= MAX_PER_SECOND,
+        "{} iterations and {} dropped in one second: no process runs so many",
+        second.iterations,
+        second.dropped_iterations
+    );
+    for (kind, name, message, count) in &second.errors {
+        check_name(kind, "request type", caps)?;
+        check_name(name, "request", caps)?;
+        ensure!(
+            message.len() <= MAX_MESSAGE && *count <= MAX_PER_SECOND,
+            "a failure message of {} bytes counted {count} times in one second (a run keeps \
+             {} bytes of a message)",
+            message.len(),
+            crate::stats::MAX_MESSAGE_LEN
+        );
+    }
+    for (message, count) in &second.exceptions {
+        ensure!(
+            message.len() <= MAX_MESSAGE && *count <= MAX_PER_SECOND,
+            "an exception message of {} bytes counted {count} times in one second",
+            message.len()
+        );
+    }
+    for (name, passes, fails) in &second.checks {
+        check_name(name, "check", caps)?;
+        ensure!(
+            passes.saturating_add(*fails) <= MAX_PER_SECOND,
+            "check {name}: {passes} passes and {fails} fails in one second"
+        );
+    }
+    for (name, _) in &second.trends {
+        check_name(name, "trend", caps)?;
+    }
+    for entry in second
+        .entries
+        .iter()
+        .chain(second.tagged.iter().map(|t| &t.entry))
+    {
+        ensure!(
+            entry.bytes <= MAX_BYTES_PER_SECOND
+                && entry.messages_sent <= MAX_PER_SECOND
+                && entry.messages_received <= MAX_PER_SECOND,
+            "{} {}: {} bytes, {} messages sent and {} received in one second",
+            entry.kind,
+            entry.name,
+            entry.bytes,
+            entry.messages_sent,
+            entry.messages_received
+        );
+    }
+    for tagged in &second.tagged {
+        ensure!(
+            tagged.key.len() <= crate::stats::tags::MAX_TAG_LEN + 64
+                && tagged.value.len() <= crate::stats::tags::MAX_TAG_LEN + 64,
+            "a tag of {} and {} bytes (a run keeps {})",
+            tagged.key.len(),
+            tagged.value.len(),
+            crate::stats::tags::MAX_TAG_LEN
+        );
+    }
     for (name, last, min, max) in &second.gauges {
         check_name(name, "gauge", caps)?;
         ensure!(
@@ -252,6 +323,10 @@ pub fn check_counts(
     statuses: &[(u16, u64)],
 ) -> Result<()> {
     ensure!(
+        count <= MAX_PER_SECOND,
+        "{kind} {name}: {count} requests in one second: no process makes so many"
+    );
+    ensure!(
         failures <= count,
         "{kind} {name}: {failures} failures of {count} requests"
     );
@@ -265,12 +340,46 @@ pub fn check_counts(
     Ok(())
 }
 
+/// Check what a header claims: texts of a sane length.
+pub fn check_header(header: &super::result_file::Header) -> Result<()> {
+    let texts = [
+        &header.scenario,
+        &header.sha256,
+        &header.settings,
+        &header.started_at,
+        &header.horde_version,
+    ];
+    let longest = texts
+        .iter()
+        .map(|t| t.len())
+        .chain(header.segment.iter().map(String::len))
+        .chain(header.thresholds.iter().map(String::len))
+        .chain(header.command_line.iter().map(String::len))
+        .max()
+        .unwrap_or(0);
+    ensure!(
+        longest <= MAX_TEXT
+            && header.thresholds.len() <= 1000
+            && header.command_line.len() <= 10_000,
+        "a header with a text of {longest} bytes, {} thresholds and {} arguments: no run writes \
+         one",
+        header.thresholds.len(),
+        header.command_line.len()
+    );
+    Ok(())
+}
+
 /// Check how a segment says it ended.
 pub fn check_end(end: &End) -> Result<()> {
     ensure!(
         end.duration_s.is_finite() && (0.0..=1e9).contains(&end.duration_s),
         "a load of {} s: a duration must be 0 or more",
         end.duration_s
+    );
+    ensure!(
+        end.stop_reason.as_ref().is_none_or(|r| r.len() <= MAX_TEXT),
+        "a stop reason of {} bytes",
+        end.stop_reason.as_ref().map_or(0, String::len)
     );
     ensure!(
         end.users <= MAX_USERS && end.interrupted_users <= MAX_USERS,
@@ -373,6 +482,27 @@ mod tests {
         );
         // Each of these histograms takes about 300 KiB: some hundreds fit.
         assert!((100..2000).contains(&decoded), "{decoded}");
+    }
+
+    #[test]
+    fn messages_and_counts_no_run_writes_are_refused() {
+        let caps = Caps::default();
+        let mut second = Second::empty(&[]);
+        assert!(check_second(&second, &caps).is_ok());
+        second.errors.push((
+            "GET".into(),
+            "/".into(),
+            "x".repeat(200_000_000 / 100_000),
+            1,
+        ));
+        assert!(check_second(&second, &caps).is_err());
+        let mut second = Second::empty(&[]);
+        second.iterations = u64::MAX;
+        assert!(check_second(&second, &caps).is_err());
+        let mut second = Second::empty(&[]);
+        second.checks.push(("c".into(), u64::MAX, 0));
+        assert!(check_second(&second, &caps).is_err());
+        assert!(check_counts("GET", "/", u64::MAX, 0, &[]).is_err());
     }
 
     #[test]

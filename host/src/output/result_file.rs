@@ -466,6 +466,9 @@ pub fn read(path: &Path) -> Result<ReadFile> {
             path.display()
         ),
     };
+    if let Err(error) = super::result_check::check_header(&header) {
+        bail!("{}: {error:#}", what(1));
+    }
     if header.version != VERSION {
         bail!(
             "{}: result file version {} (this horde reads version {VERSION}); merge it with the \
@@ -484,6 +487,7 @@ pub fn read(path: &Path) -> Result<ReadFile> {
         refused: Vec::new(),
     };
     let mut pending_error = None;
+    let mut last_was_json = false;
     for (index, line) in lines.enumerate() {
         let line = line?;
         if let Some(error) = pending_error.take() {
@@ -507,12 +511,18 @@ pub fn read(path: &Path) -> Result<ReadFile> {
                 what(index + 2)
             )),
             Err(error) => {
+                last_was_json = serde_json::from_str::<serde_json::Value>(&line).is_ok();
                 pending_error = Some(anyhow::anyhow!("{}: refused: {error}", what(index + 2)));
             }
         }
     }
-    // Only the very last line may be cut short, by a process that died.
+    // Only the very last line may be cut short, by a process that died; a
+    // whole line that is not a record is damage, and said so.
     read.torn_tail = pending_error.is_some();
+    if read.torn_tail && last_was_json {
+        read.refused
+            .push(format!("{:#}", pending_error.take().expect("checked")));
+    }
     if let Some(error) = pending_error.filter(|_| read.end.is_some()) {
         read.refused.push(format!("{error:#}"));
         read.torn_tail = false;

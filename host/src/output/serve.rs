@@ -63,12 +63,14 @@ impl ServerLimits {
 
 impl ServerLimits {
     /// `horde aggregate`'s: the run's segments (each sends a record a
-    /// second, up to a few MiB), and the operator's few tools.
+    /// second, up to a few MiB, and gives up on an answer after 5 s), so a
+    /// request that is not whole within 5 s is dropped, and many may be
+    /// open while some are strangers'.
     pub const AGGREGATOR: ServerLimits = ServerLimits {
-        connections: 256,
-        header_read: Duration::from_secs(10),
-        write: Duration::from_secs(30),
-        handler: Duration::from_secs(30),
+        connections: 1024,
+        header_read: Duration::from_secs(5),
+        write: Duration::from_secs(5),
+        handler: Duration::from_secs(5),
         body: 32 * 1024 * 1024,
     };
 }
