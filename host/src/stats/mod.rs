@@ -105,7 +105,7 @@ pub struct RequestEvent<'a> {
 }
 
 /// Counts for one (type, name) pair since the last drain.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) latency_us: Histogram<u64>,
     pub(crate) failures: u64,
@@ -147,7 +147,7 @@ pub(crate) fn new_histogram() -> Histogram<u64> {
 }
 
 /// What one worker thread recorded since the last drain.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(crate) struct Shard {
     /// type -> name -> entry
     pub(crate) entries: HashMap<String, HashMap<String, Entry>>,

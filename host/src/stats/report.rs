@@ -285,20 +285,41 @@ pub struct CustomMetrics {
 }
 
 fn merge_into(all: &mut Entry, entry: &Entry) {
-    let _ = all.latency_us.add(&entry.latency_us);
-    all.failures = all.failures.saturating_add(entry.failures);
-    all.bytes = all.bytes.saturating_add(entry.bytes);
-    all.messages_sent = all.messages_sent.saturating_add(entry.messages_sent);
-    all.messages_received = all
-        .messages_received
-        .saturating_add(entry.messages_received);
-    if let Some(corrected) = &entry.corrected_us {
+    add_row(
+        all,
+        &entry.latency_us,
+        entry.corrected_us.as_ref(),
+        [
+            entry.failures,
+            entry.bytes,
+            entry.messages_sent,
+            entry.messages_received,
+        ],
+        &entry.statuses,
+    );
+}
+
+/// Add one row's figures to a kept row: histograms add, counts saturate;
+/// `counts` are failures, bytes, messages sent and received.
+fn add_row(
+    all: &mut Entry,
+    latency_us: &Histogram<u64>,
+    corrected_us: Option<&Histogram<u64>>,
+    [failures, bytes, sent, received]: [u64; 4],
+    statuses: &[(u16, u64)],
+) {
+    let _ = all.latency_us.add(latency_us);
+    all.failures = all.failures.saturating_add(failures);
+    all.bytes = all.bytes.saturating_add(bytes);
+    all.messages_sent = all.messages_sent.saturating_add(sent);
+    all.messages_received = all.messages_received.saturating_add(received);
+    if let Some(corrected) = corrected_us {
         let _ = all
             .corrected_us
             .get_or_insert_with(super::new_histogram)
             .add(corrected);
     }
-    for (status, count) in &entry.statuses {
+    for (status, count) in statuses {
         super::add_status(&mut all.statuses, *status, *count);
     }
 }

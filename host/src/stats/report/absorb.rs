@@ -14,22 +14,18 @@ use super::{Aggregate, capped};
 
 /// Add a window's row to a kept one.
 fn merge_window_into(all: &mut Entry, entry: &WindowEntry) {
-    let _ = all.latency_us.add(&entry.latency_us);
-    all.failures = all.failures.saturating_add(entry.failures);
-    all.bytes = all.bytes.saturating_add(entry.bytes);
-    all.messages_sent = all.messages_sent.saturating_add(entry.messages_sent);
-    all.messages_received = all
-        .messages_received
-        .saturating_add(entry.messages_received);
-    if let Some(corrected) = &entry.corrected_us {
-        let _ = all
-            .corrected_us
-            .get_or_insert_with(crate::stats::new_histogram)
-            .add(corrected);
-    }
-    for (status, count) in &entry.statuses {
-        crate::stats::add_status(&mut all.statuses, *status, *count);
-    }
+    super::add_row(
+        all,
+        &entry.latency_us,
+        entry.corrected_us.as_ref(),
+        [
+            entry.failures,
+            entry.bytes,
+            entry.messages_sent,
+            entry.messages_received,
+        ],
+        &entry.statuses,
+    );
 }
 
 impl Aggregate {
